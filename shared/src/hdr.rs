@@ -1,0 +1,286 @@
+//! `hdrhistogram`: the `hdrhistogram` crate, with a scale for sub-unit values.
+//!
+//! A value `v` is recorded as the integer `round(v · scale)`; quantiles are
+//! divided by `scale` again. With the defaults (3 significant digits, scale
+//! 1000) a latency in milliseconds keeps microsecond resolution and every
+//! quantile is within 0.1 % (one part in 10^digits) of a recorded value.
+//! The histogram auto-resizes, so there is no upper bound to configure.
+//!
+//! HdrHistogram V2 (plain and zlib-compressed, as the Java and Python libraries
+//! write them) is read and written. The scale travels in the header's
+//! "integer to double conversion ratio" (= 1/scale), which those libraries
+//! write as 1.0 for integer histograms.
+
+use std::io::{Read, Write};
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+
+use crate::codec::{Reader, Writer};
+use crate::error::{ConfigError, DecodeError, EncodeError, InsertError, MergeError, QuantileError};
+use crate::kind::SketchKind;
+
+/// Default significant decimal digits.
+pub const DEFAULT_SIGNIFICANT_DIGITS: u8 = 3;
+/// Default scale: values are recorded in 1/1000 of their unit.
+pub const DEFAULT_SCALE: f64 = 1000.0;
+
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
+const V2_HEADER_LEN: usize = 40;
+/// Largest decompressed V2 payload accepted (bounds memory on bad input).
+const MAX_V2_BYTES: u64 = 64 << 20;
+
+/// An HDR histogram of scaled values plus exact min/max/sum.
+#[derive(Debug, Clone)]
+pub struct HdrSketch {
+    /// Counts of `round(value · scale)`.
+    histogram: Histogram<u64>,
+    /// Multiplier from values to recorded integers.
+    scale: f64,
+    /// Exact sum of the values.
+    sum: f64,
+    /// Exact minimum (+∞ when empty).
+    min: f64,
+    /// Exact maximum (−∞ when empty).
+    max: f64,
+}
+
+impl HdrSketch {
+    /// A histogram keeping `significant_digits` digits of values scaled by `scale`.
+    pub fn new(significant_digits: u8, scale: f64) -> Result<Self, ConfigError> {
+        if !(1..=5).contains(&significant_digits) {
+            return Err(ConfigError::SignificantDigits(significant_digits));
+        }
+        if !(scale.is_finite() && scale >= 1e-9) {
+            return Err(ConfigError::Scale(scale));
+        }
+        let histogram =
+            Histogram::new(significant_digits).map_err(|_| ConfigError::SignificantDigits(significant_digits))?;
+        Ok(Self::from_histogram(histogram, scale))
+    }
+
+    fn from_histogram(histogram: Histogram<u64>, scale: f64) -> Self {
+        Self {
+            histogram,
+            scale,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Significant decimal digits.
+    pub fn significant_digits(&self) -> u8 {
+        self.histogram.sigfig()
+    }
+
+    /// The value scale.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// The underlying histogram (values are scaled integers).
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.histogram
+    }
+
+    /// Records one value; negative, non-finite and too-large values are refused.
+    #[inline]
+    pub fn insert(&mut self, value: f64) -> Result<(), InsertError> {
+        let scaled = self.scaled(value)?;
+        self.histogram.record(scaled).map_err(|_| InsertError::TooLarge(value))?;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        Ok(())
+    }
+
+    #[inline]
+    fn scaled(&self, value: f64) -> Result<u64, InsertError> {
+        if !value.is_finite() {
+            return Err(InsertError::NotFinite(value));
+        }
+        if value < 0.0 {
+            return Err(InsertError::Negative {
+                kind: SketchKind::HdrHistogram,
+                value,
+            });
+        }
+        let scaled = (value * self.scale).round();
+        if scaled >= 9.2e18 {
+            return Err(InsertError::TooLarge(value));
+        }
+        // Non-negative and below 2^63: the cast is exact up to rounding.
+        Ok(scaled as u64)
+    }
+
+    /// Records every value, or none if any is refused.
+    pub fn insert_slice(&mut self, values: &[f64]) -> Result<(), InsertError> {
+        for &v in values {
+            self.scaled(v)?;
+        }
+        values.iter().try_for_each(|&v| self.insert(v))
+    }
+
+    /// Number of values.
+    pub fn count(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    /// Exact sum.
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// Exact minimum.
+    pub fn min(&self) -> Option<f64> {
+        (self.count() > 0).then_some(self.min)
+    }
+
+    /// Exact maximum.
+    pub fn max(&self) -> Option<f64> {
+        (self.count() > 0).then_some(self.max)
+    }
+
+    /// `value_at_quantile(q) / scale`: the highest value equivalent to the
+    /// recorded value at that quantile (as the Java/Python libraries report).
+    pub fn quantile(&self, q: f64) -> Result<f64, QuantileError> {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(QuantileError::OutOfRange(q));
+        }
+        if self.count() == 0 {
+            return Err(QuantileError::Empty);
+        }
+        // Integer counts of a histogram: the u64 → f64 cast loses nothing that matters.
+        Ok(self.histogram.value_at_quantile(q) as f64 / self.scale)
+    }
+
+    /// Adds the other histogram's counts (same digits and scale required).
+    pub fn merge(&mut self, other: &Self) -> Result<(), MergeError> {
+        if self.scale != other.scale || self.significant_digits() != other.significant_digits() {
+            return Err(MergeError::ParameterMismatch {
+                kind: SketchKind::HdrHistogram,
+                detail: format!(
+                    "digits {} vs {}, scale {} vs {}",
+                    self.significant_digits(),
+                    other.significant_digits(),
+                    self.scale,
+                    other.scale
+                ),
+            });
+        }
+        self.histogram.add(&other.histogram).map_err(|e| MergeError::ParameterMismatch {
+            kind: SketchKind::HdrHistogram,
+            detail: format!("{e:?}"),
+        })?;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        Ok(())
+    }
+
+    /// Removes every value.
+    pub fn reset(&mut self) {
+        self.histogram.reset();
+        self.sum = 0.0;
+        self.min = f64::INFINITY;
+        self.max = f64::NEG_INFINITY;
+    }
+
+    /// HdrHistogram V2 bytes; `compressed` selects the zlib-compressed form
+    /// (what the Python library's `encode()` produces before base64).
+    pub fn to_v2(&self, compressed: bool) -> Result<Vec<u8>, EncodeError> {
+        let mut plain = Vec::new();
+        V2Serializer::new()
+            .serialize(&self.histogram, &mut plain)
+            .map_err(|e| EncodeError::Hdr(format!("{e:?}")))?;
+        plain[32..40].copy_from_slice(&(1.0 / self.scale).to_be_bytes());
+        if !compressed {
+            return Ok(plain);
+        }
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&plain).map_err(|e| EncodeError::Hdr(e.to_string()))?;
+        let deflated = encoder.finish().map_err(|e| EncodeError::Hdr(e.to_string()))?;
+        let mut out = Vec::with_capacity(8 + deflated.len());
+        out.extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
+        out.extend_from_slice(&u32::try_from(deflated.len()).map_err(|e| EncodeError::Hdr(e.to_string()))?.to_be_bytes());
+        out.extend_from_slice(&deflated);
+        Ok(out)
+    }
+
+    /// Reads HdrHistogram V2 bytes (plain or compressed). The scale is
+    /// 1/ratio from the header (1 for histograms from other libraries); the
+    /// sum is estimated from bucket midpoints, min/max from the outer buckets.
+    pub fn from_v2(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let cookie = be_u32(bytes, 0)?;
+        let mut plain = match cookie {
+            V2_COOKIE => bytes.to_vec(),
+            V2_COMPRESSED_COOKIE => {
+                let len = be_u32(bytes, 4)? as usize;
+                let payload = bytes.get(8..8 + len).ok_or(DecodeError::Truncated)?;
+                let mut out = Vec::new();
+                flate2::read::ZlibDecoder::new(payload)
+                    .take(MAX_V2_BYTES)
+                    .read_to_end(&mut out)
+                    .map_err(|e| DecodeError::Hdr(e.to_string()))?;
+                out
+            }
+            other => return Err(DecodeError::Hdr(format!("unknown cookie {other:#010x}"))),
+        };
+        if be_u32(&plain, 0)? != V2_COOKIE {
+            return Err(DecodeError::Hdr("inner cookie is not V2".into()));
+        }
+        if plain.len() < V2_HEADER_LEN || be_u32(&plain, 4)? as usize > plain.len() - V2_HEADER_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        let digits = be_u32(&plain, 12)?;
+        if !(1..=5).contains(&digits) {
+            return Err(DecodeError::Hdr(format!("significant digits {digits} out of range")));
+        }
+        let ratio = f64::from_be_bytes(plain[32..40].try_into().map_err(|_| DecodeError::Truncated)?);
+        let scale = if ratio.is_finite() && ratio > 0.0 { 1.0 / ratio } else { 1.0 };
+        if !(scale.is_finite() && scale >= 1e-9) {
+            return Err(DecodeError::Hdr("conversion ratio out of range".into()));
+        }
+        // The crate only reads ratio 1.0; the scale is kept on our side.
+        plain[32..40].copy_from_slice(&1.0f64.to_be_bytes());
+        let histogram: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut plain.as_slice())
+            .map_err(|e| DecodeError::Hdr(format!("{e:?}")))?;
+        let mut sketch = Self::from_histogram(histogram, scale);
+        if sketch.count() > 0 {
+            sketch.min = sketch.histogram.min() as f64 / scale;
+            sketch.max = sketch.histogram.max() as f64 / scale;
+            sketch.sum = sketch.histogram.mean() * sketch.count() as f64 / scale;
+        }
+        Ok(sketch)
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
+        w.f64(self.sum);
+        w.f64(self.min);
+        w.f64(self.max);
+        w.bytes(&self.to_v2(false)?);
+        Ok(())
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let sum = r.f64()?;
+        let min = r.f64()?;
+        let max = r.f64()?;
+        let mut sketch = Self::from_v2(r.bytes()?)?;
+        sketch.sum = sum;
+        sketch.min = min;
+        sketch.max = max;
+        Ok(sketch)
+    }
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> Result<u32, DecodeError> {
+    let b: [u8; 4] = bytes
+        .get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(DecodeError::Truncated)?;
+    Ok(u32::from_be_bytes(b))
+}

@@ -1,0 +1,29 @@
+//! Mergeable quantile sketches for latency metrics, shared by the `mss`
+//! backend and the browser dashboard (builds for native and
+//! `wasm32-unknown-unknown`; no tokio, no threads, no I/O).
+//!
+//! # Layout
+//! - [`kind`]: [`SketchKind`], the four algorithms and their CLI/URL names.
+//! - [`sketch`]: [`Sketch`], one API over the four (insert, merge, quantile,
+//!   encode/decode), and [`SketchParams`].
+//! - [`ddsketch`]: `quantileflow`, our DDSketch (mapping, store, protobuf).
+//! - [`datadog`]: `datadog`, Datadog's `libdd-ddsketch` behind an adapter.
+//! - [`moments`]: `momentsketch`, power/log sums and the max-entropy solver.
+//! - [`hdr`]: `hdrhistogram`, the `hdrhistogram` crate with a value scale and V2 I/O.
+//! - [`codec`]: byte reader/writer of the native encoding.
+//! - [`text`]: base64 helpers for sketches carried as text.
+//! - [`error`]: one error enum per operation.
+
+pub mod codec;
+pub mod datadog;
+pub mod ddsketch;
+pub mod error;
+pub mod hdr;
+pub mod kind;
+pub mod moments;
+pub mod sketch;
+pub mod text;
+
+pub use error::{ConfigError, DecodeError, EncodeError, InsertError, MergeError, QuantileError};
+pub use kind::SketchKind;
+pub use sketch::{Sketch, SketchParams};
