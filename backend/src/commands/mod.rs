@@ -1,0 +1,3 @@
+//! One module per `mss` subcommand.
+
+pub mod sketch;

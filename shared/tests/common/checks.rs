@@ -1,0 +1,136 @@
+//! The assertions, as plain functions both test binaries call.
+
+use super::*;
+use shared::{Sketch, SketchKind, SketchParams};
+
+fn build(kind: SketchKind, values: &[f64]) -> Sketch {
+    let mut s = Sketch::with_defaults(kind);
+    s.insert_slice(values).expect("valid values");
+    s
+}
+
+/// quantileflow is within α = 1% of the exact rank-⌊q(n−1)⌋ element.
+pub fn quantileflow_within_alpha(dist: Distribution, seed: u64, n: usize) {
+    let values = dist.sample(&mut Rng::new(seed), n);
+    let exact = sorted(&values);
+    let sketch = build(SketchKind::QuantileFlow, &values);
+    assert_eq!(sketch.count(), n as u64);
+    for q in QS {
+        let est = sketch.quantile(q).expect("non-empty");
+        let want = lower_rank_value(&exact, q);
+        assert!(
+            (est - want).abs() <= 0.01 * want.abs() * (1.0 + 1e-12),
+            "{dist:?} q={q}: estimate {est}, exact {want}"
+        );
+    }
+}
+
+/// datadog is within its fixed α = 1/129 for positive data.
+pub fn datadog_within_alpha(dist: Distribution, seed: u64, n: usize) {
+    let values = dist.sample(&mut Rng::new(seed), n);
+    let exact = sorted(&values);
+    let sketch = build(SketchKind::Datadog, &values);
+    let alpha = shared::datadog::DATADOG_RELATIVE_ACCURACY;
+    for q in QS {
+        let est = sketch.quantile(q).expect("non-empty");
+        let want = lower_rank_value(&exact, q);
+        assert!(
+            (est - want).abs() <= alpha * want.abs() * (1.0 + 1e-9),
+            "{dist:?} q={q}: estimate {est}, exact {want}"
+        );
+    }
+}
+
+/// hdrhistogram is within 10^-digits relative plus half a scale step.
+pub fn hdr_within_digits(dist: Distribution, seed: u64, n: usize) {
+    let values = dist.sample(&mut Rng::new(seed), n);
+    let exact = sorted(&values);
+    let sketch = build(SketchKind::HdrHistogram, &values);
+    let params = SketchParams::default();
+    let relative = 10f64.powi(-i32::from(params.significant_digits));
+    for q in QS {
+        let est = sketch.quantile(q).expect("non-empty");
+        let want = hdr_rank_value(&exact, q);
+        assert!(
+            (est - want).abs() <= relative * want + 1.0 / params.hdr_scale,
+            "{dist:?} q={q}: estimate {est}, exact {want}"
+        );
+    }
+}
+
+/// Mean (and max) rank error of momentsketch over QS (without 0 and 1).
+pub fn momentsketch_rank_error(dist: Distribution, seed: u64, n: usize, compressed: bool) -> (f64, f64) {
+    let values = dist.sample(&mut Rng::new(seed), n);
+    let exact = sorted(&values);
+    let params = SketchParams {
+        compressed,
+        ..SketchParams::default()
+    };
+    let mut sketch = Sketch::new(SketchKind::MomentSketch, &params).expect("valid params");
+    sketch.insert_slice(&values).expect("valid values");
+    let qs: Vec<f64> = QS.iter().copied().filter(|q| *q > 0.0 && *q < 1.0).collect();
+    let est = sketch.quantiles(&qs).expect("solver converges");
+    let errors: Vec<f64> = qs.iter().zip(&est).map(|(&q, &e)| rank_error(&exact, q, e)).collect();
+    let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+    let max = errors.iter().fold(0.0f64, |a, &b| a.max(b));
+    (mean, max)
+}
+
+/// Merging two halves equals inserting everything (quantiles and count).
+pub fn merge_equals_insert_all(kind: SketchKind, dist: Distribution, seed: u64, n: usize) {
+    let values = dist.sample(&mut Rng::new(seed), n);
+    let (left, right) = values.split_at(n / 3);
+    let mut merged = build(kind, left);
+    merged.merge(&build(kind, right)).expect("same kind and params");
+    let whole = build(kind, &values);
+    assert_eq!(merged.count(), whole.count());
+    assert_eq!(merged.min(), whole.min());
+    assert_eq!(merged.max(), whole.max());
+    let a = merged.quantiles(&QS).expect("non-empty");
+    let b = whole.quantiles(&QS).expect("non-empty");
+    for ((q, x), y) in QS.iter().zip(&a).zip(&b) {
+        let tol = if kind == SketchKind::MomentSketch { 1e-6 * y.abs().max(1.0) } else { 0.0 };
+        assert!((x - y).abs() <= tol, "{kind} {dist:?} q={q}: merged {x} vs whole {y}");
+    }
+    if let (Sketch::QuantileFlow(m), Sketch::QuantileFlow(w)) = (&merged, &whole) {
+        let mb: Vec<_> = m.positive_store().iter().collect();
+        let wb: Vec<_> = w.positive_store().iter().collect();
+        assert_eq!(mb, wb, "identical buckets");
+        let mb: Vec<_> = m.negative_store().iter().collect();
+        let wb: Vec<_> = w.negative_store().iter().collect();
+        assert_eq!(mb, wb, "identical negative buckets");
+    }
+}
+
+/// encode → decode keeps count, extremes and quantiles.
+pub fn encode_round_trip(kind: SketchKind, values: &[f64]) {
+    let mut sketch = Sketch::with_defaults(kind);
+    for &v in values {
+        let _ = sketch.insert(v);
+    }
+    let decoded = Sketch::decode(&sketch.encode()).expect("own encoding decodes");
+    assert_eq!(decoded.kind(), kind);
+    assert_eq!(decoded.count(), sketch.count());
+    assert_eq!(decoded.min(), sketch.min());
+    assert_eq!(decoded.max(), sketch.max());
+    if !sketch.is_empty() {
+        assert_eq!(decoded.quantiles(&QS).ok(), sketch.quantiles(&QS).ok());
+    }
+}
+
+/// Merging different kinds or parameters is an error, not a panic.
+pub fn mismatched_merges_are_errors() {
+    let mut a = Sketch::with_defaults(SketchKind::QuantileFlow);
+    assert!(a.merge(&Sketch::with_defaults(SketchKind::HdrHistogram)).is_err());
+    let p = SketchParams {
+        relative_accuracy: 0.02,
+        moments: 8,
+        significant_digits: 2,
+        ..SketchParams::default()
+    };
+    for kind in [SketchKind::QuantileFlow, SketchKind::MomentSketch, SketchKind::HdrHistogram] {
+        let mut a = Sketch::with_defaults(kind);
+        let b = Sketch::new(kind, &p).expect("valid");
+        assert!(a.merge(&b).is_err(), "{kind}");
+    }
+}
