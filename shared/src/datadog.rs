@@ -191,23 +191,26 @@ impl DatadogSketch {
             .as_ref()
             .is_some_and(|s| s.contiguous_bin_counts.iter().any(|&c| c != 0.0) || !s.bin_counts.is_empty());
         if has_negative {
-            return Err(DecodeError::Protobuf("the datadog kind holds no negative values".into()));
+            return Err(DecodeError::Protobuf(
+                "the datadog kind holds no negative values".into(),
+            ));
         }
         if let Some(m) = &message.mapping {
             if m.interpolation != i32::from(pb::index_mapping::Interpolation::None) {
-                return Err(DecodeError::Protobuf("only interpolation NONE is supported".into()));
+                return Err(DecodeError::Protobuf(
+                    "only interpolation NONE is supported".into(),
+                ));
             }
         }
         // The crate ignores sparse bins: fold them into the contiguous ones first.
         let message = densify(message)?;
         let inner = LibddSketch::from_pb(message).ok_or(DecodeError::Protobuf("invalid mapping".into()))?;
-        let mut sketch = Self {
-            inner,
-            ..Self::new()
-        };
+        let mut sketch = Self { inner, ..Self::new() };
         let bins = sketch.buckets();
         if bins.iter().any(|b| !(b.1.is_finite() && b.1 >= 0.0)) {
-            return Err(DecodeError::Protobuf("bin count is negative or not finite".into()));
+            return Err(DecodeError::Protobuf(
+                "bin count is negative or not finite".into(),
+            ));
         }
         let total: f64 = bins.iter().map(|b| b.1).sum();
         // Counts are whole in practice; round fractional weights.
@@ -265,8 +268,16 @@ fn densify(mut message: pb::DdSketch) -> Result<pb::DdSketch, DecodeError> {
     let offset = i64::from(store.contiguous_bin_index_offset);
     let contiguous = store.contiguous_bin_counts.len() as i64;
     let keys = store.bin_counts.keys().map(|&k| i64::from(k));
-    let lo = keys.clone().min().unwrap_or(offset).min(if contiguous > 0 { offset } else { i64::MAX });
-    let hi = keys.max().unwrap_or(offset).max(if contiguous > 0 { offset + contiguous - 1 } else { i64::MIN });
+    let lo = keys
+        .clone()
+        .min()
+        .unwrap_or(offset)
+        .min(if contiguous > 0 { offset } else { i64::MAX });
+    let hi = keys.max().unwrap_or(offset).max(if contiguous > 0 {
+        offset + contiguous - 1
+    } else {
+        i64::MIN
+    });
     if hi - lo >= 1 << 20 {
         return Err(DecodeError::Protobuf("bin indexes span too wide a range".into()));
     }

@@ -55,8 +55,8 @@ impl HdrSketch {
         if !(scale.is_finite() && scale >= 1e-9) {
             return Err(ConfigError::Scale(scale));
         }
-        let histogram =
-            Histogram::new(significant_digits).map_err(|_| ConfigError::SignificantDigits(significant_digits))?;
+        let histogram = Histogram::new(significant_digits)
+            .map_err(|_| ConfigError::SignificantDigits(significant_digits))?;
         Ok(Self::from_histogram(histogram, scale))
     }
 
@@ -89,7 +89,9 @@ impl HdrSketch {
     #[inline]
     pub fn insert(&mut self, value: f64) -> Result<(), InsertError> {
         let scaled = self.scaled(value)?;
-        self.histogram.record(scaled).map_err(|_| InsertError::TooLarge(value))?;
+        self.histogram
+            .record(scaled)
+            .map_err(|_| InsertError::TooLarge(value))?;
         self.sum += value;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
@@ -170,10 +172,12 @@ impl HdrSketch {
                 ),
             });
         }
-        self.histogram.add(&other.histogram).map_err(|e| MergeError::ParameterMismatch {
-            kind: SketchKind::HdrHistogram,
-            detail: format!("{e:?}"),
-        })?;
+        self.histogram
+            .add(&other.histogram)
+            .map_err(|e| MergeError::ParameterMismatch {
+                kind: SketchKind::HdrHistogram,
+                detail: format!("{e:?}"),
+            })?;
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -200,11 +204,17 @@ impl HdrSketch {
             return Ok(plain);
         }
         let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder.write_all(&plain).map_err(|e| EncodeError::Hdr(e.to_string()))?;
+        encoder
+            .write_all(&plain)
+            .map_err(|e| EncodeError::Hdr(e.to_string()))?;
         let deflated = encoder.finish().map_err(|e| EncodeError::Hdr(e.to_string()))?;
         let mut out = Vec::with_capacity(8 + deflated.len());
         out.extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
-        out.extend_from_slice(&u32::try_from(deflated.len()).map_err(|e| EncodeError::Hdr(e.to_string()))?.to_be_bytes());
+        out.extend_from_slice(
+            &u32::try_from(deflated.len())
+                .map_err(|e| EncodeError::Hdr(e.to_string()))?
+                .to_be_bytes(),
+        );
         out.extend_from_slice(&deflated);
         Ok(out)
     }
@@ -236,10 +246,16 @@ impl HdrSketch {
         }
         let digits = be_u32(&plain, 12)?;
         if !(1..=5).contains(&digits) {
-            return Err(DecodeError::Hdr(format!("significant digits {digits} out of range")));
+            return Err(DecodeError::Hdr(format!(
+                "significant digits {digits} out of range"
+            )));
         }
         let ratio = f64::from_be_bytes(plain[32..40].try_into().map_err(|_| DecodeError::Truncated)?);
-        let scale = if ratio.is_finite() && ratio > 0.0 { 1.0 / ratio } else { 1.0 };
+        let scale = if ratio.is_finite() && ratio > 0.0 {
+            1.0 / ratio
+        } else {
+            1.0
+        };
         if !(scale.is_finite() && scale >= 1e-9) {
             return Err(DecodeError::Hdr("conversion ratio out of range".into()));
         }

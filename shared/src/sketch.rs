@@ -43,8 +43,13 @@ impl SketchParams {
     pub fn guarantee(&self, kind: SketchKind) -> String {
         match kind {
             SketchKind::QuantileFlow => format!("relative error ≤ {}", self.relative_accuracy),
-            SketchKind::Datadog => format!("relative error ≤ {DATADOG_RELATIVE_ACCURACY:.5} (1/129, fixed by libdd-ddsketch)"),
-            SketchKind::MomentSketch => format!("no error bound (max-entropy estimate from {} moments)", self.moments),
+            SketchKind::Datadog => {
+                format!("relative error ≤ {DATADOG_RELATIVE_ACCURACY:.5} (1/129, fixed by libdd-ddsketch)")
+            }
+            SketchKind::MomentSketch => format!(
+                "no error bound (max-entropy estimate from {} moments)",
+                self.moments
+            ),
             SketchKind::HdrHistogram => format!(
                 "{} significant digits at resolution {}",
                 self.significant_digits,
@@ -55,6 +60,9 @@ impl SketchParams {
 }
 
 /// A mergeable quantile sketch of one of the four kinds.
+// MomentSketch keeps its sums inline (no pointer chase on insert); sketches
+// are long-lived, so the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Sketch {
     /// Our DDSketch.
@@ -82,9 +90,13 @@ impl Sketch {
     /// An empty sketch of `kind` with `params`.
     pub fn new(kind: SketchKind, params: &SketchParams) -> Result<Self, ConfigError> {
         Ok(match kind {
-            SketchKind::QuantileFlow => Sketch::QuantileFlow(DDSketch::new(params.relative_accuracy, params.bin_limit)?),
+            SketchKind::QuantileFlow => {
+                Sketch::QuantileFlow(DDSketch::new(params.relative_accuracy, params.bin_limit)?)
+            }
             SketchKind::Datadog => Sketch::Datadog(DatadogSketch::new()),
-            SketchKind::MomentSketch => Sketch::MomentSketch(MomentSketch::new(params.moments, params.compressed)?),
+            SketchKind::MomentSketch => {
+                Sketch::MomentSketch(MomentSketch::new(params.moments, params.compressed)?)
+            }
             SketchKind::HdrHistogram => {
                 Sketch::HdrHistogram(HdrSketch::new(params.significant_digits, params.hdr_scale)?)
             }
@@ -169,7 +181,10 @@ impl Sketch {
     }
 
     /// Quantiles plus, for `momentsketch`, how the solver got them.
-    pub fn quantiles_with_report(&self, qs: &[f64]) -> Result<(Vec<f64>, Option<SolveReport>), QuantileError> {
+    pub fn quantiles_with_report(
+        &self,
+        qs: &[f64],
+    ) -> Result<(Vec<f64>, Option<SolveReport>), QuantileError> {
         match self {
             Sketch::MomentSketch(s) => s.quantiles(qs).map(|(v, r)| (v, Some(r))),
             _ => self.quantiles(qs).map(|v| (v, None)),

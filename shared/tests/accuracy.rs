@@ -56,12 +56,22 @@ fn empty_sketches_report_empty_and_bad_quantiles_are_errors() {
         let mut s = Sketch::with_defaults(kind);
         assert_eq!(s.quantile(0.5), Err(QuantileError::Empty), "{kind}");
         s.insert(5.0).expect("valid");
-        assert!(matches!(s.quantile(1.5), Err(QuantileError::OutOfRange(_))), "{kind}");
-        assert!(matches!(s.quantile(f64::NAN), Err(QuantileError::OutOfRange(_))), "{kind}");
+        assert!(
+            matches!(s.quantile(1.5), Err(QuantileError::OutOfRange(_))),
+            "{kind}"
+        );
+        assert!(
+            matches!(s.quantile(f64::NAN), Err(QuantileError::OutOfRange(_))),
+            "{kind}"
+        );
         assert!(s.insert(f64::NAN).is_err(), "{kind}");
         assert!(s.insert(f64::INFINITY).is_err(), "{kind}");
         assert_eq!(s.count(), 1, "{kind}: rejected values are not counted");
-        assert_eq!(s.quantile(0.5).map(|v| (v - 5.0).abs() <= 0.05), Ok(true), "{kind}");
+        assert_eq!(
+            s.quantile(0.5).map(|v| (v - 5.0).abs() <= 0.05),
+            Ok(true),
+            "{kind}"
+        );
         s.reset();
         assert!(s.is_empty(), "{kind}");
     }

@@ -63,7 +63,10 @@ fn wrong_magic_version_and_kind_are_clear_errors() {
     assert_eq!(Sketch::decode(&bad).err(), Some(DecodeError::BadMagic(0)));
     let mut bad = s.clone();
     bad[1] = 99;
-    assert_eq!(Sketch::decode(&bad).err(), Some(DecodeError::UnsupportedVersion(99)));
+    assert_eq!(
+        Sketch::decode(&bad).err(),
+        Some(DecodeError::UnsupportedVersion(99))
+    );
     assert!(matches!(
         Sketch::decode_kind(SketchKind::QuantileFlow, &s),
         Err(DecodeError::WrongKind { .. })

@@ -29,7 +29,8 @@ fn merge_is_commutative_and_associative_for_quantileflow() {
     let parts: Vec<Sketch> = (0..3)
         .map(|i| {
             let mut s = Sketch::with_defaults(SketchKind::QuantileFlow);
-            s.insert_slice(&Distribution::LogNormal.sample(&mut rng, 500 + i * 300)).expect("valid");
+            s.insert_slice(&Distribution::LogNormal.sample(&mut rng, 500 + i * 300))
+                .expect("valid");
             s
         })
         .collect();

@@ -1,3 +1,4 @@
 //! One module per `mss` subcommand.
 
+pub mod serve;
 pub mod sketch;

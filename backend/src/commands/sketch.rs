@@ -214,7 +214,10 @@ fn read_sketch(params: &ParamArgs, format: InputFormat, input: &[u8]) -> anyhow:
         InputFormat::Values => sketch_values(params, input)?,
         InputFormat::DatadogProto => {
             let bytes = binary_or_base64(input, |b| Sketch::from_datadog_proto(kind, b).is_ok())?;
-            (Sketch::from_datadog_proto(kind, &bytes).context("reading datadog-proto input")?, 0)
+            (
+                Sketch::from_datadog_proto(kind, &bytes).context("reading datadog-proto input")?,
+                0,
+            )
         }
         InputFormat::HdrV2 => {
             if kind != SketchKind::HdrHistogram {
@@ -225,7 +228,10 @@ fn read_sketch(params: &ParamArgs, format: InputFormat, input: &[u8]) -> anyhow:
         }
         InputFormat::Native => {
             let bytes = binary_or_base64(input, |b| b.first() == Some(&shared::codec::MAGIC))?;
-            (Sketch::decode_kind(kind, &bytes).context("reading native input")?, 0)
+            (
+                Sketch::decode_kind(kind, &bytes).context("reading native input")?,
+                0,
+            )
         }
     })
 }

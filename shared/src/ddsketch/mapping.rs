@@ -184,8 +184,18 @@ mod tests {
         let m = LogarithmicMapping::new(0.01, 0.0).expect("valid alpha");
         for key in -2000..2000 {
             let b = m.lower_bound(key + 1);
-            for probe in [b.next_down().next_down(), b.next_down(), b, b.next_up(), b.next_up().next_up()] {
-                assert_eq!(m.key(probe), m.exact_key(probe), "boundary of key {key}: {probe:e}");
+            for probe in [
+                b.next_down().next_down(),
+                b.next_down(),
+                b,
+                b.next_up(),
+                b.next_up().next_up(),
+            ] {
+                assert_eq!(
+                    m.key(probe),
+                    m.exact_key(probe),
+                    "boundary of key {key}: {probe:e}"
+                );
             }
         }
     }

@@ -58,7 +58,10 @@ impl DDSketch {
         if bin_limit < 16 {
             return Err(ConfigError::BinLimit(bin_limit));
         }
-        Ok(Self::from_mapping(LogarithmicMapping::new(relative_accuracy, 0.0)?, bin_limit))
+        Ok(Self::from_mapping(
+            LogarithmicMapping::new(relative_accuracy, 0.0)?,
+            bin_limit,
+        ))
     }
 
     fn from_mapping(mapping: LogarithmicMapping, bin_limit: usize) -> Self {
@@ -169,7 +172,10 @@ impl DDSketch {
         let negative_count = self.negative.count();
         let value = if rank < negative_count {
             let reversed = negative_count - rank - 1.0;
-            let key = self.negative.key_at_rank(reversed, false).ok_or(QuantileError::Empty)?;
+            let key = self
+                .negative
+                .key_at_rank(reversed, false)
+                .ok_or(QuantileError::Empty)?;
             -self.mapping.value(key)
         } else if rank < self.zero_count + negative_count {
             0.0
@@ -249,7 +255,7 @@ impl DDSketch {
         sketch.positive = read_store(r, bin_limit)?;
         sketch.negative = read_store(r, bin_limit)?;
         sketch.count = sketch.zero_count + sketch.positive.count() + sketch.negative.count();
-        if sketch.count > 0.0 && !(sketch.min <= sketch.max) {
+        if sketch.count > 0.0 && sketch.min.partial_cmp(&sketch.max).is_none_or(|o| o.is_gt()) {
             return Err(DecodeError::Invalid("min is above max"));
         }
         Ok(sketch)

@@ -60,7 +60,9 @@ impl DDSketch {
         }
         let mapping = LogarithmicMapping::from_gamma_offset(mapping.gamma, mapping.index_offset)?;
         if !(message.zero_count.is_finite() && message.zero_count >= 0.0) {
-            return Err(DecodeError::Protobuf("zeroCount is negative or not finite".into()));
+            return Err(DecodeError::Protobuf(
+                "zeroCount is negative or not finite".into(),
+            ));
         }
         let positive = store_from_proto(message.positive_values.as_ref())?;
         let negative = store_from_proto(message.negative_values.as_ref())?;
@@ -95,12 +97,15 @@ fn store_from_proto(store: Option<&pb::Store>) -> Result<CollapsingLowestStore, 
     let offset = i64::from(store.contiguous_bin_index_offset);
     let mut bins = Vec::with_capacity(store.contiguous_bin_counts.len() + store.bin_counts.len());
     for (i, &count) in store.contiguous_bin_counts.iter().enumerate() {
-        let key = i32::try_from(offset + i as i64).map_err(|_| DecodeError::Protobuf("bin index out of range".into()))?;
+        let key = i32::try_from(offset + i as i64)
+            .map_err(|_| DecodeError::Protobuf("bin index out of range".into()))?;
         bins.push((key, count));
     }
     bins.extend(store.bin_counts.iter().map(|(&k, &c)| (k, c)));
     if bins.iter().any(|&(_, c)| !(c.is_finite() && c >= 0.0)) {
-        return Err(DecodeError::Protobuf("bin count is negative or not finite".into()));
+        return Err(DecodeError::Protobuf(
+            "bin count is negative or not finite".into(),
+        ));
     }
     // The Python reader keeps every bucket (unbounded store): never collapse here.
     let span = match (bins.iter().map(|b| b.0).min(), bins.iter().map(|b| b.0).max()) {
@@ -110,5 +115,8 @@ fn store_from_proto(store: Option<&pb::Store>) -> Result<CollapsingLowestStore, 
     if span > MAX_PROTO_BINS {
         return Err(DecodeError::Protobuf("bin indexes span too wide a range".into()));
     }
-    Ok(CollapsingLowestStore::from_bins(DEFAULT_BIN_LIMIT.max(span), bins))
+    Ok(CollapsingLowestStore::from_bins(
+        DEFAULT_BIN_LIMIT.max(span),
+        bins,
+    ))
 }

@@ -49,7 +49,7 @@ fn clenshaw_curtis(n: usize) -> Quadrature {
     let nodes = theta.iter().map(|t| t.cos()).collect();
     let mut weights = vec![0.0; n + 1];
     let mut v = vec![1.0; n.saturating_sub(1)];
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         weights[0] = 1.0 / (nf * nf - 1.0);
         weights[n] = weights[0];
         for k in 1..n / 2 {
@@ -282,7 +282,13 @@ impl MaxEntDensity {
 /// Chebyshev moments `E[T_1(u)] ..` of `u = (z − center)/half_width`, from raw
 /// moments `raw[i] = E[z^(i+1)]`, keeping only the leading ones whose
 /// estimated rounding error stays below `max_error`. `magnitude` bounds |z|.
-pub fn chebyshev_moments(raw: &[f64], center: f64, half_width: f64, magnitude: f64, max_error: f64) -> Vec<f64> {
+pub fn chebyshev_moments(
+    raw: &[f64],
+    center: f64,
+    half_width: f64,
+    magnitude: f64,
+    max_error: f64,
+) -> Vec<f64> {
     // Relative error assumed for each accumulated power sum.
     const SUM_ERROR: f64 = 1e-13;
     let k = raw.len();

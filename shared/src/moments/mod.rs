@@ -246,7 +246,10 @@ impl MomentSketch {
             let t_hi = self.transform(self.max);
             let (y_lo, y_hi) = (t_lo.ln(), t_hi.ln());
             let solved = if positive_count > 0.0 && y_hi > y_lo {
-                let raw: Vec<f64> = self.log_sums[..self.k].iter().map(|s| s / positive_count).collect();
+                let raw: Vec<f64> = self.log_sums[..self.k]
+                    .iter()
+                    .map(|s| s / positive_count)
+                    .collect();
                 let center = 0.5 * (y_lo + y_hi);
                 let half = 0.5 * (y_hi - y_lo);
                 let magnitude = y_lo.abs().max(y_hi.abs());
@@ -294,7 +297,9 @@ impl MomentSketch {
             .map(|&q| match q {
                 0.0 => self.min,
                 1.0 => self.max,
-                _ => self.untransform(center + half * density.inverse_cdf(q)).clamp(self.min, self.max),
+                _ => self
+                    .untransform(center + half * density.inverse_cdf(q))
+                    .clamp(self.min, self.max),
             })
             .collect();
         Ok((values, report))
@@ -370,7 +375,10 @@ fn accumulate_powers(sums: &mut [f64], t: f64) {
 }
 
 /// Solves with all usable moments, then with fewer if that fails.
-fn solve_with_retries(mu: &[f64], scale: &str) -> Result<(maxent::MaxEntDensity, SolveReport), QuantileError> {
+fn solve_with_retries(
+    mu: &[f64],
+    scale: &str,
+) -> Result<(maxent::MaxEntDensity, SolveReport), QuantileError> {
     let available = mu.len();
     let mut last_failure: Option<maxent::SolveFailure>;
     let mut m = available;

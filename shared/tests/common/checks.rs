@@ -70,7 +70,11 @@ pub fn momentsketch_rank_error(dist: Distribution, seed: u64, n: usize, compress
     sketch.insert_slice(&values).expect("valid values");
     let qs: Vec<f64> = QS.iter().copied().filter(|q| *q > 0.0 && *q < 1.0).collect();
     let est = sketch.quantiles(&qs).expect("solver converges");
-    let errors: Vec<f64> = qs.iter().zip(&est).map(|(&q, &e)| rank_error(&exact, q, e)).collect();
+    let errors: Vec<f64> = qs
+        .iter()
+        .zip(&est)
+        .map(|(&q, &e)| rank_error(&exact, q, e))
+        .collect();
     let mean = errors.iter().sum::<f64>() / errors.len() as f64;
     let max = errors.iter().fold(0.0f64, |a, &b| a.max(b));
     (mean, max)
@@ -89,8 +93,15 @@ pub fn merge_equals_insert_all(kind: SketchKind, dist: Distribution, seed: u64, 
     let a = merged.quantiles(&QS).expect("non-empty");
     let b = whole.quantiles(&QS).expect("non-empty");
     for ((q, x), y) in QS.iter().zip(&a).zip(&b) {
-        let tol = if kind == SketchKind::MomentSketch { 1e-6 * y.abs().max(1.0) } else { 0.0 };
-        assert!((x - y).abs() <= tol, "{kind} {dist:?} q={q}: merged {x} vs whole {y}");
+        let tol = if kind == SketchKind::MomentSketch {
+            1e-6 * y.abs().max(1.0)
+        } else {
+            0.0
+        };
+        assert!(
+            (x - y).abs() <= tol,
+            "{kind} {dist:?} q={q}: merged {x} vs whole {y}"
+        );
     }
     if let (Sketch::QuantileFlow(m), Sketch::QuantileFlow(w)) = (&merged, &whole) {
         let mb: Vec<_> = m.positive_store().iter().collect();
@@ -128,7 +139,11 @@ pub fn mismatched_merges_are_errors() {
         significant_digits: 2,
         ..SketchParams::default()
     };
-    for kind in [SketchKind::QuantileFlow, SketchKind::MomentSketch, SketchKind::HdrHistogram] {
+    for kind in [
+        SketchKind::QuantileFlow,
+        SketchKind::MomentSketch,
+        SketchKind::HdrHistogram,
+    ] {
         let mut a = Sketch::with_defaults(kind);
         let b = Sketch::new(kind, &p).expect("valid");
         assert!(a.merge(&b).is_err(), "{kind}");

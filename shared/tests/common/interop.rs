@@ -5,12 +5,42 @@ use shared::{Sketch, SketchKind};
 
 /// (name, values text, ddsketch json, ddsketch protobuf)
 pub const DDSKETCH_FIXTURES: [(&str, &str, &str, &[u8]); 6] = [
-    ("lognormal", include_str!("../fixtures/lognormal.values"), include_str!("../fixtures/lognormal.ddsketch.json"), include_bytes!("../fixtures/lognormal.ddsketch.pb")),
-    ("pareto", include_str!("../fixtures/pareto.values"), include_str!("../fixtures/pareto.ddsketch.json"), include_bytes!("../fixtures/pareto.ddsketch.pb")),
-    ("uniform", include_str!("../fixtures/uniform.values"), include_str!("../fixtures/uniform.ddsketch.json"), include_bytes!("../fixtures/uniform.ddsketch.pb")),
-    ("bimodal", include_str!("../fixtures/bimodal.values"), include_str!("../fixtures/bimodal.ddsketch.json"), include_bytes!("../fixtures/bimodal.ddsketch.pb")),
-    ("signed", include_str!("../fixtures/signed.values"), include_str!("../fixtures/signed.ddsketch.json"), include_bytes!("../fixtures/signed.ddsketch.pb")),
-    ("hdfs_like_ms", include_str!("../fixtures/hdfs_like_ms.values"), include_str!("../fixtures/hdfs_like_ms.ddsketch.json"), include_bytes!("../fixtures/hdfs_like_ms.ddsketch.pb")),
+    (
+        "lognormal",
+        include_str!("../fixtures/lognormal.values"),
+        include_str!("../fixtures/lognormal.ddsketch.json"),
+        include_bytes!("../fixtures/lognormal.ddsketch.pb"),
+    ),
+    (
+        "pareto",
+        include_str!("../fixtures/pareto.values"),
+        include_str!("../fixtures/pareto.ddsketch.json"),
+        include_bytes!("../fixtures/pareto.ddsketch.pb"),
+    ),
+    (
+        "uniform",
+        include_str!("../fixtures/uniform.values"),
+        include_str!("../fixtures/uniform.ddsketch.json"),
+        include_bytes!("../fixtures/uniform.ddsketch.pb"),
+    ),
+    (
+        "bimodal",
+        include_str!("../fixtures/bimodal.values"),
+        include_str!("../fixtures/bimodal.ddsketch.json"),
+        include_bytes!("../fixtures/bimodal.ddsketch.pb"),
+    ),
+    (
+        "signed",
+        include_str!("../fixtures/signed.values"),
+        include_str!("../fixtures/signed.ddsketch.json"),
+        include_bytes!("../fixtures/signed.ddsketch.pb"),
+    ),
+    (
+        "hdfs_like_ms",
+        include_str!("../fixtures/hdfs_like_ms.values"),
+        include_str!("../fixtures/hdfs_like_ms.ddsketch.json"),
+        include_bytes!("../fixtures/hdfs_like_ms.ddsketch.pb"),
+    ),
 ];
 
 /// (values text, HDR V2 base64 from Python, Python's quantiles json)
@@ -21,7 +51,10 @@ pub const HDR_FIXTURE: (&str, &str, &str) = (
 );
 
 pub fn parse_values(text: &str) -> Vec<f64> {
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| l.trim().parse().expect("fixture value")).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim().parse().expect("fixture value"))
+        .collect()
 }
 
 /// (q, python's value) pairs and python's count.
@@ -38,7 +71,10 @@ pub fn python_quantiles(json: &str) -> (Vec<(f64, f64)>, f64) {
 
 fn assert_close(name: &str, q: f64, ours: f64, theirs: f64) {
     let tol = 1e-9 * theirs.abs();
-    assert!((ours - theirs).abs() <= tol, "{name} q={q}: ours {ours}, python {theirs}");
+    assert!(
+        (ours - theirs).abs() <= tol,
+        "{name} q={q}: ours {ours}, python {theirs}"
+    );
 }
 
 /// Same input → same quantile values as ddsketch 3.0.1 (1e-9 relative).
@@ -57,7 +93,8 @@ pub fn quantileflow_matches_python_values() {
 /// Python's protobuf reads back into the same quantiles.
 pub fn quantileflow_reads_python_protobuf() {
     for (name, _, json, pb) in DDSKETCH_FIXTURES {
-        let sketch = Sketch::from_datadog_proto(SketchKind::QuantileFlow, pb).expect("python protobuf decodes");
+        let sketch =
+            Sketch::from_datadog_proto(SketchKind::QuantileFlow, pb).expect("python protobuf decodes");
         let (qs, count) = python_quantiles(json);
         assert_eq!(sketch.count() as f64, count, "{name}");
         for (q, theirs) in qs {
@@ -72,7 +109,8 @@ pub fn quantileflow_protobuf_round_trip() {
         let mut sketch = Sketch::with_defaults(SketchKind::QuantileFlow);
         sketch.insert_slice(&parse_values(values)).expect("finite values");
         let bytes = sketch.to_datadog_proto().expect("ddsketch has protobuf");
-        let back = Sketch::from_datadog_proto(SketchKind::QuantileFlow, &bytes).expect("own protobuf decodes");
+        let back =
+            Sketch::from_datadog_proto(SketchKind::QuantileFlow, &bytes).expect("own protobuf decodes");
         for (q, theirs) in python_quantiles(json).0 {
             assert_close(name, q, back.quantile(q).expect("non-empty"), theirs);
         }
@@ -92,9 +130,14 @@ pub fn hdr_reads_python_v2() {
         ..shared::SketchParams::default()
     };
     let mut ours = Sketch::new(SketchKind::HdrHistogram, &params).expect("valid params");
-    ours.insert_slice(&parse_values(values)).expect("non-negative values");
+    ours.insert_slice(&parse_values(values))
+        .expect("non-negative values");
     for (q, want) in qs {
-        assert_eq!(theirs.quantile(q).expect("non-empty"), want, "decoded python histogram, q={q}");
+        assert_eq!(
+            theirs.quantile(q).expect("non-empty"),
+            want,
+            "decoded python histogram, q={q}"
+        );
         assert_eq!(ours.quantile(q).expect("non-empty"), want, "our histogram, q={q}");
     }
     // Our V2 (compressed and plain) reads back to the same quantiles.

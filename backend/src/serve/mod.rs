@@ -1,0 +1,60 @@
+//! The HTTP side: static dashboard files with an SPA fallback, health checks.
+
+use std::future::Future;
+use std::path::Path;
+
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// Page shown when the frontend has not been built.
+const NOT_BUILT: &str = "<!doctype html><title>mss</title><h1>The dashboard is not built</h1>\
+<p>Build it with <code>trunk build --release</code> (or run <code>bash scripts/run.sh</code>), \
+then reload. The API under <code>/api/</code> works without it.</p>";
+
+/// The router: `/healthz` plus the dashboard from `static_dir`.
+pub fn router(static_dir: &Path) -> Router {
+    let api = Router::new().route("/healthz", get(|| async { "ok" }));
+    let index = static_dir.join("index.html");
+    if index.is_file() {
+        // Unknown paths (deep links such as /embed?...) get index.html.
+        api.fallback_service(ServeDir::new(static_dir).not_found_service(ServeFile::new(index)))
+    } else {
+        api.fallback(|| async { Html(NOT_BUILT) })
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

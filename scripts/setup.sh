@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs what the service and its tests need, skipping what is already there
+# (every step is guarded by a version check). Sourced by run.sh and test.sh.
+#
+#   setup.sh run    wasm target, Trunk, wasm-bindgen-cli, wasm-opt (binaryen@132)
+#   setup.sh test   the above, plus Python ddsketch/hdrhistogram for interop tests
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TRUNK_VERSION=0.21.14
+# Must equal the wasm-bindgen version in Cargo.lock (and Trunk.toml).
+WASM_BINDGEN_VERSION=0.2.130
+BINARYEN_VERSION=132.0.0
+TOOLS="$ROOT/.tools"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+export PATH="$HOME/.cargo/bin:$TOOLS/node_modules/.bin:$PATH"
+
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding rust target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+ensure_trunk() {
+  if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
+    say "installing trunk $TRUNK_VERSION (about 7 minutes on 2 cores, once)"
+    cargo install trunk --version "$TRUNK_VERSION" --locked
+  fi
+}
+
+ensure_wasm_bindgen() {
+  if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes, once)"
+    # Not --locked: its lockfile pins a crate version the registry lacks.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+}
+
+ensure_wasm_opt() {
+  if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+    say "installing wasm-opt from npm binaryen@$BINARYEN_VERSION into .tools/"
+    mkdir -p "$TOOLS"
+    (cd "$TOOLS" && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" >/dev/null)
+  fi
+}
+
+ensure_python_libs() {
+  if ! python3 -c 'import ddsketch, hdrh, google.protobuf; assert ddsketch.__version__ == "3.0.1"' 2>/dev/null; then
+    say "installing Python ddsketch==3.0.1, hdrhistogram, protobuf (interop tests)"
+    python3 -m pip install --quiet --disable-pip-version-check "ddsketch==3.0.1" hdrhistogram protobuf
+  fi
+}
+
+setup_run() {
+  ensure_wasm_target
+  ensure_wasm_bindgen
+  ensure_wasm_opt
+  ensure_trunk
+}
+
+setup_test() {
+  setup_run
+  ensure_python_libs
+}
+
+case "${1:-run}" in
+  run) setup_run ;;
+  test) setup_test ;;
+  *) echo "usage: setup.sh run|test" >&2; exit 2 ;;
+esac

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, native tests (sketch crate, CLI,
+# Python interop), the sketch tests again in wasm32 (Node.js), and a release
+# build of the frontend with Trunk. Installs what it needs first.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh test
+export PATH="$HOME/.cargo/bin:$ROOT/.tools/node_modules/.bin:$PATH"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "native tests"
+cargo test --workspace --locked
+
+step "sketch tests in wasm32 (wasm-bindgen-test, Node.js)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p shared --target wasm32-unknown-unknown --test wasm --locked
+
+step "frontend release build (Trunk, offline, pinned tools)"
+trunk build --release --offline
+ls -l frontend/dist/*.wasm
+
+echo
+echo "all tests passed"
