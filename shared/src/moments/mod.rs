@@ -253,7 +253,8 @@ impl MomentSketch {
                 let center = 0.5 * (y_lo + y_hi);
                 let half = 0.5 * (y_hi - y_lo);
                 let magnitude = y_lo.abs().max(y_hi.abs());
-                let mu = maxent::chebyshev_moments(&raw, center, half, magnitude, MOMENT_ERROR);
+                let mut mu = maxent::chebyshev_moments(&raw, center, half, magnitude, MOMENT_ERROR);
+                mu.truncate(moments_for(positive_count));
                 Some((solve_with_retries(&mu, "log")?, center, half))
             } else {
                 None
@@ -290,7 +291,8 @@ impl MomentSketch {
         let center = 0.5 * (t_lo + t_hi);
         let half = 0.5 * (t_hi - t_lo);
         let magnitude = t_lo.abs().max(t_hi.abs());
-        let mu = maxent::chebyshev_moments(&raw, center, half, magnitude, MOMENT_ERROR);
+        let mut mu = maxent::chebyshev_moments(&raw, center, half, magnitude, MOMENT_ERROR);
+        mu.truncate(moments_for(self.count));
         let (density, report) = solve_with_retries(&mu, "linear")?;
         let values = qs
             .iter()
@@ -356,6 +358,13 @@ impl MomentSketch {
         }
         Ok(s)
     }
+}
+
+/// Moments worth fitting to `n` values: the moments of a handful of points
+/// lie on the edge of the moment space, where no density matches them.
+fn moments_for(n: f64) -> usize {
+    // n is a whole count; the cast saturates for huge values.
+    (n / 2.0) as usize
 }
 
 /// `sums[i] += t^(i+1)`, with two independent multiplication chains.

@@ -92,16 +92,16 @@ pub fn merge_equals_insert_all(kind: SketchKind, dist: Distribution, seed: u64, 
     assert_eq!(merged.max(), whole.max());
     let a = merged.quantiles(&QS).expect("non-empty");
     let b = whole.quantiles(&QS).expect("non-empty");
+    let exact = sorted(&values);
     for ((q, x), y) in QS.iter().zip(&a).zip(&b) {
-        let tol = if kind == SketchKind::MomentSketch {
-            1e-6 * y.abs().max(1.0)
+        if kind == SketchKind::MomentSketch {
+            // The sums agree to rounding; the solver's answer may move by a
+            // rounding-sized amount, so compare where they fall in the data.
+            let drift = (rank_error(&exact, *q, *x) - rank_error(&exact, *q, *y)).abs();
+            assert!(drift <= 0.005, "{kind} {dist:?} q={q}: merged {x} vs whole {y}");
         } else {
-            0.0
-        };
-        assert!(
-            (x - y).abs() <= tol,
-            "{kind} {dist:?} q={q}: merged {x} vs whole {y}"
-        );
+            assert_eq!(x, y, "{kind} {dist:?} q={q}");
+        }
     }
     if let (Sketch::QuantileFlow(m), Sketch::QuantileFlow(w)) = (&merged, &whole) {
         let mb: Vec<_> = m.positive_store().iter().collect();
