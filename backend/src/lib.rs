@@ -2,8 +2,23 @@
 //! `main.rs` only parses the command line).
 //!
 //! # Layout (in the order data flows)
+//! - [`source`]: rows from an HDFS CSV replay or the synthetic generator.
+//! - [`record`]: the Kafka record format (JSON or bare number) and reject reasons.
+//! - [`broker`]: the embedded mock cluster or an external Kafka; topic admin.
+//! - [`produce`]: replays rows into the topic.
+//! - [`ingest`]: consumer group, per-partition workers, the shared [`ingest::Pipeline`].
+//! - [`window`]: per-partition windows of sketches and the retained store.
+//! - [`stats`]: counters; [`summary`]: the `/api/summary` document and the terminal report.
+//! - [`serve`]: HTTP server (API, static dashboard, health).
 //! - [`commands`]: one module per `mss` subcommand.
-//! - [`serve`]: HTTP server (static dashboard, health).
 
+pub mod broker;
 pub mod commands;
+pub mod ingest;
+pub mod produce;
+pub mod record;
 pub mod serve;
+pub mod source;
+pub mod stats;
+pub mod summary;
+pub mod window;

@@ -17,8 +17,14 @@ enum Command {
     /// Build, read and query sketches from files or stdin.
     #[command(subcommand)]
     Sketch(commands::sketch::SketchCommand),
-    /// Run the service: web server and dashboard.
+    /// Producer + consumer + web server in one process (the main job).
     Serve(commands::serve::ServeArgs),
+    /// Replay an HDFS CSV (or synthetic rows) into the Kafka topic.
+    Produce(commands::produce::ProduceArgs),
+    /// Join the consumer group and keep windowed sketches; serve the API.
+    Consume(commands::serve::ConsumeArgs),
+    /// Write a synthetic HDFS-like Event_traces.csv.
+    Generate(commands::generate::GenerateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +38,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Sketch(cmd) => commands::sketch::run(cmd),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Produce(args) => commands::produce::run(args),
+        Command::Consume(args) => commands::serve::run_consume(args),
+        Command::Generate(args) => commands::generate::run(args),
     }
 }

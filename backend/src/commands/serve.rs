@@ -1,38 +1,272 @@
-//! `mss serve`: the web server and dashboard.
+//! `mss serve` (producer + consumer + web server in one process, the main
+//! job) and `mss consume` (consumer + web server).
+//!
+//! Without `--brokers`, `serve` starts the embedded broker (librdkafka's mock
+//! cluster; see [`crate::broker`]). With `--report` it prints the terminal
+//! dashboard every few seconds and a final summary on exit. With
+//! `--exit-when-done` it exits once the source is exhausted and every
+//! produced record has been consumed (for headless runs and benchmarks).
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use tokio_util::sync::CancellationToken;
 
-use crate::serve;
+use super::args::{HttpArgs, IngestArgs, KafkaArgs, SourceArgs};
+use crate::broker::{ensure_topic, EmbeddedBroker};
+use crate::ingest::consumer::{self, ConsumerConfig};
+use crate::ingest::Pipeline;
+use crate::produce::{replay, ProduceOptions};
+use crate::stats::RejectSource;
+use crate::{serve, summary};
+
+/// Produced-but-unconsumed records allowed with the embedded broker
+/// (~100 bytes each: ~1 MiB per partition with 4 partitions).
+const EMBEDDED_MAX_UNCONSUMED: u64 = 40_000;
 
 /// `mss serve` flags.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback by default).
-    #[arg(long, env = "MSS_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Directory of the built dashboard.
-    #[arg(long, env = "MSS_STATIC_DIR", default_value = "frontend/dist")]
-    pub static_dir: PathBuf,
+    /// Kafka and topic.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Rows to replay (optional).
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Consumer group and sketches.
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+    /// Web server.
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// Print the terminal dashboard every few seconds and a final summary.
+    #[arg(long)]
+    pub report: bool,
+    /// Seconds between reports.
+    #[arg(long, default_value_t = 5.0)]
+    pub report_every: f64,
+    /// Exit once the source is exhausted and everything produced is consumed.
+    #[arg(long)]
+    pub exit_when_done: bool,
 }
 
-/// Runs `mss serve` until Ctrl-C or SIGTERM.
+/// `mss consume` flags.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Kafka and topic.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Consumer group and sketches.
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+    /// Web server.
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// Print the terminal dashboard every few seconds and a final summary.
+    #[arg(long)]
+    pub report: bool,
+    /// Seconds between reports.
+    #[arg(long, default_value_t = 5.0)]
+    pub report_every: f64,
+}
+
+/// Runs `mss consume` until Ctrl-C or SIGTERM.
+pub fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
+    let brokers = args
+        .kafka
+        .brokers
+        .clone()
+        .context("mss consume needs --brokers (only mss serve can embed a broker)")?;
+    run_service(Service {
+        brokers: Some(brokers),
+        kafka: args.kafka,
+        source: None,
+        ingest: args.ingest,
+        http: args.http,
+        report: args.report.then_some(args.report_every),
+        exit_when_done: false,
+    })
+}
+
+/// Runs `mss serve` until Ctrl-C or SIGTERM (or done, with `--exit-when-done`).
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let source = args.source.is_set().then_some(args.source);
+    run_service(Service {
+        brokers: args.kafka.brokers.clone(),
+        kafka: args.kafka,
+        source,
+        ingest: args.ingest,
+        http: args.http,
+        report: args.report.then_some(args.report_every),
+        exit_when_done: args.exit_when_done,
+    })
+}
+
+struct Service {
+    brokers: Option<String>,
+    kafka: KafkaArgs,
+    source: Option<SourceArgs>,
+    ingest: IngestArgs,
+    http: HttpArgs,
+    report: Option<f64>,
+    exit_when_done: bool,
+}
+
+fn run_service(service: Service) -> anyhow::Result<()> {
+    let config = service.ingest.config()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+    runtime.block_on(async move {
+        let kafka = &service.kafka;
+        let (embedded, brokers) = match &service.brokers {
+            Some(b) => {
+                ensure_topic(b, &kafka.topic, kafka.partitions, kafka.recreate_topic).await?;
+                (None, b.clone())
+            }
+            None => {
+                let broker = EmbeddedBroker::start(&[(kafka.topic.clone(), kafka.partitions)])?;
+                tracing::info!(
+                    "embedded broker (librdkafka mock cluster) at {}",
+                    broker.bootstrap()
+                );
+                let b = broker.bootstrap().to_owned();
+                (Some(broker), b)
+            }
+        };
+        let pipeline = Pipeline::new(config);
+        let shutdown = CancellationToken::new();
+
+        let listener = tokio::net::TcpListener::bind(service.http.listen)
             .await
-            .with_context(|| format!("listening on {}", args.listen))?;
+            .with_context(|| format!("listening on {}", service.http.listen))?;
         tracing::info!("serving on http://{}", listener.local_addr()?);
-        serve::run(
-            listener,
-            serve::router(&args.static_dir),
-            serve::shutdown_signal(),
-        )
-        .await?;
+        let router = serve::router(pipeline.clone(), &service.http.static_dir);
+        let server = tokio::spawn(serve::run(listener, router, shutdown.clone().cancelled_owned()));
+
+        let consumer = tokio::spawn(consumer::run(
+            pipeline.clone(),
+            ConsumerConfig {
+                brokers: brokers.clone(),
+                topic: kafka.topic.clone(),
+                group: service.ingest.group.clone(),
+                librdkafka: kafka.librdkafka.clone(),
+            },
+            shutdown.clone(),
+        ));
+
+        let producer = match &service.source {
+            Some(source) => {
+                let (rows, total_hint) = source.open()?;
+                let options = ProduceOptions {
+                    brokers: brokers.clone(),
+                    topic: kafka.topic.clone(),
+                    rate: source.rate,
+                    total_hint,
+                    progress: service.report.is_none() && std::io::stderr().is_terminal(),
+                    librdkafka: kafka.librdkafka.clone(),
+                    // The embedded broker drops old data after a few MiB per
+                    // partition: never let the producer run that far ahead.
+                    max_unconsumed: embedded.as_ref().map(|_| EMBEDDED_MAX_UNCONSUMED),
+                };
+                let (stats, cancel) = (pipeline.stats.clone(), shutdown.clone());
+                let ready = pipeline.clone();
+                let wait_for_assignment = embedded.is_some();
+                Some(tokio::task::spawn_blocking(move || {
+                    // With the embedded broker, start once the group has its
+                    // partitions, so consumption keeps pace from the start.
+                    while wait_for_assignment && !ready.ready.load(Relaxed) && !cancel.is_cancelled() {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    let report = replay(rows, &options, &stats, &cancel);
+                    if let Ok(r) = &report {
+                        tracing::info!(
+                            produced = r.produced,
+                            rejected = r.rejected,
+                            "source done in {:.2} s ({:.0} msg/s)",
+                            r.elapsed.as_secs_f64(),
+                            r.produced as f64 / r.elapsed.as_secs_f64().max(1e-9)
+                        );
+                    }
+                    report
+                }))
+            }
+            None => None,
+        };
+
+        let reporter = service.report.map(|every| {
+            let (pipeline, stop) = (pipeline.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs_f64(every.max(0.2)));
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = tick.tick() => {
+                            let p = pipeline.clone();
+                            if let Ok(text) = tokio::task::spawn_blocking(move || {
+                                summary::report(&summary::build(&p, p.config.default_kind, &default_qs()))
+                            }).await {
+                                println!("{text}");
+                            }
+                        }
+                    }
+                }
+            })
+        });
+
+        let mut producer = producer;
+        let done = async {
+            if let Some(handle) = producer.as_mut() {
+                match handle.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("producer failed: {e:#}"),
+                    Err(e) => tracing::error!("producer task failed: {e}"),
+                }
+                if service.exit_when_done {
+                    wait_consumed(&pipeline).await;
+                    return;
+                }
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            () = serve::shutdown_signal() => tracing::info!("shutting down"),
+            () = done => tracing::info!("source consumed; shutting down"),
+        }
+        shutdown.cancel();
+        match consumer.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("consumer failed: {e:#}"),
+            Err(e) => tracing::error!("consumer task failed: {e}"),
+        }
+        if let Some(r) = reporter {
+            let _ = r.await;
+        }
+        let _ = server.await;
+        if service.report.is_some() {
+            let doc = summary::build(&pipeline, pipeline.config.default_kind, &default_qs());
+            println!("{}", summary::report(&doc));
+            println!("final summary: {}", serde_json::to_string(&doc)?);
+        }
+        drop(embedded);
         Ok(())
     })
+}
+
+/// Waits until every produced record has been consumed (good or rejected).
+async fn wait_consumed(pipeline: &Pipeline) {
+    let stats = &pipeline.stats;
+    loop {
+        let consumed = stats.messages.load(Relaxed) + stats.rejected_total(RejectSource::Payload);
+        if consumed >= stats.produced.load(Relaxed) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn default_qs() -> Vec<(String, f64)> {
+    [0.5, 0.95, 0.99].iter().map(|q| (q.to_string(), *q)).collect()
 }

@@ -1,7 +1,11 @@
-//! The HTTP side: static dashboard files with an SPA fallback, health checks.
+//! The HTTP side: JSON API, static dashboard files with an SPA fallback,
+//! health checks.
+
+pub mod api;
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::response::Html;
 use axum::routing::get;
@@ -9,14 +13,20 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::ingest::Pipeline;
+
 /// Page shown when the frontend has not been built.
 const NOT_BUILT: &str = "<!doctype html><title>mss</title><h1>The dashboard is not built</h1>\
 <p>Build it with <code>trunk build --release</code> (or run <code>bash scripts/run.sh</code>), \
 then reload. The API under <code>/api/</code> works without it.</p>";
 
-/// The router: `/healthz` plus the dashboard from `static_dir`.
-pub fn router(static_dir: &Path) -> Router {
-    let api = Router::new().route("/healthz", get(|| async { "ok" }));
+/// The router: the API, health checks, and the dashboard from `static_dir`.
+pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path) -> Router {
+    let api = Router::new()
+        .route("/api/summary", get(api::summary))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(api::readyz))
+        .with_state(pipeline);
     let index = static_dir.join("index.html");
     if index.is_file() {
         // Unknown paths (deep links such as /embed?...) get index.html.

@@ -1,0 +1,124 @@
+//! The Kafka side of setup: the embedded broker for the zero-install demo,
+//! and topic creation on a real broker.
+//!
+//! The embedded broker is librdkafka's in-process mock cluster: a real
+//! Kafka-protocol broker inside this process, with consumer groups and
+//! commits. Its limits: it lives and dies with the process (nothing is kept),
+//! it is reachable only from this process's own clients, every group join
+//! takes ~3 s, and it keeps only a few MiB per partition, so it is for
+//! consuming while producing (which is what `mss serve` does).
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::RDKafkaErrorCode;
+
+/// A mock cluster running on its own thread (it cannot move between threads).
+pub struct EmbeddedBroker {
+    bootstrap: String,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EmbeddedBroker {
+    /// Starts a one-broker mock cluster with `topics` (name, partitions).
+    pub fn start(topics: &[(String, i32)]) -> anyhow::Result<Self> {
+        let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<String>>();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let topics = topics.to_vec();
+        let thread = std::thread::Builder::new()
+            .name("embedded-kafka".into())
+            .spawn(move || {
+                let cluster = match MockCluster::new(1) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(anyhow!("starting the mock cluster: {e}")));
+                        return;
+                    }
+                };
+                for (topic, partitions) in &topics {
+                    if let Err(e) = cluster.create_topic(topic, *partitions, 1) {
+                        let _ = ready_tx.send(Err(anyhow!("creating topic {topic}: {e}")));
+                        return;
+                    }
+                }
+                let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
+                // Keep the cluster alive until told to stop (or the owner is gone).
+                let _ = stop_rx.recv();
+            })
+            .context("spawning the embedded broker thread")?;
+        let bootstrap = ready_rx
+            .recv()
+            .map_err(|_| anyhow!("the embedded broker thread died"))??;
+        Ok(Self {
+            bootstrap,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `bootstrap.servers` for clients of this process.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Creates `topic` with `partitions` partitions (replication 1) unless it
+/// exists; with `recreate`, deletes it first.
+pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, recreate: bool) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .context("creating the Kafka admin client")?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    if recreate {
+        let results = admin
+            .delete_topics(&[topic], &options)
+            .await
+            .context("deleting the topic")?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((t, e)) => return Err(anyhow!("deleting topic {t}: {e}")),
+            }
+        }
+        tracing::info!(topic, "deleted the topic (--recreate-topic)");
+        // Deletion is asynchronous on the broker side.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for attempt in 0..20 {
+        let results = admin
+            .create_topics([&new], &options)
+            .await
+            .context("creating the topic")?;
+        match results.into_iter().next() {
+            Some(Ok(_)) => {
+                tracing::info!(topic, partitions, "created the topic");
+                return Ok(());
+            }
+            Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) if !recreate || attempt > 0 => return Ok(()),
+            Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Some(Err((t, e))) => return Err(anyhow!("creating topic {t}: {e}")),
+            None => return Ok(()),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Flag groups shared by several subcommands. Every flag a deployment sets
+//! also reads an `MSS_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use shared::{SketchKind, SketchParams};
+
+use crate::ingest::IngestConfig;
+use crate::source::csv::CsvSource;
+use crate::source::synthetic::{SyntheticSource, HDFS_ROWS};
+use crate::source::SourceItem;
+
+/// Which Kafka and which topic.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (host:port,...). `mss serve` without it starts
+    /// an embedded broker (librdkafka's mock cluster).
+    #[arg(long, env = "MSS_BROKERS")]
+    pub brokers: Option<String>,
+    /// Topic of latency records.
+    #[arg(long, env = "MSS_TOPIC", default_value = "latency-metrics")]
+    pub topic: String,
+    /// Partitions of the topic when it is created.
+    #[arg(long, env = "MSS_PARTITIONS", default_value_t = 4)]
+    pub partitions: i32,
+    /// Delete the topic first (like the seed's step 4).
+    #[arg(long)]
+    pub recreate_topic: bool,
+    /// Extra librdkafka property for every client, `key=value` (repeatable).
+    #[arg(long = "librdkafka", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub librdkafka: Vec<(String, String)>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))
+}
+
+/// Where rows come from.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// HDFS `Event_traces.csv` to replay.
+    #[arg(long, env = "MSS_CSV", conflicts_with = "synthetic")]
+    pub csv: Option<PathBuf>,
+    /// Replay synthetic HDFS-like rows instead of a file.
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Rows of the synthetic source.
+    #[arg(long, default_value_t = HDFS_ROWS)]
+    pub rows: u64,
+    /// Seed of the synthetic source.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Messages per second at most (default: unlimited).
+    #[arg(long, env = "MSS_RATE")]
+    pub rate: Option<f64>,
+    /// Start over at the end of the source (forever).
+    #[arg(long = "loop")]
+    pub repeat: bool,
+}
+
+impl SourceArgs {
+    /// Whether a source was given.
+    pub fn is_set(&self) -> bool {
+        self.csv.is_some() || self.synthetic
+    }
+
+    /// The rows, and how many to expect (for the progress bar).
+    pub fn open(&self) -> anyhow::Result<(Box<dyn Iterator<Item = SourceItem> + Send>, Option<u64>)> {
+        if let Some(path) = &self.csv {
+            let source = CsvSource::open(path, self.repeat)?;
+            let rows = if self.repeat {
+                None
+            } else {
+                count_lines(path).ok().map(|n| n.saturating_sub(1))
+            };
+            return Ok((Box::new(source), rows));
+        }
+        if self.synthetic {
+            let rows = (!self.repeat).then_some(self.rows);
+            return Ok((Box::new(SyntheticSource::new(rows, self.seed)), rows));
+        }
+        bail!("give --csv PATH or --synthetic")
+    }
+}
+
+fn count_lines(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut lines = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
+/// Consumer group and window sketches.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// Consumer group id.
+    #[arg(long, env = "MSS_GROUP", default_value = "latency-monitor-group")]
+    pub group: String,
+    /// Sketch kinds every record goes into (comma-separated).
+    #[arg(
+        long,
+        env = "MSS_SKETCHES",
+        value_delimiter = ',',
+        default_value = "quantileflow,datadog,momentsketch,hdrhistogram"
+    )]
+    pub sketches: Vec<SketchKind>,
+    /// The kind shown by default (reports, `/api/summary` without `sketch=`).
+    #[arg(long, env = "MSS_SKETCH", default_value = "quantileflow")]
+    pub sketch: SketchKind,
+    /// Window length (processing time), e.g. `1s`, `500ms`.
+    #[arg(long, env = "MSS_WINDOW", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub window: Duration,
+    /// How long closed windows are kept, e.g. `1h`.
+    #[arg(long, env = "MSS_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+    /// quantileflow relative accuracy α.
+    #[arg(long, default_value_t = shared::ddsketch::DEFAULT_RELATIVE_ACCURACY)]
+    pub alpha: f64,
+    /// momentsketch number of moments k.
+    #[arg(long, default_value_t = shared::moments::DEFAULT_MOMENTS)]
+    pub moments: usize,
+    /// hdrhistogram significant digits.
+    #[arg(long, default_value_t = shared::hdr::DEFAULT_SIGNIFICANT_DIGITS)]
+    pub hdr_digits: u8,
+}
+
+impl IngestArgs {
+    /// The ingest configuration, validated.
+    pub fn config(&self) -> anyhow::Result<IngestConfig> {
+        let mut kinds = self.sketches.clone();
+        kinds.sort();
+        kinds.dedup();
+        if kinds.is_empty() {
+            bail!("--sketches needs at least one kind");
+        }
+        if !kinds.contains(&self.sketch) {
+            bail!("--sketch {} is not in --sketches", self.sketch);
+        }
+        let params = SketchParams {
+            relative_accuracy: self.alpha,
+            moments: self.moments,
+            significant_digits: self.hdr_digits,
+            ..SketchParams::default()
+        };
+        for &k in &kinds {
+            shared::Sketch::new(k, &params).with_context(|| format!("parameters of {k}"))?;
+        }
+        let window_ms = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
+        if window_ms == 0 {
+            bail!("--window must be at least 1ms");
+        }
+        Ok(IngestConfig {
+            kinds,
+            default_kind: self.sketch,
+            params,
+            window_ms,
+            retention_ms: u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+/// The web server.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, env = "MSS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory of the built dashboard.
+    #[arg(long, env = "MSS_STATIC_DIR", default_value = "frontend/dist")]
+    pub static_dir: PathBuf,
+}

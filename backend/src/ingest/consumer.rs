@@ -1,0 +1,317 @@
+//! The consumer-group member: one worker task per assigned partition.
+//!
+//! Assignment: the rebalance callback records the new partitions and the
+//! main loop splits each one's queue off the consumer
+//! (`split_partition_queue`) and spawns its worker; this repeats after every
+//! assignment. Revocation: before the partitions are released, their open
+//! windows are closed and published and their offsets committed
+//! synchronously, so the next owner starts exactly after them.
+//!
+//! Offsets: auto-commit is off. A record's offset is committed only after the
+//! window holding it has closed and been published (the ticker commits every
+//! quarter window; revocation and shutdown commit synchronously). So a crash
+//! loses no record: the next member resumes at the first record that was not
+//! in a closed window. Records of windows that closed but whose commit had not
+//! completed when the process died are consumed again (at-least-once).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{PartitionPosition, Pipeline};
+use crate::window::PartitionWindows;
+
+/// Where and how to consume.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Topic of latency records.
+    pub topic: String,
+    /// Consumer group id.
+    pub group: String,
+    /// Extra librdkafka properties (`key=value`), applied last.
+    pub librdkafka: Vec<(String, String)>,
+}
+
+/// Rebalance hooks: close + commit on revoke, announce partitions on assign.
+struct IngestContext {
+    pipeline: Arc<Pipeline>,
+    topic: String,
+    assigned: mpsc::UnboundedSender<Vec<i32>>,
+}
+
+impl ClientContext for IngestContext {}
+
+impl ConsumerContext for IngestContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let partitions: Vec<i32> = tpl
+                .elements()
+                .iter()
+                .filter(|e| e.topic() == self.topic)
+                .map(|e| e.partition())
+                .collect();
+            let commits = self.pipeline.close_partitions(&partitions);
+            tracing::info!(
+                ?partitions,
+                "partitions revoked; committing {} offsets",
+                commits.len()
+            );
+            if let Err(e) = commit(consumer, &self.topic, &commits, CommitMode::Sync, &self.pipeline) {
+                tracing::warn!("commit on revoke failed: {e}");
+            }
+            self.pipeline.ready.store(false, Relaxed);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let partitions: Vec<i32> = tpl
+                .elements()
+                .iter()
+                .filter(|e| e.topic() == self.topic)
+                .map(|e| e.partition())
+                .collect();
+            tracing::info!(?partitions, "partitions assigned");
+            for &p in &partitions {
+                // Creating the windows here lets the main loop route any record
+                // that arrives before the queue is split.
+                if let Err(e) = self.pipeline.partition(p) {
+                    tracing::error!("partition {p}: {e}");
+                }
+            }
+            self.pipeline.ready.store(!partitions.is_empty(), Relaxed);
+            let _ = self.assigned.send(partitions);
+        }
+    }
+}
+
+fn commit<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+    commits: &[(i32, i64)],
+    mode: CommitMode,
+    pipeline: &Pipeline,
+) -> anyhow::Result<()> {
+    if commits.is_empty() {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for &(p, offset) in commits {
+        tpl.add_partition_offset(topic, p, Offset::Offset(offset))?;
+    }
+    consumer.commit(&tpl, mode)?;
+    if let Ok(mut positions) = pipeline.positions.lock() {
+        for &(p, offset) in commits {
+            positions.entry(p).or_default().committed = Some(offset);
+        }
+    }
+    Ok(())
+}
+
+type Member = StreamConsumer<IngestContext>;
+
+/// Joins the group and consumes until `shutdown` is cancelled; then closes
+/// every window, commits synchronously and leaves the group.
+pub async fn run(
+    pipeline: Arc<Pipeline>,
+    config: ConsumerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (assigned_tx, mut assigned_rx) = mpsc::unbounded_channel();
+    let context = IngestContext {
+        pipeline: pipeline.clone(),
+        topic: config.topic.clone(),
+        assigned: assigned_tx,
+    };
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", "10000")
+        .set("queued.min.messages", "200000")
+        .set("fetch.wait.max.ms", "50");
+    for (k, v) in &config.librdkafka {
+        client.set(k, v);
+    }
+    let consumer: Arc<Member> = Arc::new(
+        client
+            .create_with_context(context)
+            .context("creating the Kafka consumer")?,
+    );
+    consumer
+        .subscribe(&[&config.topic])
+        .with_context(|| format!("subscribing to {}", config.topic))?;
+    tracing::info!(group = %config.group, topic = %config.topic, "joined consumer group");
+
+    let mut workers: Vec<(i32, CancellationToken, tokio::task::JoinHandle<()>)> = Vec::new();
+    let quarter = Duration::from_millis((pipeline.config.window_ms / 4).clamp(10, 1000));
+    let mut ticker = tokio::time::interval(quarter);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let watermarks = spawn_watermark_poller(
+        consumer.clone(),
+        pipeline.clone(),
+        config.topic.clone(),
+        shutdown.clone(),
+    );
+
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            message = consumer.recv() => match message {
+                // Records fetched before their partition's queue was split.
+                Ok(m) => {
+                    if let Ok(windows) = pipeline.partition(m.partition()) {
+                        pipeline.ingest(&windows, m.offset(), m.key(), m.payload());
+                        note_offset(&pipeline, m.partition(), m.offset());
+                    }
+                }
+                Err(e) => tracing::warn!("consumer error: {e}"),
+            },
+            Some(partitions) = assigned_rx.recv() => {
+                workers.retain(|(p, token, handle)| {
+                    let keep = !handle.is_finished() && partitions.contains(p);
+                    if !keep { token.cancel(); }
+                    keep
+                });
+                for p in partitions {
+                    if workers.iter().any(|(q, ..)| *q == p) { continue; }
+                    let Some(queue) = consumer.split_partition_queue(&config.topic, p) else {
+                        tracing::warn!("cannot split the queue of partition {p}");
+                        continue;
+                    };
+                    let Ok(windows) = pipeline.partition(p) else { continue };
+                    let token = shutdown.child_token();
+                    let handle = tokio::spawn(partition_worker(queue, windows, pipeline.clone(), p, token.clone()));
+                    workers.push((p, token, handle));
+                }
+            }
+            _ = ticker.tick() => {
+                let commits = pipeline.close_expired();
+                let changed: Vec<(i32, i64)> = {
+                    let positions = pipeline.positions.lock().map(|p| p.clone()).unwrap_or_default();
+                    commits.into_iter().filter(|(p, c)| positions.get(p).and_then(|x| x.committed) != Some(*c)).collect()
+                };
+                if let Err(e) = commit(consumer.as_ref(), &config.topic, &changed, CommitMode::Async, &pipeline) {
+                    tracing::warn!("commit failed: {e}");
+                }
+                pipeline.stats.sample();
+            }
+        }
+    }
+
+    for (_, token, handle) in workers {
+        token.cancel();
+        let _ = handle.await;
+    }
+    let partitions: Vec<i32> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
+    let commits = pipeline.close_partitions(&partitions);
+    commit(
+        consumer.as_ref(),
+        &config.topic,
+        &commits,
+        CommitMode::Sync,
+        &pipeline,
+    )
+    .context("final commit")?;
+    tracing::info!("committed final offsets of {} partitions", commits.len());
+    watermarks.abort();
+    drop(consumer);
+    Ok(())
+}
+
+fn note_offset(pipeline: &Pipeline, partition: i32, offset: i64) {
+    if let Ok(mut positions) = pipeline.positions.lock() {
+        let pos = positions
+            .entry(partition)
+            .or_insert_with(PartitionPosition::default);
+        pos.offset = Some(pos.offset.map_or(offset, |o| o.max(offset)));
+    }
+}
+
+async fn partition_worker(
+    queue: rdkafka::consumer::stream_consumer::StreamPartitionQueue<IngestContext>,
+    windows: Arc<Mutex<PartitionWindows>>,
+    pipeline: Arc<Pipeline>,
+    partition: i32,
+    stop: CancellationToken,
+) {
+    let mut since_note = 0u32;
+    let mut last_offset = None;
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            message = queue.recv() => match message {
+                Ok(m) => {
+                    pipeline.ingest(&windows, m.offset(), m.key(), m.payload());
+                    last_offset = Some(m.offset());
+                    since_note += 1;
+                    if since_note >= 1024 {
+                        note_offset(&pipeline, partition, m.offset());
+                        since_note = 0;
+                    }
+                }
+                Err(e) => tracing::warn!(partition, "consumer error: {e}"),
+            },
+            () = tokio::time::sleep(Duration::from_millis(200)), if since_note > 0 => {
+                if let Some(o) = last_offset { note_offset(&pipeline, partition, o); }
+                since_note = 0;
+            }
+        }
+    }
+    if let Some(o) = last_offset {
+        note_offset(&pipeline, partition, o);
+    }
+}
+
+/// Every second: high watermarks of the assigned partitions (for lag).
+fn spawn_watermark_poller(
+    consumer: Arc<Member>,
+    pipeline: Arc<Pipeline>,
+    topic: String,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let partitions: Vec<i32> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
+            let (consumer, topic) = (consumer.clone(), topic.clone());
+            let marks = tokio::task::spawn_blocking(move || {
+                partitions
+                    .into_iter()
+                    .filter_map(|p| {
+                        consumer
+                            .fetch_watermarks(&topic, p, Duration::from_millis(500))
+                            .ok()
+                            .map(|(_, high)| (p, high))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            if let Ok(mut positions) = pipeline.positions.lock() {
+                for (p, high) in marks {
+                    positions.entry(p).or_default().high_watermark = Some(high);
+                }
+            }
+        }
+    })
+}

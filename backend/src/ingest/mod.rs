@@ -1,0 +1,265 @@
+//! Ingest: a consumer group whose members run one worker per assigned
+//! partition, feeding the window sketches.
+//!
+//! - [`Pipeline`]: the state ingest shares with serving (partitions' windows,
+//!   retained windows, counters, the broadcast of closed windows).
+//! - [`consumer`]: the Kafka side (group membership, rebalances, commits).
+
+pub mod consumer;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, RwLock};
+
+use shared::{Sketch, SketchKind, SketchParams};
+use tokio::sync::broadcast;
+
+use crate::record::{self, RejectReason};
+use crate::stats::{RejectSource, Stats};
+use crate::window::store::WindowStore;
+use crate::window::{ClosedWindow, PartitionWindows, SharedWindow};
+
+/// Ingest settings.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Enabled sketch kinds (every record goes into each).
+    pub kinds: Vec<SketchKind>,
+    /// The kind reported by default (`--sketch`).
+    pub default_kind: SketchKind,
+    /// Parameters of the kinds.
+    pub params: SketchParams,
+    /// Window length in ms.
+    pub window_ms: u64,
+    /// How long closed windows are kept, in ms.
+    pub retention_ms: u64,
+}
+
+/// Per-partition Kafka positions, for the stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionPosition {
+    /// Highest offset consumed.
+    pub offset: Option<i64>,
+    /// High watermark from the broker (next offset to be written).
+    pub high_watermark: Option<i64>,
+    /// Last offset committed by this process.
+    pub committed: Option<i64>,
+}
+
+/// What ingest shares with the serving layer.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// Settings.
+    pub config: IngestConfig,
+    /// Counters (shared with the producer thread of `mss serve`).
+    pub stats: Arc<Stats>,
+    /// Windows of the partitions assigned to this process.
+    partitions: RwLock<BTreeMap<i32, Arc<Mutex<PartitionWindows>>>>,
+    /// Kafka positions of every partition seen.
+    pub positions: Mutex<BTreeMap<i32, PartitionPosition>>,
+    /// Retained closed windows.
+    pub store: Mutex<WindowStore>,
+    /// Every closed window, as it closes.
+    pub windows: broadcast::Sender<SharedWindow>,
+    /// Set once the consumer has been assigned partitions.
+    pub ready: std::sync::atomic::AtomicBool,
+    /// Latest record of partitions no longer assigned.
+    last_current: Mutex<Option<(String, f64, i64)>>,
+}
+
+/// Current wall-clock time in Unix epoch ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Pipeline {
+    /// A pipeline with no partitions yet.
+    pub fn new(config: IngestConfig) -> Arc<Self> {
+        let (windows, _) = broadcast::channel(4096);
+        Arc::new(Self {
+            store: Mutex::new(WindowStore::new(
+                &config.kinds,
+                config.params,
+                config.retention_ms,
+            )),
+            config,
+            stats: Arc::new(Stats::default()),
+            partitions: RwLock::new(BTreeMap::new()),
+            positions: Mutex::new(BTreeMap::new()),
+            windows,
+            ready: std::sync::atomic::AtomicBool::new(false),
+            last_current: Mutex::new(None),
+        })
+    }
+
+    /// The windows of `partition`, created if new.
+    pub fn partition(&self, partition: i32) -> anyhow::Result<Arc<Mutex<PartitionWindows>>> {
+        if let Some(p) = self
+            .partitions
+            .read()
+            .ok()
+            .and_then(|m| m.get(&partition).cloned())
+        {
+            return Ok(p);
+        }
+        let mut map = self
+            .partitions
+            .write()
+            .map_err(|_| anyhow::anyhow!("partition map poisoned"))?;
+        if let Some(p) = map.get(&partition) {
+            return Ok(p.clone());
+        }
+        let windows = PartitionWindows::new(
+            partition,
+            self.config.window_ms,
+            &self.config.kinds,
+            &self.config.params,
+        )?;
+        let p = Arc::new(Mutex::new(windows));
+        map.insert(partition, p.clone());
+        Ok(p)
+    }
+
+    /// Forgets a revoked partition (after its windows were closed).
+    pub fn remove_partition(&self, partition: i32) {
+        if let Ok(mut map) = self.partitions.write() {
+            map.remove(&partition);
+        }
+    }
+
+    /// Partitions currently assigned, with their windows.
+    pub fn assigned(&self) -> Vec<(i32, Arc<Mutex<PartitionWindows>>)> {
+        self.partitions
+            .read()
+            .map(|m| m.iter().map(|(&p, w)| (p, w.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Decodes and inserts one record of `partition` at `offset`.
+    #[inline]
+    pub fn ingest(
+        &self,
+        windows: &Mutex<PartitionWindows>,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+    ) {
+        let now = now_ms();
+        let decoded = record::decode(key, payload);
+        let closed = {
+            let Ok(mut w) = windows.lock() else { return };
+            if w.revoked {
+                return;
+            }
+            match decoded {
+                Ok(d) => {
+                    let closed = w.insert(offset, d.block_id, d.latency, now);
+                    self.stats.messages.fetch_add(1, Relaxed);
+                    closed
+                }
+                Err(reason) => {
+                    self.reject_payload(reason);
+                    w.skip(offset, now)
+                }
+            }
+        };
+        if let Some(closed) = closed {
+            self.publish(closed);
+        }
+    }
+
+    fn reject_payload(&self, reason: RejectReason) {
+        self.stats.reject(RejectSource::Payload, reason);
+    }
+
+    /// Stores and broadcasts closed windows.
+    pub fn publish(&self, closed: Vec<ClosedWindow>) {
+        let now = now_ms();
+        let shared: Vec<SharedWindow> = closed.into_iter().map(Arc::new).collect();
+        if let Ok(mut store) = self.store.lock() {
+            for w in &shared {
+                store.add(w.clone(), now);
+            }
+        }
+        for w in shared {
+            self.stats.windows_closed.fetch_add(1, Relaxed);
+            // No subscriber is fine: the store keeps the history.
+            let _ = self.windows.send(w);
+        }
+    }
+
+    /// Closes every expired window; returns `(partition, offset to commit)`
+    /// for partitions whose commit point is known.
+    pub fn close_expired(&self) -> Vec<(i32, i64)> {
+        let now = now_ms();
+        let mut commits = Vec::new();
+        for (p, windows) in self.assigned() {
+            let closed = windows.lock().ok().and_then(|mut w| {
+                let closed = w.close_expired(now);
+                if let Some(c) = w.commit_offset() {
+                    commits.push((p, c));
+                }
+                closed
+            });
+            if let Some(closed) = closed {
+                self.publish(closed);
+            }
+        }
+        if let Ok(mut store) = self.store.lock() {
+            store.evict(now);
+        }
+        commits
+    }
+
+    /// Closes the windows of `partitions` now (revocation, shutdown) and
+    /// marks them revoked; returns the offsets to commit.
+    pub fn close_partitions(&self, partitions: &[i32]) -> Vec<(i32, i64)> {
+        let mut commits = Vec::new();
+        for &p in partitions {
+            let Ok(windows) = self.partition(p) else { continue };
+            let closed = windows.lock().ok().and_then(|mut w| {
+                w.revoked = true;
+                if let (Some(cur), Ok(mut last)) = (w.current.clone(), self.last_current.lock()) {
+                    if last.as_ref().is_none_or(|l| l.2 <= cur.2) {
+                        *last = Some(cur);
+                    }
+                }
+                let closed = w.close();
+                if let Some(c) = w.commit_offset() {
+                    commits.push((p, c));
+                }
+                closed
+            });
+            if let Some(closed) = closed {
+                self.publish(closed);
+            }
+            self.remove_partition(p);
+        }
+        commits
+    }
+
+    /// All retained windows of `kind` plus the open ones, merged.
+    pub fn merged_all(&self, kind: SketchKind) -> Option<Sketch> {
+        let mut acc = self.store.lock().ok()?.merged_all(kind)?;
+        for (_, windows) in self.assigned() {
+            if let Ok(w) = windows.lock() {
+                if let Some(open) = w.open_sketch(kind) {
+                    let _ = acc.merge(open);
+                }
+            }
+        }
+        Some(acc)
+    }
+
+    /// The most recent block id and latency across partitions.
+    pub fn current(&self) -> Option<(String, f64)> {
+        let last = self.last_current.lock().ok().and_then(|l| l.clone());
+        self.assigned()
+            .into_iter()
+            .filter_map(|(_, w)| w.lock().ok().and_then(|w| w.current.clone()))
+            .chain(last)
+            .max_by_key(|c| c.2)
+            .map(|(id, v, _)| (id, v))
+    }
+}

@@ -1,0 +1,123 @@
+//! Counters of the pipeline, cheap enough for the per-message path.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::record::RejectReason;
+
+/// Where a rejected item came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectSource {
+    /// A CSV row (`mss produce`, or `mss serve` with `--csv`).
+    Csv,
+    /// A Kafka payload (`mss consume`, `mss serve`).
+    Payload,
+}
+
+/// Process-wide counters.
+#[derive(Debug)]
+pub struct Stats {
+    /// When the process started.
+    pub started: Instant,
+    /// Good records inserted into the window sketches.
+    pub messages: AtomicU64,
+    /// Records this process produced (serve with a source, produce).
+    pub produced: AtomicU64,
+    /// Records whose delivery failed.
+    pub produce_errors: AtomicU64,
+    /// Windows closed (all partitions, all kinds).
+    pub windows_closed: AtomicU64,
+    /// Rejected CSV rows by reason.
+    rejected_csv: [AtomicU64; RejectReason::ALL.len()],
+    /// Rejected payloads by reason.
+    rejected_payload: [AtomicU64; RejectReason::ALL.len()],
+    /// `(seconds since start, messages)` samples for the recent rate.
+    samples: Mutex<Vec<(f64, u64)>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            messages: AtomicU64::new(0),
+            produced: AtomicU64::new(0),
+            produce_errors: AtomicU64::new(0),
+            windows_closed: AtomicU64::new(0),
+            rejected_csv: Default::default(),
+            rejected_payload: Default::default(),
+            samples: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Stats {
+    /// Counts one rejected item.
+    pub fn reject(&self, source: RejectSource, reason: RejectReason) {
+        let table = match source {
+            RejectSource::Csv => &self.rejected_csv,
+            RejectSource::Payload => &self.rejected_payload,
+        };
+        table[reason.index()].fetch_add(1, Relaxed);
+        metrics::counter!("mss_rejected_total", "source" => match source {
+            RejectSource::Csv => "csv",
+            RejectSource::Payload => "payload",
+        }, "reason" => reason.name())
+        .increment(1);
+    }
+
+    /// Rejected count of `source` by reason (non-zero only).
+    pub fn rejected(&self, source: RejectSource) -> Vec<(RejectReason, u64)> {
+        let table = match source {
+            RejectSource::Csv => &self.rejected_csv,
+            RejectSource::Payload => &self.rejected_payload,
+        };
+        RejectReason::ALL
+            .iter()
+            .map(|&r| (r, table[r.index()].load(Relaxed)))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
+    /// Total rejected of `source`.
+    pub fn rejected_total(&self, source: RejectSource) -> u64 {
+        self.rejected(source).iter().map(|(_, n)| n).sum()
+    }
+
+    /// Seconds since start.
+    pub fn runtime_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Messages per second since start.
+    pub fn throughput(&self) -> f64 {
+        let t = self.runtime_s();
+        if t > 0.0 {
+            self.messages.load(Relaxed) as f64 / t
+        } else {
+            0.0
+        }
+    }
+
+    /// Records a sample for [`Self::recent_throughput`] (called once a second).
+    pub fn sample(&self) {
+        let now = self.runtime_s();
+        let messages = self.messages.load(Relaxed);
+        if let Ok(mut samples) = self.samples.lock() {
+            samples.push((now, messages));
+            let keep_from = samples.len().saturating_sub(11);
+            samples.drain(..keep_from);
+        }
+    }
+
+    /// Messages per second over the last ~10 s.
+    pub fn recent_throughput(&self) -> f64 {
+        let Ok(samples) = self.samples.lock() else {
+            return 0.0;
+        };
+        match (samples.first(), samples.last()) {
+            (Some(&(t0, m0)), Some(&(t1, m1))) if t1 > t0 => (m1 - m0) as f64 / (t1 - t0),
+            _ => 0.0,
+        }
+    }
+}

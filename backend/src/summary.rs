@@ -1,0 +1,214 @@
+//! The `/api/summary` document and the terminal report built from it.
+//!
+//! ```json
+//! {"sketch":"quantileflow","messages_processed":N,"data_points":N,"runtime_s":F,
+//!  "throughput_msg_s":F,"recent_throughput_msg_s":F,"mean":F,
+//!  "current":{"block_id":"blk_..","latency":F},"quantiles":{"0.5":F,"0.95":F,"0.99":F},
+//!  "rejected":{"csv":N,"payload":N},"rejected_by_reason":{"csv":{..},"payload":{..}},
+//!  "produced":N,"windows_closed":N,
+//!  "partitions":[{"partition":0,"offset":N,"lag":N,"committed":N}]}
+//! ```
+//! `quantiles` merges every partition and every retained window (plus the
+//! open ones) of the chosen sketch; never an average of percentiles.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use serde::Serialize;
+use shared::SketchKind;
+
+use crate::ingest::Pipeline;
+use crate::stats::RejectSource;
+
+/// Latest record seen.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Current {
+    /// Block id.
+    pub block_id: String,
+    /// Latency (ms).
+    pub latency: f64,
+}
+
+/// Rejected totals.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Rejected {
+    /// CSV rows refused by this process's producer.
+    pub csv: u64,
+    /// Kafka payloads refused by this process's consumer.
+    pub payload: u64,
+}
+
+/// One partition's position.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PartitionSummary {
+    /// Partition number.
+    pub partition: i32,
+    /// Highest offset consumed (−1 before the first record).
+    pub offset: i64,
+    /// Records in the partition not consumed yet (from the high watermark).
+    pub lag: i64,
+    /// Next offset committed by this process (−1 if none yet).
+    pub committed: i64,
+}
+
+/// The summary document.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    /// Sketch kind the quantiles come from.
+    pub sketch: SketchKind,
+    /// Good records inserted by this process.
+    pub messages_processed: u64,
+    /// Values in the merged sketch (retained windows).
+    pub data_points: u64,
+    /// Seconds since the process started.
+    pub runtime_s: f64,
+    /// Messages per second since start.
+    pub throughput_msg_s: f64,
+    /// Messages per second over the last ~10 s.
+    pub recent_throughput_msg_s: f64,
+    /// Mean latency of the merged sketch.
+    pub mean: Option<f64>,
+    /// Latest record.
+    pub current: Option<Current>,
+    /// Requested quantiles (keys as written in the request).
+    pub quantiles: BTreeMap<String, Option<f64>>,
+    /// Rejected totals.
+    pub rejected: Rejected,
+    /// Rejected counts by source and reason.
+    pub rejected_by_reason: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    /// Records produced by this process.
+    pub produced: u64,
+    /// Windows closed so far (all kinds).
+    pub windows_closed: u64,
+    /// Positions of the partitions this process has consumed.
+    pub partitions: Vec<PartitionSummary>,
+    /// Why the quantiles are missing, if they are (e.g. solver failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantile_error: Option<String>,
+}
+
+/// Builds the summary for `kind` and quantiles `qs` (`(key, q)` pairs).
+pub fn build(pipeline: &Pipeline, kind: SketchKind, qs: &[(String, f64)]) -> Summary {
+    let stats = &pipeline.stats;
+    let merged = pipeline.merged_all(kind);
+    let mut quantile_error = None;
+    let mut quantiles: BTreeMap<String, Option<f64>> = qs.iter().map(|(k, _)| (k.clone(), None)).collect();
+    if let Some(sketch) = merged.as_ref().filter(|s| !s.is_empty()) {
+        let values: Vec<f64> = qs.iter().map(|(_, q)| *q).collect();
+        match sketch.quantiles(&values) {
+            Ok(v) => {
+                for ((k, _), v) in qs.iter().zip(v) {
+                    quantiles.insert(k.clone(), Some(v));
+                }
+            }
+            Err(e) => quantile_error = Some(e.to_string()),
+        }
+    }
+    let mut rejected_by_reason = BTreeMap::new();
+    for (name, source) in [("csv", RejectSource::Csv), ("payload", RejectSource::Payload)] {
+        rejected_by_reason.insert(
+            name,
+            stats
+                .rejected(source)
+                .into_iter()
+                .map(|(r, n)| (r.name(), n))
+                .collect(),
+        );
+    }
+    let partitions = pipeline
+        .positions
+        .lock()
+        .map(|p| {
+            p.iter()
+                .map(|(&partition, pos)| {
+                    let offset = pos.offset.unwrap_or(-1);
+                    PartitionSummary {
+                        partition,
+                        offset,
+                        lag: pos.high_watermark.map_or(0, |h| (h - offset - 1).max(0)),
+                        committed: pos.committed.unwrap_or(-1),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Summary {
+        sketch: kind,
+        messages_processed: stats.messages.load(Relaxed),
+        data_points: merged.as_ref().map_or(0, |s| s.count()),
+        runtime_s: stats.runtime_s(),
+        throughput_msg_s: stats.throughput(),
+        recent_throughput_msg_s: stats.recent_throughput(),
+        mean: merged.as_ref().and_then(|s| s.mean()),
+        current: pipeline
+            .current()
+            .map(|(block_id, latency)| Current { block_id, latency }),
+        quantiles,
+        rejected: Rejected {
+            csv: stats.rejected_total(RejectSource::Csv),
+            payload: stats.rejected_total(RejectSource::Payload),
+        },
+        rejected_by_reason,
+        produced: stats.produced.load(Relaxed),
+        windows_closed: stats.windows_closed.load(Relaxed),
+        partitions,
+        quantile_error,
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2} ms"))
+}
+
+/// The seed's terminal dashboard, as text.
+pub fn report(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "==== mss latency dashboard ({}) ====", s.sketch);
+    match &s.current {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "current block       {}  latency {:.2} ms",
+                c.block_id, c.latency
+            );
+        }
+        None => {
+            let _ = writeln!(out, "current block       -");
+        }
+    }
+    let _ = writeln!(out, "messages processed  {}", s.messages_processed);
+    let _ = writeln!(out, "data points         {}", s.data_points);
+    let _ = writeln!(out, "runtime             {:.1} s", s.runtime_s);
+    let _ = writeln!(
+        out,
+        "throughput          {:.0} msg/s overall, {:.0} msg/s recent",
+        s.throughput_msg_s, s.recent_throughput_msg_s
+    );
+    let _ = writeln!(out, "mean                {}", ms(s.mean));
+    for (q, v) in &s.quantiles {
+        let pct = q.parse::<f64>().map_or(q.clone(), |q| format!("P{}", q * 100.0));
+        let _ = writeln!(out, "{pct:<20}{}", ms(*v));
+    }
+    if let Some(e) = &s.quantile_error {
+        let _ = writeln!(out, "quantiles           unavailable: {e}");
+    }
+    for p in &s.partitions {
+        let _ = writeln!(
+            out,
+            "partition {:<9} offset {} lag {} committed {}",
+            p.partition, p.offset, p.lag, p.committed
+        );
+    }
+    let _ = writeln!(
+        out,
+        "rejected            csv {} payload {}",
+        s.rejected.csv, s.rejected.payload
+    );
+    for (source, reasons) in &s.rejected_by_reason {
+        for (reason, n) in reasons {
+            let _ = writeln!(out, "  {source}.{reason:<24}{n}");
+        }
+    }
+    out
+}
