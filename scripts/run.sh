@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build the dashboard, start the service
-# on http://127.0.0.1:8080 (override with MSS_LISTEN). Extra arguments go to
-# `mss serve`.
+# on http://127.0.0.1:8080 (override with MSS_LISTEN) with the embedded Kafka
+# broker, replaying HDFS-like latencies. Extra arguments go to `mss serve`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -9,4 +9,9 @@ bash scripts/setup.sh run
 export PATH="$HOME/.cargo/bin:$ROOT/.tools/node_modules/.bin:$PATH"
 trunk build --release --offline
 cargo build --release --locked -p backend
-exec "${CARGO_TARGET_DIR:-$ROOT/target}/release/mss" serve --static-dir frontend/dist "$@"
+# Replay the real HDFS trace if it is there (see data/README.md), else
+# synthetic HDFS-like rows, forever, at a pace a person can watch.
+CSV=data/HDFS_v1/preprocessed/Event_traces.csv
+if [ -f "$CSV" ]; then SOURCE=(--csv "$CSV"); else SOURCE=(--synthetic); fi
+exec "${CARGO_TARGET_DIR:-$ROOT/target}/release/mss" serve "${SOURCE[@]}" --loop --rate "${MSS_RATE:-2000}" \
+  --static-dir frontend/dist "$@"

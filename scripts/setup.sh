@@ -3,7 +3,8 @@
 # (every step is guarded by a version check). Sourced by run.sh and test.sh.
 #
 #   setup.sh run    wasm target, Trunk, wasm-bindgen-cli, wasm-opt (binaryen@132)
-#   setup.sh test   the above, plus Python ddsketch/hdrhistogram for interop tests
+#   setup.sh test   the above, plus Python ddsketch/hdrhistogram (interop tests)
+#                   and the Tansu broker (Kafka integration tests)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +12,7 @@ TRUNK_VERSION=0.21.14
 # Must equal the wasm-bindgen version in Cargo.lock (and Trunk.toml).
 WASM_BINDGEN_VERSION=0.2.130
 BINARYEN_VERSION=132.0.0
+TANSU_VERSION=0.6.0
 TOOLS="$ROOT/.tools"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
@@ -47,6 +49,13 @@ ensure_wasm_opt() {
   fi
 }
 
+ensure_tansu() {
+  if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    say "installing tansu $TANSU_VERSION, a Kafka-protocol broker for the integration tests (about 10 minutes, once)"
+    cargo install "tansu@$TANSU_VERSION" --locked --features dynostore
+  fi
+}
+
 ensure_python_libs() {
   if ! python3 -c 'import ddsketch, hdrh, google.protobuf; assert ddsketch.__version__ == "3.0.1"' 2>/dev/null; then
     say "installing Python ddsketch==3.0.1, hdrhistogram, protobuf (interop tests)"
@@ -64,6 +73,7 @@ setup_run() {
 setup_test() {
   setup_run
   ensure_python_libs
+  ensure_tansu
 }
 
 case "${1:-run}" in

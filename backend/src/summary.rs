@@ -6,7 +6,7 @@
 //!  "current":{"block_id":"blk_..","latency":F},"quantiles":{"0.5":F,"0.95":F,"0.99":F},
 //!  "rejected":{"csv":N,"payload":N},"rejected_by_reason":{"csv":{..},"payload":{..}},
 //!  "produced":N,"windows_closed":N,
-//!  "partitions":[{"partition":0,"offset":N,"lag":N,"committed":N}]}
+//!  "partitions":[{"partition":0,"offset":N,"lag":N,"committed":N,"start_offset":N}]}
 //! ```
 //! `quantiles` merges every partition and every retained window (plus the
 //! open ones) of the chosen sketch; never an average of percentiles.
@@ -50,6 +50,8 @@ pub struct PartitionSummary {
     pub lag: i64,
     /// Next offset committed by this process (−1 if none yet).
     pub committed: i64,
+    /// First offset this process consumed here: where it resumed (−1 if none).
+    pub start_offset: i64,
 }
 
 /// The summary document.
@@ -128,6 +130,7 @@ pub fn build(pipeline: &Pipeline, kind: SketchKind, qs: &[(String, f64)]) -> Sum
                         offset,
                         lag: pos.high_watermark.map_or(0, |h| (h - offset - 1).max(0)),
                         committed: pos.committed.unwrap_or(-1),
+                        start_offset: pos.start.unwrap_or(-1),
                     }
                 })
                 .collect()

@@ -249,7 +249,8 @@ async fn partition_worker(
     partition: i32,
     stop: CancellationToken,
 ) {
-    let mut since_note = 0u32;
+    // Note the very first offset at once (it is where this process resumed).
+    let mut since_note = u32::MAX - 1;
     let mut last_offset = None;
     loop {
         tokio::select! {
@@ -259,7 +260,7 @@ async fn partition_worker(
                 Ok(m) => {
                     pipeline.ingest(&windows, m.offset(), m.key(), m.payload());
                     last_offset = Some(m.offset());
-                    since_note += 1;
+                    since_note = since_note.saturating_add(1);
                     if since_note >= 1024 {
                         note_offset(&pipeline, partition, m.offset());
                         since_note = 0;
@@ -267,7 +268,7 @@ async fn partition_worker(
                 }
                 Err(e) => tracing::warn!(partition, "consumer error: {e}"),
             },
-            () = tokio::time::sleep(Duration::from_millis(200)), if since_note > 0 => {
+            () = tokio::time::sleep(Duration::from_millis(200)), if since_note > 0 && last_offset.is_some() => {
                 if let Some(o) = last_offset { note_offset(&pipeline, partition, o); }
                 since_note = 0;
             }

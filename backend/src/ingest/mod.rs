@@ -43,6 +43,8 @@ pub struct PartitionPosition {
     pub high_watermark: Option<i64>,
     /// Last offset committed by this process.
     pub committed: Option<i64>,
+    /// First offset this process consumed (where it resumed).
+    pub start: Option<i64>,
 }
 
 /// What ingest shares with the serving layer.

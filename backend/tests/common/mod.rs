@@ -1,0 +1,216 @@
+//! Helpers for the process-level tests: the `mss` binary, a Tansu broker on a
+//! free loopback port, a tiny HTTP client, and CSV fixtures with bad rows.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `mss` binary.
+pub fn mss() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mss"));
+    c.env("RUST_LOG", "warn,backend=info");
+    c
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until `port` accepts connections.
+pub fn wait_for_port(port: u16, timeout: Duration) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < timeout,
+            "nothing listens on {port} after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Tansu broker (Apache Kafka protocol) with in-memory storage.
+pub struct Tansu {
+    _proc: Proc,
+    /// `127.0.0.1:PORT`
+    pub brokers: String,
+}
+
+impl Tansu {
+    /// Starts Tansu on a free port. Tansu is installed by `scripts/setup.sh test`.
+    pub fn start() -> Self {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts (install it with: bash scripts/setup.sh test)");
+        let proc = Proc(child);
+        wait_for_port(port, Duration::from_secs(20));
+        Tansu {
+            _proc: proc,
+            brokers: format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+fn tansu_binary() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let cargo_bin = home.join(".cargo/bin/tansu");
+    if cargo_bin.exists() {
+        cargo_bin
+    } else {
+        PathBuf::from("tansu")
+    }
+}
+
+/// `GET path` on `127.0.0.1:port`: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// `/api/summary` as JSON, if the server answers.
+pub fn summary(port: u16, query: &str) -> Option<serde_json::Value> {
+    let (status, body) = http_get(port, &format!("/api/summary{query}"))?;
+    (status == 200)
+        .then(|| serde_json::from_str(&body).ok())
+        .flatten()
+}
+
+/// Polls until `check` holds for the summary, or panics after `timeout`.
+pub fn wait_summary(
+    port: u16,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = Instant::now();
+    let mut last = None;
+    loop {
+        if let Some(s) = summary(port, "") {
+            if check(&s) {
+                return s;
+            }
+            last = Some(s);
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out waiting for {what}; last summary: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A CSV in the HDFS format with `good` good rows and one bad row of each
+/// kind every 1000 rows. Returns the good latencies and the bad count per reason.
+pub fn write_csv(path: &Path, good: usize, seed: u64) -> (Vec<f64>, Vec<(&'static str, u64)>) {
+    let mut f = std::fs::File::create(path).expect("create csv");
+    writeln!(f, "BlockId,Label,Type,Features,TimeInterval,Latency").expect("write");
+    let mut state = seed;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let mut values = Vec::with_capacity(good);
+    let bad_rows = [
+        ("non_numeric", "blk_bad,Normal,1,\"[E5]\",\"[0.0]\",slow"),
+        ("negative", "blk_bad,Normal,1,\"[E5]\",\"[0.0]\",-12.5"),
+        ("not_finite", "blk_bad,Normal,1,\"[E5]\",\"[0.0]\",NaN"),
+        ("missing_field", ",Normal,1,\"[E5]\",\"[0.0]\",40"),
+        ("wrong_column_count", "blk_bad,Normal,1"),
+    ];
+    let mut bad = 0u64;
+    for i in 0..good {
+        let (u, v) = (next(), next());
+        let normal = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+        let latency = ((8.0 + 1.1 * normal).exp() * 100.0).round() / 100.0;
+        values.push(latency);
+        writeln!(f, "blk_{i},Normal,1,\"[E5,E22,E5,E11]\",\"[0.0, 1.0]\",{latency}").expect("write");
+        if i % 1000 == 999 {
+            for (_, row) in &bad_rows {
+                writeln!(f, "{row}").expect("write");
+            }
+            bad += 1;
+        }
+    }
+    (
+        values,
+        bad_rows.iter().map(|(reason, _)| (*reason, bad)).collect(),
+    )
+}
+
+/// Checks that `quantileflow` quantiles in `summary` are within α = 1 % of
+/// the exact rank-⌊q(n−1)⌋ values of `values`.
+pub fn assert_quantiles_within_alpha(summary: &serde_json::Value, values: &[f64]) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    for (q, v) in summary["quantiles"].as_object().expect("quantiles") {
+        let q: f64 = q.parse().expect("q key");
+        let est = v.as_f64().expect("quantile value");
+        let exact = sorted[(q * (sorted.len() - 1) as f64).floor() as usize];
+        assert!(
+            (est - exact).abs() <= 0.01 * exact * (1.0 + 1e-9),
+            "q={q}: {est} vs exact {exact}"
+        );
+    }
+}

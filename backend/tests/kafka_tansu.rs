@@ -1,0 +1,246 @@
+//! The pipeline against a separate Kafka-protocol broker process (Tansu):
+//! replay with bad rows and garbage payloads, a consumer group of two
+//! processes, and a consumer killed mid-stream and restarted.
+//! Tansu quirks (see ../shared/ENVIRONMENT.md): its high watermark is wrong,
+//! so these tests count messages and never read lag; every test uses its
+//! own group id.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+
+fn produce(brokers: &str, csv: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let out = mss()
+        .args(["produce", "--brokers", brokers, "--partitions", "4", "--csv"])
+        .arg(csv)
+        .args(extra)
+        .stderr(Stdio::null())
+        .output()
+        .expect("mss produce runs");
+    assert!(out.status.success(), "mss produce failed");
+    serde_json::from_slice(&out.stdout).expect("produce prints one JSON object")
+}
+
+fn consume(brokers: &str, group: &str, port: u16) -> Proc {
+    Proc(
+        mss()
+            .args([
+                "consume",
+                "--brokers",
+                brokers,
+                "--group",
+                group,
+                "--window",
+                "200ms",
+            ])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--librdkafka",
+                "session.timeout.ms=6000",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mss consume starts"),
+    )
+}
+
+fn wait_ready(port: u16) {
+    let start = std::time::Instant::now();
+    while http_get(port, "/readyz").map(|r| r.0) != Some(200) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "consumer on {port} never got partitions"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mss-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn replay_counts_every_good_row_once_and_every_bad_input_by_reason() {
+    let tansu = Tansu::start();
+    let dir = temp_dir("replay");
+    let csv = dir.join("events.csv");
+    let (values, bad) = write_csv(&csv, 20_000, 11);
+    let produced = produce(&tansu.brokers, &csv, &[]);
+    assert_eq!(produced["produced"], values.len());
+    for (reason, n) in &bad {
+        assert_eq!(produced["rejected_by_reason"][reason], *n, "{reason}");
+    }
+    // Garbage payloads from another producer.
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &tansu.brokers)
+        .create()
+        .expect("producer");
+    let garbage: [&[u8]; 5] = [
+        b"hello",
+        b"{\"latency\":",
+        b"-3",
+        br#"{"latency":"NaN"}"#,
+        b"\xff\xfe",
+    ];
+    for g in garbage {
+        producer
+            .send(BaseRecord::<[u8], [u8]>::to("latency-metrics").payload(g))
+            .expect("queued");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+
+    let port = free_port();
+    let _consumer = consume(&tansu.brokers, "replay-group", port);
+    let s = wait_summary(port, Duration::from_secs(90), "every record", |s| {
+        s["messages_processed"] == values.len() && s["rejected"]["payload"] == 5
+    });
+    assert_eq!(s["rejected_by_reason"]["payload"]["malformed"], 3);
+    assert_eq!(s["rejected_by_reason"]["payload"]["negative"], 1);
+    assert_eq!(s["rejected_by_reason"]["payload"]["not_finite"], 1);
+    assert_quantiles_within_alpha(&s, &values);
+    std::thread::sleep(Duration::from_millis(600));
+    let again = summary(port, "").expect("summary");
+    assert_eq!(
+        again["messages_processed"],
+        values.len(),
+        "no record counted twice"
+    );
+    assert_eq!(again["data_points"], values.len());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn two_consumers_in_one_group_split_the_partitions_and_count_every_row_once() {
+    let tansu = Tansu::start();
+    let dir = temp_dir("group");
+    let csv = dir.join("events.csv");
+    let (values, _) = write_csv(&csv, 20_000, 13);
+    // Create the topic first so both members get partitions at once.
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "BlockId,Label,Type,Features,TimeInterval,Latency\n").expect("write");
+    produce(&tansu.brokers, &empty, &[]);
+    let (port_a, port_b) = (free_port(), free_port());
+    let _a = consume(&tansu.brokers, "split-group", port_a);
+    let _b = consume(&tansu.brokers, "split-group", port_b);
+    wait_ready(port_a);
+    wait_ready(port_b);
+    std::thread::sleep(Duration::from_secs(2));
+    produce(&tansu.brokers, &csv, &[]);
+    let start = std::time::Instant::now();
+    let (a, b) = loop {
+        let (a, b) = (summary(port_a, ""), summary(port_b, ""));
+        if let (Some(a), Some(b)) = (a, b) {
+            let total =
+                a["messages_processed"].as_u64().unwrap_or(0) + b["messages_processed"].as_u64().unwrap_or(0);
+            if total >= values.len() as u64 {
+                break (a, b);
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the group did not consume everything"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (na, nb) = (
+        a["messages_processed"].as_u64().unwrap_or(0),
+        b["messages_processed"].as_u64().unwrap_or(0),
+    );
+    assert_eq!(
+        na + nb,
+        values.len() as u64,
+        "every row exactly once across the group"
+    );
+    assert!(na > 0 && nb > 0, "both members consumed: {na} and {nb}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
+    let tansu = Tansu::start();
+    let dir = temp_dir("restart");
+    let csv = dir.join("events.csv");
+    let (values, _) = write_csv(&csv, 40_000, 17);
+    let total = values.len() as i64;
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "BlockId,Label,Type,Features,TimeInterval,Latency\n").expect("write");
+    produce(&tansu.brokers, &empty, &[]);
+
+    let port_a = free_port();
+    let mut a = consume(&tansu.brokers, "restart-group", port_a);
+    wait_ready(port_a);
+    let mut producer = Proc(
+        mss()
+            .args(["produce", "--brokers", &tansu.brokers, "--rate", "10000", "--csv"])
+            .arg(&csv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("producer starts"),
+    );
+    let snapshot = wait_summary(port_a, Duration::from_secs(60), "A to consume a part", |s| {
+        s["messages_processed"].as_i64().unwrap_or(0) >= 8_000
+    });
+    a.0.kill().expect("SIGKILL the consumer");
+    let _ = a.0.wait();
+    let committed_at_snapshot: i64 = snapshot["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["committed"].as_i64().unwrap_or(-1).max(0))
+        .sum();
+    let a_counted = snapshot["messages_processed"].as_i64().unwrap_or(0);
+    assert!(
+        committed_at_snapshot > 0,
+        "A committed closed windows before it died"
+    );
+    assert!(
+        a_counted >= committed_at_snapshot,
+        "A counted everything it committed"
+    );
+
+    let port_b = free_port();
+    let _b = consume(&tansu.brokers, "restart-group", port_b);
+    assert!(producer.0.wait().expect("producer exits").success());
+    // B resumes at the committed offsets and must consume everything after them.
+    let s = wait_summary(port_b, Duration::from_secs(90), "B to reach the end", |s| {
+        let parts = s["partitions"].as_array().cloned().unwrap_or_default();
+        let resumed: i64 = parts
+            .iter()
+            .map(|p| p["start_offset"].as_i64().unwrap_or(-1))
+            .sum();
+        parts.len() == 4
+            && parts
+                .iter()
+                .all(|p| p["start_offset"].as_i64().unwrap_or(-1) >= 0)
+            && s["messages_processed"].as_i64().unwrap_or(0) + resumed == total
+    });
+    let resumed: i64 = s["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["start_offset"].as_i64().unwrap_or(0))
+        .sum();
+    assert!(
+        resumed >= committed_at_snapshot,
+        "B resumed at or after what A had committed"
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let again = summary(port_b, "").expect("summary");
+    assert_eq!(
+        again["messages_processed"].as_i64().unwrap_or(0) + resumed,
+        total,
+        "nothing lost, nothing counted twice by B"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
