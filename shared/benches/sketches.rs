@@ -1,0 +1,145 @@
+//! Sketch operations against their peers, in one run (ratios are what count).
+//!
+//! `cargo bench -p shared --bench sketches`
+//!
+//! Peers used directly: `sketches-ddsketch` 0.4 (α = 0.01), `libdd-ddsketch`
+//! (our `datadog` kind wraps it), `hdrhistogram` (our `hdrhistogram` kind
+//! wraps it). Data: 1M lognormal values and 1M HDFS-like values, seeded.
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use shared::{Sketch, SketchKind};
+
+fn rng(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed;
+    move || {
+        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 + 1e-17
+    }
+}
+
+fn normal(u: &mut impl FnMut() -> f64) -> f64 {
+    (-2.0 * u().ln()).sqrt() * (std::f64::consts::TAU * u()).cos()
+}
+
+/// 1M lognormal(8, 1.2) values.
+fn lognormal(n: usize) -> Vec<f64> {
+    let mut u = rng(1);
+    (0..n).map(|_| (8.0 + 1.2 * normal(&mut u)).exp()).collect()
+}
+
+/// 1M HDFS-like values (the `mss generate` mixture).
+fn hdfs_like(n: usize) -> Vec<f64> {
+    let mut u = rng(2);
+    (0..n)
+        .map(|_| {
+            if u() < 0.86 {
+                (6000f64.ln() + 0.9 * normal(&mut u)).exp()
+            } else {
+                (50_000.0 + 1_600.0 * normal(&mut u)).abs()
+            }
+        })
+        .collect()
+}
+
+fn insert(c: &mut Criterion) {
+    for (name, data) in [("lognormal", lognormal(1_000_000)), ("hdfs_like", hdfs_like(1_000_000))] {
+        let mut g = c.benchmark_group(format!("insert_1M_{name}"));
+        g.throughput(Throughput::Elements(data.len() as u64));
+        g.sample_size(10);
+        for kind in SketchKind::ALL {
+            g.bench_function(BenchmarkId::new("ours", kind.name()), |b| {
+                b.iter_batched_ref(
+                    || Sketch::with_defaults(kind),
+                    |s| {
+                        for &v in &data {
+                            let _ = s.insert(v);
+                        }
+                    },
+                    BatchSize::LargeInput,
+                )
+            });
+        }
+        g.bench_function(BenchmarkId::new("ours_slice", "quantileflow"), |b| {
+            b.iter_batched_ref(
+                || Sketch::with_defaults(SketchKind::QuantileFlow),
+                |s| s.insert_slice(&data),
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(BenchmarkId::new("peer", "sketches-ddsketch"), |b| {
+            b.iter_batched_ref(
+                || sketches_ddsketch::DDSketch::new(sketches_ddsketch::Config::new(0.01, 2048, 1.0e-9)),
+                |s| {
+                    for &v in &data {
+                        s.add(v);
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(BenchmarkId::new("peer", "libdd-ddsketch"), |b| {
+            b.iter_batched_ref(
+                libdd_ddsketch::DDSketch::default,
+                |s| {
+                    for &v in &data {
+                        let _ = s.add(v);
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(BenchmarkId::new("peer", "hdrhistogram"), |b| {
+            b.iter_batched_ref(
+                || hdrhistogram::Histogram::<u64>::new(3).expect("valid"),
+                |h| {
+                    for &v in &data {
+                        let _ = h.record((v * 1000.0).round() as u64);
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.finish();
+    }
+}
+
+/// Two 1 s windows of one partition at HDFS pace (~5k values each).
+fn windows(kind: SketchKind) -> (Sketch, Sketch) {
+    let data = hdfs_like(10_000);
+    let mut a = Sketch::with_defaults(kind);
+    let mut b = Sketch::with_defaults(kind);
+    a.insert_slice(&data[..5_000]).expect("valid");
+    b.insert_slice(&data[5_000..]).expect("valid");
+    (a, b)
+}
+
+fn merge_quantile_codec(c: &mut Criterion) {
+    let mut g = c.benchmark_group("window_ops_hdfs_like");
+    for kind in SketchKind::ALL {
+        let (a, b) = windows(kind);
+        g.bench_function(BenchmarkId::new("merge", kind.name()), |bench| {
+            bench.iter_batched_ref(|| a.clone(), |x| x.merge(&b), BatchSize::SmallInput)
+        });
+        g.bench_function(BenchmarkId::new("quantile_p99", kind.name()), |bench| bench.iter(|| a.quantile(0.99)));
+        let bytes = a.encode();
+        g.bench_function(BenchmarkId::new("encode", kind.name()), |bench| bench.iter(|| a.encode()));
+        g.bench_function(BenchmarkId::new("decode", kind.name()), |bench| bench.iter(|| Sketch::decode(&bytes)));
+        println!("encoded_bytes/{}: {}", kind.name(), bytes.len());
+    }
+    let data = hdfs_like(10_000);
+    let mut pa = sketches_ddsketch::DDSketch::new(sketches_ddsketch::Config::new(0.01, 2048, 1.0e-9));
+    let mut pb = pa.clone();
+    data[..5_000].iter().for_each(|&v| pa.add(v));
+    data[5_000..].iter().for_each(|&v| pb.add(v));
+    g.bench_function(BenchmarkId::new("merge", "peer-sketches-ddsketch"), |bench| {
+        bench.iter_batched_ref(|| pa.clone(), |x| x.merge(&pb), BatchSize::SmallInput)
+    });
+    g.bench_function(BenchmarkId::new("quantile_p99", "peer-sketches-ddsketch"), |bench| bench.iter(|| pa.quantile(0.99)));
+    g.finish();
+}
+
+criterion_group!(benches, insert, merge_quantile_codec);
+criterion_main!(benches);
