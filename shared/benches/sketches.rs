@@ -5,6 +5,7 @@
 //! Peers used directly: `sketches-ddsketch` 0.4 (α = 0.01), `libdd-ddsketch`
 //! (our `datadog` kind wraps it), `hdrhistogram` (our `hdrhistogram` kind
 //! wraps it). Data: 1M lognormal values and 1M HDFS-like values, seeded.
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use shared::{Sketch, SketchKind};
@@ -45,7 +46,10 @@ fn hdfs_like(n: usize) -> Vec<f64> {
 }
 
 fn insert(c: &mut Criterion) {
-    for (name, data) in [("lognormal", lognormal(1_000_000)), ("hdfs_like", hdfs_like(1_000_000))] {
+    for (name, data) in [
+        ("lognormal", lognormal(1_000_000)),
+        ("hdfs_like", hdfs_like(1_000_000)),
+    ] {
         let mut g = c.benchmark_group(format!("insert_1M_{name}"));
         g.throughput(Throughput::Elements(data.len() as u64));
         g.sample_size(10);
@@ -123,10 +127,16 @@ fn merge_quantile_codec(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("merge", kind.name()), |bench| {
             bench.iter_batched_ref(|| a.clone(), |x| x.merge(&b), BatchSize::SmallInput)
         });
-        g.bench_function(BenchmarkId::new("quantile_p99", kind.name()), |bench| bench.iter(|| a.quantile(0.99)));
+        g.bench_function(BenchmarkId::new("quantile_p99", kind.name()), |bench| {
+            bench.iter(|| a.quantile(0.99))
+        });
         let bytes = a.encode();
-        g.bench_function(BenchmarkId::new("encode", kind.name()), |bench| bench.iter(|| a.encode()));
-        g.bench_function(BenchmarkId::new("decode", kind.name()), |bench| bench.iter(|| Sketch::decode(&bytes)));
+        g.bench_function(BenchmarkId::new("encode", kind.name()), |bench| {
+            bench.iter(|| a.encode())
+        });
+        g.bench_function(BenchmarkId::new("decode", kind.name()), |bench| {
+            bench.iter(|| Sketch::decode(&bytes))
+        });
         println!("encoded_bytes/{}: {}", kind.name(), bytes.len());
     }
     let data = hdfs_like(10_000);
@@ -137,7 +147,10 @@ fn merge_quantile_codec(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("merge", "peer-sketches-ddsketch"), |bench| {
         bench.iter_batched_ref(|| pa.clone(), |x| x.merge(&pb), BatchSize::SmallInput)
     });
-    g.bench_function(BenchmarkId::new("quantile_p99", "peer-sketches-ddsketch"), |bench| bench.iter(|| pa.quantile(0.99)));
+    g.bench_function(
+        BenchmarkId::new("quantile_p99", "peer-sketches-ddsketch"),
+        |bench| bench.iter(|| pa.quantile(0.99)),
+    );
     g.finish();
 }
 
