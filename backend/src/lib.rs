@@ -10,8 +10,10 @@
 //! - [`window`]: per-partition windows of sketches and the retained store.
 //! - [`stats`]: counters; [`summary`]: the `/api/summary` document and the terminal report.
 //! - [`serve`]: HTTP server (API, static dashboard, health).
+//! - [`bench`]: speed measurements (`mss bench`).
 //! - [`commands`]: one module per `mss` subcommand.
 
+pub mod bench;
 pub mod broker;
 pub mod commands;
 pub mod ingest;

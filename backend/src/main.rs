@@ -25,6 +25,9 @@ enum Command {
     Consume(commands::serve::ConsumeArgs),
     /// Write a synthetic HDFS-like Event_traces.csv.
     Generate(commands::generate::GenerateArgs),
+    /// Measure speed against peers in one run.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +44,6 @@ fn main() -> anyhow::Result<()> {
         Command::Produce(args) => commands::produce::run(args),
         Command::Consume(args) => commands::serve::run_consume(args),
         Command::Generate(args) => commands::generate::run(args),
+        Command::Bench(cmd) => commands::bench::run(cmd),
     }
 }

@@ -23,7 +23,7 @@ use crate::kind::SketchKind;
 pub const DATADOG_RELATIVE_ACCURACY: f64 = 1.0 / 129.0;
 
 /// `libdd-ddsketch` plus the statistics and operations it does not provide.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DatadogSketch {
     /// The official sketch: owns the buckets.
     inner: LibddSketch,
@@ -35,13 +35,32 @@ pub struct DatadogSketch {
     min: f64,
     /// Exact maximum (−∞ when empty).
     max: f64,
+    /// The crate's mapping (gamma, index offset) as bits, to check merges.
+    mapping: (u64, u64),
+}
+
+impl Default for DatadogSketch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `(gamma, index offset)` bits of a sketch's mapping.
+fn mapping_of(sketch: &LibddSketch) -> (u64, u64) {
+    sketch
+        .clone()
+        .into_pb()
+        .mapping
+        .map_or((0, 0), |m| (m.gamma.to_bits(), m.index_offset.to_bits()))
 }
 
 impl DatadogSketch {
     /// An empty sketch with the crate's fixed parameters.
     pub fn new() -> Self {
+        let inner = LibddSketch::default();
         Self {
-            inner: LibddSketch::default(),
+            mapping: mapping_of(&inner),
+            inner,
             count: 0,
             sum: 0.0,
             min: f64::INFINITY,
@@ -139,7 +158,7 @@ impl DatadogSketch {
         if other.count == 0 {
             return Ok(());
         }
-        let (a, b) = (self.mapping(), other.mapping());
+        let (a, b) = (self.mapping, other.mapping);
         if a != b {
             return Err(MergeError::ParameterMismatch {
                 kind: SketchKind::Datadog,
@@ -163,17 +182,11 @@ impl DatadogSketch {
         Ok(())
     }
 
-    fn mapping(&self) -> Option<(u64, u64)> {
-        self.inner
-            .clone()
-            .into_pb()
-            .mapping
-            .map(|m| (m.gamma.to_bits(), m.index_offset.to_bits()))
-    }
-
     /// Removes every value.
     pub fn reset(&mut self) {
+        let mapping = self.mapping;
         *self = Self::new();
+        self.mapping = mapping;
     }
 
     /// The crate's own protobuf encoding.

@@ -1,6 +1,7 @@
 //! One module per `mss` subcommand; [`args`] holds the shared flag groups.
 
 pub mod args;
+pub mod bench;
 pub mod generate;
 pub mod produce;
 pub mod serve;

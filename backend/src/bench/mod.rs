@@ -1,0 +1,3 @@
+//! `mss bench`: speed measured from one process, with peers in the same run.
+
+pub mod sketches;
