@@ -10,6 +10,7 @@
 //! - [`datadog`]: `datadog`, Datadog's `libdd-ddsketch` behind an adapter.
 //! - [`moments`]: `momentsketch`, power/log sums and the max-entropy solver.
 //! - [`hdr`]: `hdrhistogram`, the `hdrhistogram` crate with a value scale and V2 I/O.
+//! - [`protocol`]: the versioned WebSocket messages (postcard frames).
 //! - [`codec`]: byte reader/writer of the native encoding.
 //! - [`text`]: base64 helpers for sketches carried as text.
 //! - [`error`]: one error enum per operation.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod hdr;
 pub mod kind;
 pub mod moments;
+pub mod protocol;
 pub mod sketch;
 pub mod text;
 

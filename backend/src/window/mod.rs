@@ -16,26 +16,8 @@ use std::sync::Arc;
 use shared::{Sketch, SketchKind, SketchParams};
 
 /// One closed window of one partition and one sketch kind: the unit the
-/// serving layer stores and streams.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClosedWindow {
-    /// Kafka partition.
-    pub partition: i32,
-    /// Window start, Unix epoch ms.
-    pub window_start_ms: i64,
-    /// Window length in ms.
-    pub window_ms: u64,
-    /// Sketch kind.
-    pub kind: SketchKind,
-    /// `Sketch::encode` bytes.
-    pub encoded: Vec<u8>,
-    /// Values in the sketch.
-    pub count: u64,
-    /// First Kafka offset the window covers.
-    pub first_offset: i64,
-    /// Last Kafka offset the window covers (rejected records included).
-    pub last_offset: i64,
-}
+/// serving layer stores and streams (the wire protocol's type).
+pub use shared::protocol::WindowSnapshot as ClosedWindow;
 
 /// The window being filled.
 #[derive(Debug)]
@@ -174,7 +156,7 @@ impl PartitionWindows {
                     window_start_ms: open.start_ms,
                     window_ms: self.window_ms,
                     kind: s.kind(),
-                    encoded: s.encode(),
+                    sketch: s.encode(),
                     count: s.count(),
                     first_offset: open.first_offset,
                     last_offset: open.last_offset,
@@ -235,7 +217,7 @@ mod tests {
         for c in &closed {
             assert_eq!((c.partition, c.window_start_ms, c.count), (3, 1_000, 2));
             assert_eq!((c.first_offset, c.last_offset), (10, 12));
-            let s = Sketch::decode_kind(c.kind, &c.encoded).expect("decodes");
+            let s = Sketch::decode_kind(c.kind, &c.sketch).expect("decodes");
             assert_eq!(s.count(), 2);
         }
         assert_eq!(w.commit_offset(), Some(13));

@@ -42,7 +42,7 @@ impl WindowStore {
             let start = window.window_start_ms - window.window_start_ms.rem_euclid(ROLLUP_MS);
             let n = self.kinds.len();
             let rollup = self.rollups.entry(start).or_insert_with(|| vec![None; n]);
-            match Sketch::decode_kind(window.kind, &window.encoded) {
+            match Sketch::decode_kind(window.kind, &window.sketch) {
                 Ok(sketch) => match &mut rollup[slot] {
                     Some(acc) => {
                         if acc.merge(&sketch).is_err() {
@@ -107,7 +107,7 @@ impl WindowStore {
         for w in &self.fine {
             let rollup = w.window_start_ms - w.window_start_ms.rem_euclid(ROLLUP_MS);
             if w.kind == kind && partial.contains(&rollup) && (from_ms..to_ms).contains(&w.window_start_ms) {
-                if let Ok(s) = Sketch::decode_kind(kind, &w.encoded) {
+                if let Ok(s) = Sketch::decode_kind(kind, &w.sketch) {
                     let _ = acc.merge(&s);
                 }
             }
@@ -146,7 +146,7 @@ mod tests {
             window_start_ms: start,
             window_ms: 1000,
             kind: SketchKind::QuantileFlow,
-            encoded: s.encode(),
+            sketch: s.encode(),
             count: s.count(),
             first_offset: 0,
             last_offset: 0,
