@@ -2,15 +2,18 @@
 //! health checks.
 
 pub mod api;
+pub mod ws;
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::ingest::Pipeline;
@@ -20,13 +23,21 @@ const NOT_BUILT: &str = "<!doctype html><title>mss</title><h1>The dashboard is n
 <p>Build it with <code>trunk build --release</code> (or run <code>bash scripts/run.sh</code>), \
 then reload. The API under <code>/api/</code> works without it.</p>";
 
-/// The router: the API, health checks, and the dashboard from `static_dir`.
-pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path) -> Router {
+/// The router: the API, the WebSocket stream, health checks, and the
+/// dashboard from `static_dir`. `shutdown` closes the WebSocket clients.
+pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: CancellationToken) -> Router {
+    let ws_state = ws::WsState {
+        pipeline: pipeline.clone(),
+        shutdown,
+        clients: Arc::new(AtomicUsize::new(0)),
+    };
+    let stream = Router::new().route("/ws", get(ws::upgrade)).with_state(ws_state);
     let api = Router::new()
         .route("/api/summary", get(api::summary))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::readyz))
-        .with_state(pipeline);
+        .with_state(pipeline)
+        .merge(stream);
     let index = static_dir.join("index.html");
     if index.is_file() {
         // Unknown paths (deep links such as /embed?...) get index.html.

@@ -1,0 +1,311 @@
+//! `GET /ws` over real sockets (server on port 0, tokio-tungstenite client):
+//! hello → history → live, subscribe filters, malformed/oversized/wrong-version
+//! frames, a slow client next to a fast one, 100 concurrent clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backend::ingest::{now_ms, IngestConfig, Pipeline};
+use backend::window::PartitionWindows;
+use futures::{SinkExt, StreamExt};
+use shared::protocol::{ClientMessage, ServerMessage, WindowSnapshot, PROTOCOL_VERSION};
+use shared::{Sketch, SketchKind, SketchParams};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn pipeline() -> Arc<Pipeline> {
+    Pipeline::new(IngestConfig {
+        kinds: SketchKind::ALL.to_vec(),
+        default_kind: SketchKind::QuantileFlow,
+        params: SketchParams::default(),
+        window_ms: 1000,
+        retention_ms: 3_600_000,
+    })
+}
+
+/// Publishes one closed window per kind for `partition` at `start_ms`.
+fn publish(p: &Pipeline, partition: i32, start_ms: i64, values: &[f64]) {
+    let mut w =
+        PartitionWindows::new(partition, 1000, &SketchKind::ALL, &SketchParams::default()).expect("valid");
+    for (i, &v) in values.iter().enumerate() {
+        let _ = w.insert(i as i64, "blk_t", v, start_ms);
+    }
+    if let Some(closed) = w.close() {
+        p.publish(closed);
+    }
+}
+
+async fn start(p: Arc<Pipeline>) -> (u16, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let shutdown = CancellationToken::new();
+    let router = backend::serve::router(p, std::path::Path::new("/nonexistent"), shutdown.clone());
+    tokio::spawn(backend::serve::run(
+        listener,
+        router,
+        shutdown.clone().cancelled_owned(),
+    ));
+    (port, shutdown)
+}
+
+async fn connect(port: u16) -> Client {
+    tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .expect("connects")
+        .0
+}
+
+async fn subscribe(c: &mut Client, kinds: Option<Vec<SketchKind>>, partitions: Option<Vec<i32>>) {
+    let m = ClientMessage::Subscribe {
+        protocol_version: PROTOCOL_VERSION,
+        kinds,
+        partitions,
+        history_from_ms: None,
+    };
+    c.send(Message::Binary(m.encode().into())).await.expect("send");
+}
+
+/// Next protocol message (skipping Stats), with a timeout.
+async fn next(c: &mut Client) -> ServerMessage {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), c.next())
+            .await
+            .expect("a frame in time");
+        match frame.expect("stream open").expect("frame ok") {
+            Message::Binary(b) => match ServerMessage::decode(&b).expect("decodes with shared") {
+                ServerMessage::Stats(_) => continue,
+                m => return m,
+            },
+            Message::Close(f) => panic!("closed: {f:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// Reads Hello then the whole history.
+async fn hello_and_history(c: &mut Client) -> Vec<WindowSnapshot> {
+    assert!(
+        matches!(next(c).await, ServerMessage::Hello(h) if h.protocol_version == PROTOCOL_VERSION && h.kinds.len() == 4)
+    );
+    let mut windows = Vec::new();
+    loop {
+        match next(c).await {
+            ServerMessage::History { windows: w, done } => {
+                windows.extend(w);
+                if done {
+                    return windows;
+                }
+            }
+            other => panic!("expected history, got {other:?}"),
+        }
+    }
+}
+
+fn merge(kind: SketchKind, windows: &[WindowSnapshot]) -> Sketch {
+    let mut acc = Sketch::with_defaults(kind);
+    for w in windows.iter().filter(|w| w.kind == kind) {
+        acc.merge(&Sketch::decode_kind(kind, &w.sketch).expect("decodes"))
+            .expect("merges");
+    }
+    acc
+}
+
+#[tokio::test]
+async fn hello_history_live_merge_to_the_server_quantiles() {
+    let p = pipeline();
+    let t0 = now_ms() - 60_000;
+    for i in 0..10 {
+        publish(
+            &p,
+            i % 4,
+            t0 + i64::from(i) * 1000,
+            &[f64::from(i) * 10.0 + 1.0, 5000.0, 70.0 + f64::from(i)],
+        );
+    }
+    let (port, _stop) = start(p.clone()).await;
+    let mut c = connect(port).await;
+    subscribe(&mut c, None, None).await;
+    let mut windows = hello_and_history(&mut c).await;
+    assert_eq!(windows.len(), 40, "10 windows × 4 kinds");
+    publish(&p, 1, t0 + 20_000, &[123.0, 456.0]);
+    for _ in 0..4 {
+        match next(&mut c).await {
+            ServerMessage::Window(w) => windows.push(w),
+            other => panic!("expected a live window, got {other:?}"),
+        }
+    }
+    for kind in SketchKind::ALL {
+        let ours = merge(kind, &windows);
+        let server = p.merged_all(kind).expect("kind enabled");
+        assert_eq!(ours.count(), 32);
+        assert_eq!(
+            ours.quantiles(&[0.5, 0.9, 0.99]).ok(),
+            server.quantiles(&[0.5, 0.9, 0.99]).ok(),
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn subscribe_filters_kinds_and_partitions() {
+    let p = pipeline();
+    let t0 = now_ms() - 30_000;
+    for i in 0..8 {
+        publish(&p, i % 4, t0 + i64::from(i) * 1000, &[1.0, 2.0]);
+    }
+    let (port, _stop) = start(p.clone()).await;
+    let mut c = connect(port).await;
+    subscribe(&mut c, Some(vec![SketchKind::HdrHistogram]), Some(vec![2])).await;
+    let history = hello_and_history(&mut c).await;
+    assert_eq!(history.len(), 2);
+    assert!(history
+        .iter()
+        .all(|w| w.kind == SketchKind::HdrHistogram && w.partition == 2));
+    publish(&p, 3, t0 + 10_000, &[9.0]);
+    publish(&p, 2, t0 + 11_000, &[9.0]);
+    match next(&mut c).await {
+        ServerMessage::Window(w) => assert_eq!((w.partition, w.kind), (2, SketchKind::HdrHistogram)),
+        other => panic!("expected a window, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_wrong_version_frames_are_handled_and_the_server_stays_up() {
+    let p = pipeline();
+    let (port, _stop) = start(p.clone()).await;
+    // Malformed: an Error message, the connection stays usable.
+    let mut c = connect(port).await;
+    c.send(Message::Binary(vec![0xff, 0x00, 0x13].into()))
+        .await
+        .expect("send");
+    assert!(matches!(next(&mut c).await, ServerMessage::Hello(_)));
+    assert!(matches!(next(&mut c).await, ServerMessage::Error { .. }));
+    assert!(matches!(
+        next(&mut c).await,
+        ServerMessage::History { done: true, .. }
+    ));
+    subscribe(&mut c, None, None).await;
+    assert!(matches!(
+        next(&mut c).await,
+        ServerMessage::History { done: true, .. }
+    ));
+    // Oversized: the connection is closed.
+    let mut big = connect(port).await;
+    let _ = big.send(Message::Binary(vec![0u8; 64 * 1024].into())).await;
+    let mut closed = false;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(5), big.next()).await {
+        if matches!(frame, Err(_) | Ok(Message::Close(_))) {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "an oversized frame closes the connection");
+    // Wrong version: closed with a reason naming both versions.
+    let mut old = connect(port).await;
+    let m = ClientMessage::Subscribe {
+        protocol_version: 99,
+        kinds: None,
+        partitions: None,
+        history_from_ms: None,
+    };
+    old.send(Message::Binary(m.encode().into())).await.expect("send");
+    let mut reason = None;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(5), old.next()).await {
+        if let Message::Close(Some(f)) = frame {
+            reason = Some(f.reason.to_string());
+            break;
+        }
+    }
+    let reason = reason.expect("a close frame");
+    assert!(
+        reason.contains("99") && reason.contains(&PROTOCOL_VERSION.to_string()),
+        "{reason}"
+    );
+    // The server still serves new clients.
+    let mut again = connect(port).await;
+    subscribe(&mut again, None, None).await;
+    assert!(hello_and_history(&mut again).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_client_does_not_stall_ingest_or_a_fast_client() {
+    let p = pipeline();
+    let (port, _stop) = start(p.clone()).await;
+    // The slow client connects and then never reads.
+    let _slow = connect(port).await;
+    let mut fast = connect(port).await;
+    subscribe(&mut fast, Some(vec![SketchKind::QuantileFlow]), None).await;
+    assert!(hello_and_history(&mut fast).await.is_empty());
+    let values: Vec<f64> = (1..=300).map(f64::from).collect();
+    let t0 = now_ms() - 3_000_000;
+    let publisher = {
+        let p = p.clone();
+        tokio::task::spawn_blocking(move || {
+            let start = std::time::Instant::now();
+            for i in 0..2_000 {
+                publish(&p, i % 4, t0 + i64::from(i) * 1000, &values);
+            }
+            start.elapsed()
+        })
+    };
+    let mut received = 0;
+    while received < 2_000 {
+        match next(&mut fast).await {
+            ServerMessage::Window(w) => {
+                assert_eq!(w.kind, SketchKind::QuantileFlow);
+                received += 1;
+            }
+            ServerMessage::Resync { .. } | ServerMessage::History { .. } => {
+                panic!("the fast client should never fall behind")
+            }
+            _ => {}
+        }
+    }
+    let elapsed = publisher.await.expect("publisher");
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "publishing never waits for clients ({elapsed:?})"
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_clients_get_hello_and_history() {
+    let p = pipeline();
+    let t0 = now_ms() - 10_000;
+    for i in 0..5 {
+        publish(&p, i, t0 + i64::from(i) * 1000, &[1.0, 2.0, 3.0]);
+    }
+    let (port, _stop) = start(p.clone()).await;
+    let clients = (0..100).map(|_| {
+        tokio::spawn(async move {
+            let mut c = connect(port).await;
+            subscribe(&mut c, None, None).await;
+            hello_and_history(&mut c).await.len()
+        })
+    });
+    for c in futures::future::join_all(clients).await {
+        assert_eq!(c.expect("client task"), 20);
+    }
+}
+
+#[tokio::test]
+async fn shutdown_sends_close_frames() {
+    let p = pipeline();
+    let (port, stop) = start(p.clone()).await;
+    let mut c = connect(port).await;
+    subscribe(&mut c, None, None).await;
+    hello_and_history(&mut c).await;
+    stop.cancel();
+    let mut code = None;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(5), c.next()).await {
+        if let Message::Close(Some(f)) = frame {
+            code = Some(u16::from(f.code));
+            break;
+        }
+    }
+    assert_eq!(code, Some(1001));
+}
