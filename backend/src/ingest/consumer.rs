@@ -239,6 +239,7 @@ fn note_offset(pipeline: &Pipeline, partition: i32, offset: i64) {
             .entry(partition)
             .or_insert_with(PartitionPosition::default);
         pos.offset = Some(pos.offset.map_or(offset, |o| o.max(offset)));
+        pos.start.get_or_insert(offset);
     }
 }
 

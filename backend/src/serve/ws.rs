@@ -254,8 +254,9 @@ async fn run_client(socket: WebSocket, state: &WsState) {
     }
     let mut filter = Filter::default();
     let mut malformed = 0u32;
-    match tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
-        Ok(frame) => match parse(frame) {
+    // No first frame within a second: the client gets everything.
+    if let Ok(frame) = tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
+        match parse(frame) {
             Some(Incoming::Subscribe(f)) => filter = f,
             Some(Incoming::WrongVersion(v)) => {
                 let reason = format!("protocol version {v} not supported; server speaks {PROTOCOL_VERSION}");
@@ -268,8 +269,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
             }
             Some(Incoming::Closed) => return,
             Some(Incoming::TooFast) | None => {}
-        },
-        Err(_) => {} // no subscription: everything
+        }
     }
     let Ok(mut sent) = send_history(&mut sink, pipeline, &filter).await else {
         return;
