@@ -2,6 +2,8 @@
 //! hello → history → live, subscribe filters, malformed/oversized/wrong-version
 //! frames, a slow client next to a fast one, 100 concurrent clients.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,6 +107,16 @@ async fn hello_and_history(c: &mut Client) -> Vec<WindowSnapshot> {
     }
 }
 
+/// Equal, except that MomentSketch sums merged in another order may differ
+/// in the last bits, so its quantiles agree to 1e-6 relative.
+fn assert_same(kind: SketchKind, a: f64, b: f64) {
+    if kind == SketchKind::MomentSketch {
+        assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{kind}: {a} vs {b}");
+    } else {
+        assert_eq!(a, b, "{kind}");
+    }
+}
+
 fn merge(kind: SketchKind, windows: &[WindowSnapshot]) -> Sketch {
     let mut acc = Sketch::with_defaults(kind);
     for w in windows.iter().filter(|w| w.kind == kind) {
@@ -142,11 +154,11 @@ async fn hello_history_live_merge_to_the_server_quantiles() {
         let ours = merge(kind, &windows);
         let server = p.merged_all(kind).expect("kind enabled");
         assert_eq!(ours.count(), 32);
-        assert_eq!(
-            ours.quantiles(&[0.5, 0.9, 0.99]).ok(),
-            server.quantiles(&[0.5, 0.9, 0.99]).ok(),
-            "{kind}"
-        );
+        let a = ours.quantiles(&[0.5, 0.9, 0.99]).expect("ours");
+        let b = server.quantiles(&[0.5, 0.9, 0.99]).expect("server");
+        for (x, y) in a.iter().zip(&b) {
+            assert_same(kind, *x, *y);
+        }
     }
 }
 
@@ -308,4 +320,98 @@ async fn shutdown_sends_close_frames() {
         }
     }
     assert_eq!(code, Some(1001));
+}
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || common::http_get(port, &path).expect("HTTP answer"))
+        .await
+        .expect("request task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_history_merged_in_the_client_equals_api_quantiles() {
+    let p = pipeline();
+    let t0 = now_ms() - 120_000;
+    for i in 0..60 {
+        publish(
+            &p,
+            i % 4,
+            t0 + i64::from(i) * 1000,
+            &[f64::from(i * 37 % 101) + 1.0, 900.0 + f64::from(i), 15.5],
+        );
+    }
+    let (port, _stop) = start(p.clone()).await;
+    let mut c = connect(port).await;
+    subscribe(&mut c, None, None).await;
+    let history = hello_and_history(&mut c).await;
+    for kind in SketchKind::ALL {
+        let ours = merge(kind, &history).quantiles(&[0.5, 0.99]).expect("non-empty");
+        let (status, body) = get(
+            port,
+            &format!(
+                "/api/quantiles?sketch={}&q=0.5,0.99&from=now-1h&to=now",
+                kind.name()
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["count"], 180, "{kind}");
+        assert_same(kind, v["quantiles"]["0.5"].as_f64().expect("p50"), ours[0]);
+        assert_same(kind, v["quantiles"]["0.99"].as_f64().expect("p99"), ours[1]);
+    }
+    // A sub-range: the first 10 seconds only.
+    let (_, body) = get(port, &format!("/api/quantiles?from={}&to={}", t0, t0 + 10_000)).await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["count"], 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_in_json_and_csv_and_bad_parameters_get_400s() {
+    let p = pipeline();
+    let t0 = (now_ms() - 120_000) / 10_000 * 10_000;
+    for i in 0..40 {
+        publish(&p, i % 2, t0 + i64::from(i) * 1000, &[f64::from(i) + 1.0]);
+    }
+    let (port, _stop) = start(p.clone()).await;
+    let (status, body) = get(
+        port,
+        &format!("/api/series?q=0.5&from={t0}&to={}&step=10s", t0 + 40_000),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let points = v["points"].as_array().expect("points");
+    assert_eq!(points.len(), 4);
+    assert!(points.iter().all(|pt| pt["count"] == 10));
+    let (status, csv) = get(
+        port,
+        &format!(
+            "/api/series?q=0.5,0.99&from={t0}&to={}&step=10000&format=csv",
+            t0 + 40_000
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "t,count,q0.5,q0.99");
+    assert_eq!(lines.len(), 5);
+    assert!(lines[1].starts_with(&format!("{t0},10,")));
+    for (query, param) in [
+        ("/api/quantiles?from=now&to=now-1h", "from"),
+        ("/api/quantiles?from=yesterday", "from"),
+        ("/api/quantiles?to=now-3x", "to"),
+        ("/api/quantiles?from=0", "from"),
+        ("/api/quantiles?q=-0.1", "q"),
+        ("/api/quantiles?sketch=tdigest", "sketch"),
+        ("/api/quantiles?colour=red", "colour"),
+        ("/api/series?step=1ms&from=now-30d", "step"),
+        ("/api/series?format=xml", "format"),
+    ] {
+        let (status, body) = get(port, query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        let err: serde_json::Value = serde_json::from_str(&body).expect("JSON error");
+        assert_eq!(err["param"], param, "{query}: {body}");
+    }
 }

@@ -113,3 +113,226 @@ pub async fn readyz(State(pipeline): State<Arc<Pipeline>>) -> (StatusCode, &'sta
         )
     }
 }
+
+/// Longest range a query may cover.
+pub const MAX_RANGE_MS: i64 = 31 * 24 * 3_600_000;
+/// Most points a series may have.
+pub const MAX_POINTS: i64 = 10_000;
+
+/// Parses `from`/`to`: Unix epoch ms, `now`, or `now-<n><unit>` with unit
+/// `ms`, `s`, `m`, `h`, `d` (Grafana style, e.g. `now-15m`).
+pub fn parse_time(text: &str, now: i64) -> Option<i64> {
+    let t = text.trim();
+    if t == "now" {
+        return Some(now);
+    }
+    if let Some(rest) = t.strip_prefix("now-") {
+        let split = rest.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = rest.split_at(split);
+        let n: i64 = n.parse().ok()?;
+        let ms = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        return Some(now - n.checked_mul(ms)?);
+    }
+    t.parse().ok()
+}
+
+/// `from` and `to` (defaults: the whole retention up to now), checked.
+pub fn range_params(pipeline: &Pipeline, params: &HashMap<String, String>) -> Result<(i64, i64), BadParam> {
+    let now = crate::ingest::now_ms();
+    let retention = i64::try_from(pipeline.config.retention_ms).unwrap_or(i64::MAX);
+    let from = match params.get("from") {
+        None => now.saturating_sub(retention),
+        Some(s) => parse_time(s, now).ok_or_else(|| {
+            bad(
+                "from",
+                format!("{s:?} is not epoch ms, now or now-<n>(ms|s|m|h|d)"),
+            )
+        })?,
+    };
+    let to = match params.get("to") {
+        None => now,
+        Some(s) => parse_time(s, now)
+            .ok_or_else(|| bad("to", format!("{s:?} is not epoch ms, now or now-<n>(ms|s|m|h|d)")))?,
+    };
+    if from > to {
+        return Err(bad("from", "from is after to"));
+    }
+    if to - from > MAX_RANGE_MS {
+        return Err(bad("from", "range longer than 31 days"));
+    }
+    Ok((from, to))
+}
+
+/// `GET /api/quantiles?sketch=KIND&q=..&from=..&to=..`: the closed windows
+/// in the range, merged on the server.
+pub async fn quantiles(
+    State(pipeline): State<Arc<Pipeline>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, BadParam> {
+    only(&params, &["sketch", "q", "from", "to"])?;
+    let kind = sketch_param(&pipeline, &params)?;
+    let qs = quantiles_param(&params)?;
+    let (from, to) = range_params(&pipeline, &params)?;
+    let p = pipeline.clone();
+    let merged =
+        tokio::task::spawn_blocking(move || p.store.lock().ok().and_then(|s| s.merged_range(kind, from, to)))
+            .await
+            .ok()
+            .flatten();
+    let mut doc =
+        json!({"sketch": kind, "from": from, "to": to, "count": 0, "min": null, "max": null, "mean": null});
+    let mut values = serde_json::Map::new();
+    for (k, _) in &qs {
+        values.insert(k.clone(), serde_json::Value::Null);
+    }
+    if let Some(s) = merged.filter(|s| !s.is_empty()) {
+        doc["count"] = json!(s.count());
+        doc["min"] = json!(s.min());
+        doc["max"] = json!(s.max());
+        doc["mean"] = json!(s.mean());
+        match s.quantiles(&qs.iter().map(|q| q.1).collect::<Vec<_>>()) {
+            Ok(v) => {
+                for ((k, _), v) in qs.iter().zip(v) {
+                    values.insert(k.clone(), json!(v));
+                }
+            }
+            Err(e) => doc["quantile_error"] = json!(e.to_string()),
+        }
+    }
+    doc["quantiles"] = serde_json::Value::Object(values);
+    Ok(Json(doc))
+}
+
+/// One point of a series.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeriesPoint {
+    /// Bucket start, Unix epoch ms.
+    pub t: i64,
+    /// Values in the bucket.
+    pub count: u64,
+    /// Quantiles of the bucket (null where the sketch cannot answer).
+    pub quantiles: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The points of `/api/series` (also used by the chart endpoint).
+pub fn series_points(
+    pipeline: &Pipeline,
+    kind: SketchKind,
+    qs: &[(String, f64)],
+    from: i64,
+    to: i64,
+    step: i64,
+) -> Vec<SeriesPoint> {
+    let buckets = pipeline
+        .store
+        .lock()
+        .map(|s| s.series(kind, from, to, step))
+        .unwrap_or_default();
+    let values: Vec<f64> = qs.iter().map(|q| q.1).collect();
+    buckets
+        .into_iter()
+        .map(|(t, sketch)| {
+            let estimates = sketch.quantiles(&values).ok();
+            let quantiles = qs
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| {
+                    (
+                        k.clone(),
+                        estimates
+                            .as_ref()
+                            .map_or(serde_json::Value::Null, |e| json!(e[i])),
+                    )
+                })
+                .collect();
+            SeriesPoint {
+                t,
+                count: sketch.count(),
+                quantiles,
+            }
+        })
+        .collect()
+}
+
+/// `step` (ms, or with a unit like `10s`), default: range / 300, at least one window.
+pub fn step_param(
+    pipeline: &Pipeline,
+    params: &HashMap<String, String>,
+    from: i64,
+    to: i64,
+) -> Result<i64, BadParam> {
+    let window = i64::try_from(pipeline.config.window_ms).unwrap_or(1000).max(1);
+    let step = match params.get("step") {
+        None => ((to - from) / 300).max(window),
+        Some(s) => parse_time(&format!("now-{s}"), 0)
+            .map(|v| -v)
+            .or_else(|| s.parse().ok())
+            .filter(|v| *v > 0)
+            .ok_or_else(|| {
+                bad(
+                    "step",
+                    format!("{s:?} is not a positive duration (ms, or like 10s, 1m)"),
+                )
+            })?,
+    };
+    let step = step.max(window);
+    if (to - from) / step > MAX_POINTS {
+        return Err(bad(
+            "step",
+            format!("more than {MAX_POINTS} points; use a larger step"),
+        ));
+    }
+    Ok(step)
+}
+
+/// `GET /api/series?sketch=..&q=..&from=..&to=..&step=..[&format=csv]`
+pub async fn series(
+    State(pipeline): State<Arc<Pipeline>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, BadParam> {
+    only(&params, &["sketch", "q", "from", "to", "step", "format"])?;
+    let kind = sketch_param(&pipeline, &params)?;
+    let qs = quantiles_param(&params)?;
+    let (from, to) = range_params(&pipeline, &params)?;
+    let step = step_param(&pipeline, &params, from, to)?;
+    let csv = match params.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return Err(bad("format", format!("{other:?}: use json or csv"))),
+    };
+    let p = pipeline.clone();
+    let q2 = qs.clone();
+    let points = tokio::task::spawn_blocking(move || series_points(&p, kind, &q2, from, to, step))
+        .await
+        .map_err(|e| bad("", e.to_string()))?;
+    if csv {
+        let mut out = String::from("t,count");
+        for (k, _) in &qs {
+            out.push_str(&format!(",q{k}"));
+        }
+        out.push('\n');
+        for p in &points {
+            out.push_str(&format!("{},{}", p.t, p.count));
+            for (k, _) in &qs {
+                match p.quantiles.get(k).and_then(serde_json::Value::as_f64) {
+                    Some(v) => out.push_str(&format!(",{v}")),
+                    None => out.push(','),
+                }
+            }
+            out.push('\n');
+        }
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            out,
+        )
+            .into_response());
+    }
+    Ok(Json(json!({"sketch": kind, "from": from, "to": to, "step": step, "q": qs.iter().map(|q| q.0.clone()).collect::<Vec<_>>(), "points": points})).into_response())
+}

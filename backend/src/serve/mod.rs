@@ -34,6 +34,8 @@ pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: Cancellation
     let stream = Router::new().route("/ws", get(ws::upgrade)).with_state(ws_state);
     let api = Router::new()
         .route("/api/summary", get(api::summary))
+        .route("/api/quantiles", get(api::quantiles))
+        .route("/api/series", get(api::series))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::readyz))
         .with_state(pipeline)

@@ -115,6 +115,32 @@ impl WindowStore {
         Some(acc)
     }
 
+    /// Windows of `kind` in `[from_ms, to_ms)` merged per `step_ms` bucket:
+    /// `(bucket start, sketch)` for every bucket that holds values.
+    pub fn series(&self, kind: SketchKind, from_ms: i64, to_ms: i64, step_ms: i64) -> Vec<(i64, Sketch)> {
+        let step = step_ms.max(1);
+        let mut buckets: BTreeMap<i64, Sketch> = BTreeMap::new();
+        for w in self
+            .fine
+            .iter()
+            .filter(|w| w.kind == kind && (from_ms..to_ms).contains(&w.window_start_ms))
+        {
+            let Ok(s) = Sketch::decode_kind(kind, &w.sketch) else {
+                continue;
+            };
+            let bucket = from_ms + (w.window_start_ms - from_ms) / step * step;
+            match buckets.get_mut(&bucket) {
+                Some(acc) => {
+                    let _ = acc.merge(&s);
+                }
+                None => {
+                    buckets.insert(bucket, s);
+                }
+            }
+        }
+        buckets.into_iter().collect()
+    }
+
     /// Retained windows starting at or after `from_ms`, oldest first.
     pub fn windows_since(&self, from_ms: i64) -> impl Iterator<Item = &SharedWindow> {
         self.fine.iter().filter(move |w| w.window_start_ms >= from_ms)
