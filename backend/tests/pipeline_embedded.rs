@@ -72,6 +72,7 @@ fn summary_and_health_endpoints_answer_and_bad_parameters_get_a_400() {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
             ])
+            .args(["--embed-origins", "'self',https://wiki.example.com"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -261,9 +261,12 @@ impl HdrSketch {
         }
         // The crate only reads ratio 1.0; the scale is kept on our side.
         plain[32..40].copy_from_slice(&1.0f64.to_be_bytes());
-        let histogram: Histogram<u64> = Deserializer::new()
+        let mut histogram: Histogram<u64> = Deserializer::new()
             .deserialize(&mut plain.as_slice())
             .map_err(|e| DecodeError::Hdr(format!("{e:?}")))?;
+        // Decoded histograms are bounded by their header; let them grow when
+        // merged with wider ones, like the ones this crate creates.
+        histogram.auto(true);
         let mut sketch = Self::from_histogram(histogram, scale);
         if sketch.count() > 0 {
             sketch.min = sketch.histogram.min() as f64 / scale;

@@ -49,3 +49,10 @@ fn merge_is_commutative_and_associative_for_quantileflow() {
 fn mismatched_merges_are_errors() {
     checks::mismatched_merges_are_errors();
 }
+
+#[test]
+fn decoded_sketches_merge_like_fresh_ones() {
+    for kind in SketchKind::ALL {
+        checks::decoded_sketches_merge_like_fresh_ones(kind);
+    }
+}

@@ -36,6 +36,9 @@ fn merge_equals_insert_all_in_wasm() {
         checks::merge_equals_insert_all(kind, Distribution::HdfsLike, 51, 2500);
     }
     checks::mismatched_merges_are_errors();
+    for kind in SketchKind::ALL {
+        checks::decoded_sketches_merge_like_fresh_ones(kind);
+    }
 }
 
 #[wasm_bindgen_test]

@@ -182,4 +182,13 @@ pub struct HttpArgs {
     /// Directory of the built dashboard.
     #[arg(long, env = "MSS_STATIC_DIR", default_value = "frontend/dist")]
     pub static_dir: PathBuf,
+    /// Origins allowed to embed the dashboard in an iframe (CSP
+    /// frame-ancestors), comma-separated, e.g. `'self',https://wiki.example.com`.
+    #[arg(
+        long,
+        env = "MSS_EMBED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "'self'"
+    )]
+    pub embed_origins: Vec<String>,
 }

@@ -142,7 +142,10 @@ fn run_service(service: Service) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", service.http.listen))?;
         tracing::info!("serving on http://{}", listener.local_addr()?);
-        let router = serve::router(pipeline.clone(), &service.http.static_dir, shutdown.clone());
+        let router = serve::with_embed_policy(
+            serve::router(pipeline.clone(), &service.http.static_dir, shutdown.clone()),
+            &service.http.embed_origins,
+        )?;
         let server = tokio::spawn(serve::run(listener, router, shutdown.clone().cancelled_owned()));
 
         let consumer = tokio::spawn(consumer::run(

@@ -149,23 +149,23 @@ impl Pipeline {
     ) {
         let now = now_ms();
         let decoded = record::decode(key, payload);
-        let closed = {
-            let Ok(mut w) = windows.lock() else { return };
-            if w.revoked {
-                return;
+        let Ok(mut w) = windows.lock() else { return };
+        if w.revoked {
+            return;
+        }
+        let closed = match decoded {
+            Ok(d) => {
+                let closed = w.insert(offset, d.block_id, d.latency, now);
+                self.stats.messages.fetch_add(1, Relaxed);
+                closed
             }
-            match decoded {
-                Ok(d) => {
-                    let closed = w.insert(offset, d.block_id, d.latency, now);
-                    self.stats.messages.fetch_add(1, Relaxed);
-                    closed
-                }
-                Err(reason) => {
-                    self.reject_payload(reason);
-                    w.skip(offset, now)
-                }
+            Err(reason) => {
+                self.reject_payload(reason);
+                w.skip(offset, now)
             }
         };
+        // Published under the partition lock: a window is always either open
+        // or in the store, never in between (see `merged_all`).
         if let Some(closed) = closed {
             self.publish(closed);
         }
@@ -177,6 +177,7 @@ impl Pipeline {
 
     /// Stores and broadcasts closed windows.
     pub fn publish(&self, closed: Vec<ClosedWindow>) {
+        let started = std::time::Instant::now();
         let now = now_ms();
         let shared: Vec<SharedWindow> = closed.into_iter().map(Arc::new).collect();
         if let Ok(mut store) = self.store.lock() {
@@ -189,6 +190,7 @@ impl Pipeline {
             // No subscriber is fine: the store keeps the history.
             let _ = self.windows.send(w);
         }
+        metrics::histogram!("mss_window_close_seconds").record(started.elapsed().as_secs_f64());
     }
 
     /// Closes every expired window; returns `(partition, offset to commit)`
@@ -197,15 +199,13 @@ impl Pipeline {
         let now = now_ms();
         let mut commits = Vec::new();
         for (p, windows) in self.assigned() {
-            let closed = windows.lock().ok().and_then(|mut w| {
-                let closed = w.close_expired(now);
+            if let Ok(mut w) = windows.lock() {
+                if let Some(closed) = w.close_expired(now) {
+                    self.publish(closed);
+                }
                 if let Some(c) = w.commit_offset() {
                     commits.push((p, c));
                 }
-                closed
-            });
-            if let Some(closed) = closed {
-                self.publish(closed);
             }
         }
         if let Ok(mut store) = self.store.lock() {
@@ -220,35 +220,35 @@ impl Pipeline {
         let mut commits = Vec::new();
         for &p in partitions {
             let Ok(windows) = self.partition(p) else { continue };
-            let closed = windows.lock().ok().and_then(|mut w| {
+            if let Ok(mut w) = windows.lock() {
                 w.revoked = true;
                 if let (Some(cur), Ok(mut last)) = (w.current.clone(), self.last_current.lock()) {
                     if last.as_ref().is_none_or(|l| l.2 <= cur.2) {
                         *last = Some(cur);
                     }
                 }
-                let closed = w.close();
+                if let Some(closed) = w.close() {
+                    self.publish(closed);
+                }
                 if let Some(c) = w.commit_offset() {
                     commits.push((p, c));
                 }
-                closed
-            });
-            if let Some(closed) = closed {
-                self.publish(closed);
             }
             self.remove_partition(p);
         }
         commits
     }
 
-    /// All retained windows of `kind` plus the open ones, merged.
+    /// All retained windows of `kind` plus the open ones, merged. Lock
+    /// order: partitions (ascending), then the store — the order `publish`
+    /// runs in — so the snapshot sees every record exactly once.
     pub fn merged_all(&self, kind: SketchKind) -> Option<Sketch> {
+        let assigned = self.assigned();
+        let guards: Vec<_> = assigned.iter().filter_map(|(_, w)| w.lock().ok()).collect();
         let mut acc = self.store.lock().ok()?.merged_all(kind)?;
-        for (_, windows) in self.assigned() {
-            if let Ok(w) = windows.lock() {
-                if let Some(open) = w.open_sketch(kind) {
-                    let _ = acc.merge(open);
-                }
+        for w in &guards {
+            if let Some(open) = w.open_sketch(kind) {
+                let _ = acc.merge(open);
             }
         }
         Some(acc)

@@ -2,6 +2,7 @@
 //! health checks.
 
 pub mod api;
+pub mod metrics;
 pub mod ws;
 
 use std::future::Future;
@@ -9,12 +10,14 @@ use std::path::Path;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+use axum::http::{header, HeaderValue};
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::ingest::Pipeline;
 
@@ -26,6 +29,8 @@ then reload. The API under <code>/api/</code> works without it.</p>";
 /// The router: the API, the WebSocket stream, health checks, and the
 /// dashboard from `static_dir`. `shutdown` closes the WebSocket clients.
 pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: CancellationToken) -> Router {
+    // Install the recorder before anything records.
+    metrics::handle();
     let ws_state = ws::WsState {
         pipeline: pipeline.clone(),
         shutdown,
@@ -38,6 +43,7 @@ pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: Cancellation
         .route("/api/series", get(api::series))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::readyz))
+        .route("/metrics", get(metrics::render))
         .with_state(pipeline)
         .merge(stream);
     let index = static_dir.join("index.html");
@@ -47,6 +53,25 @@ pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: Cancellation
     } else {
         api.fallback(|| async { Html(NOT_BUILT) })
     }
+}
+
+/// Adds `Content-Security-Policy: frame-ancestors <origins>` to every
+/// response: which pages may embed the dashboard and its charts in an iframe.
+/// `'self'` (the default) allows only this server's own pages; add a team
+/// wiki with e.g. `--embed-origins "'self',https://wiki.example.com"`.
+pub fn with_embed_policy(router: Router, origins: &[String]) -> anyhow::Result<Router> {
+    let list: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    let list = if list.is_empty() { vec!["'self'"] } else { list };
+    let value = HeaderValue::from_str(&format!("frame-ancestors {}", list.join(" ")))
+        .map_err(|_| anyhow::anyhow!("--embed-origins holds characters not allowed in a header"))?;
+    Ok(router.layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        value,
+    )))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

@@ -127,6 +127,21 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// The response head (status line and headers) of `GET path`.
+pub fn http_head(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.split_once("\r\n\r\n").map(|(h, _)| h.to_owned())
+}
+
 /// `/api/summary` as JSON, if the server answers.
 pub fn summary(port: u16, query: &str) -> Option<serde_json::Value> {
     let (status, body) = http_get(port, &format!("/api/summary{query}"))?;

@@ -149,3 +149,21 @@ pub fn mismatched_merges_are_errors() {
         assert!(a.merge(&b).is_err(), "{kind}");
     }
 }
+
+/// Sketches decoded from bytes merge like fresh ones (decoded HDR histograms
+/// must grow when a later window holds larger values).
+pub fn decoded_sketches_merge_like_fresh_ones(kind: SketchKind) {
+    let mut rng = Rng::new(5);
+    let mut first: Option<Sketch> = None;
+    let mut total = 0;
+    for i in 0..6 {
+        let values = Distribution::HdfsLike.sample(&mut rng, 200 + i * 50);
+        total += values.len() as u64;
+        let decoded = Sketch::decode(&build(kind, &values).encode()).expect("decodes");
+        match &mut first {
+            None => first = Some(decoded),
+            Some(acc) => acc.merge(&decoded).expect("same kind and parameters"),
+        }
+    }
+    assert_eq!(first.map(|s| s.count()), Some(total), "{kind}");
+}
