@@ -148,7 +148,9 @@ fn two_consumers_in_one_group_split_the_partitions_and_count_every_row_once() {
         }
         assert!(
             start.elapsed() < Duration::from_secs(90),
-            "the group did not consume everything"
+            "the group did not consume everything: {:?} / {:?}",
+            summary(port_a, ""),
+            summary(port_b, "")
         );
         std::thread::sleep(Duration::from_millis(100));
     };

@@ -182,13 +182,13 @@ pub async fn run(
                 Err(e) => tracing::warn!("consumer error: {e}"),
             },
             Some(partitions) = assigned_rx.recv() => {
-                workers.retain(|(p, token, handle)| {
-                    let keep = !handle.is_finished() && partitions.contains(p);
-                    if !keep { token.cancel(); }
-                    keep
-                });
+                // Every assignment deactivates the earlier partition queues
+                // (and revoked partitions got fresh windows): start over.
+                for (_, token, handle) in workers.drain(..) {
+                    token.cancel();
+                    let _ = handle.await;
+                }
                 for p in partitions {
-                    if workers.iter().any(|(q, ..)| *q == p) { continue; }
                     let Some(queue) = consumer.split_partition_queue(&config.topic, p) else {
                         tracing::warn!("cannot split the queue of partition {p}");
                         continue;
