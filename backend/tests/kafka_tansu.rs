@@ -246,3 +246,83 @@ fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn sigterm_commits_every_consumed_offset_so_a_restart_counts_nothing_twice() {
+    let tansu = Tansu::start();
+    let dir = temp_dir("sigterm");
+    let csv = dir.join("events.csv");
+    let (values, _) = write_csv(&csv, 30_000, 19);
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "BlockId,Label,Type,Features,TimeInterval,Latency\n").expect("write");
+    produce(&tansu.brokers, &empty, &[]);
+
+    let port_a = free_port();
+    let a = mss()
+        .args([
+            "consume",
+            "--brokers",
+            &tansu.brokers,
+            "--group",
+            "sigterm-group",
+            "--window",
+            "10s",
+        ])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port_a}"),
+            "--report",
+            "--report-every",
+            "600",
+        ])
+        .args(["--librdkafka", "session.timeout.ms=6000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("consumer starts");
+    wait_ready(port_a);
+    let mut producer = Proc(
+        mss()
+            .args(["produce", "--brokers", &tansu.brokers, "--rate", "10000", "--csv"])
+            .arg(&csv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("producer starts"),
+    );
+    wait_summary(port_a, Duration::from_secs(60), "A to consume a part", |s| {
+        s["messages_processed"].as_i64().unwrap_or(0) >= 5_000
+    });
+    // The 10 s window is still open: only a graceful shutdown can commit it.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &a.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = a.wait_with_output().expect("consumer exits");
+    assert!(out.status.success(), "graceful exit");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("final summary: "))
+        .expect("final summary");
+    let final_a: serde_json::Value = serde_json::from_str(line).expect("json");
+    let counted_a = final_a["messages_processed"].as_i64().expect("count");
+    assert!(counted_a >= 5_000);
+
+    let port_b = free_port();
+    let _b = consume(&tansu.brokers, "sigterm-group", port_b);
+    assert!(producer.0.wait().expect("producer exits").success());
+    let total = values.len() as i64;
+    wait_summary(port_b, Duration::from_secs(90), "B to consume the rest", |s| {
+        s["messages_processed"].as_i64().unwrap_or(0) + counted_a >= total
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    let b = summary(port_b, "").expect("summary");
+    assert_eq!(
+        b["messages_processed"].as_i64().unwrap_or(0) + counted_a,
+        total,
+        "every row exactly once across the restart"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
