@@ -28,6 +28,8 @@ pub struct Stats {
     pub produce_errors: AtomicU64,
     /// Windows closed (all partitions, all kinds).
     pub windows_closed: AtomicU64,
+    /// Records delivered again after a rebalance and skipped (already counted).
+    pub redelivered: AtomicU64,
     /// Rejected CSV rows by reason.
     rejected_csv: [AtomicU64; RejectReason::ALL.len()],
     /// Rejected payloads by reason.
@@ -44,6 +46,7 @@ impl Default for Stats {
             produced: AtomicU64::new(0),
             produce_errors: AtomicU64::new(0),
             windows_closed: AtomicU64::new(0),
+            redelivered: AtomicU64::new(0),
             rejected_csv: Default::default(),
             rejected_payload: Default::default(),
             samples: Mutex::new(Vec::new()),

@@ -83,6 +83,8 @@ pub struct Summary {
     pub produced: u64,
     /// Windows closed so far (all kinds).
     pub windows_closed: u64,
+    /// Records delivered again after a rebalance and skipped (already counted).
+    pub redelivered: u64,
     /// Positions of the partitions this process has consumed.
     pub partitions: Vec<PartitionSummary>,
     /// Why the quantiles are missing, if they are (e.g. solver failure).
@@ -155,6 +157,7 @@ pub fn build(pipeline: &Pipeline, kind: SketchKind, qs: &[(String, f64)]) -> Sum
         rejected_by_reason,
         produced: stats.produced.load(Relaxed),
         windows_closed: stats.windows_closed.load(Relaxed),
+        redelivered: stats.redelivered.load(Relaxed),
         partitions,
         quantile_error,
     }

@@ -66,6 +66,8 @@ pub struct Pipeline {
     pub ready: std::sync::atomic::AtomicBool,
     /// Latest record of partitions no longer assigned.
     last_current: Mutex<Option<(String, f64, i64)>>,
+    /// Highest offset counted per partition, kept across revocations.
+    counted_through: Mutex<BTreeMap<i32, i64>>,
 }
 
 /// Current wall-clock time in Unix epoch ms.
@@ -92,6 +94,7 @@ impl Pipeline {
             windows,
             ready: std::sync::atomic::AtomicBool::new(false),
             last_current: Mutex::new(None),
+            counted_through: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -112,12 +115,23 @@ impl Pipeline {
         if let Some(p) = map.get(&partition) {
             return Ok(p.clone());
         }
-        let windows = PartitionWindows::new(
+        let mut windows = PartitionWindows::new(
             partition,
             self.config.window_ms,
             &self.config.kinds,
             &self.config.params,
         )?;
+        if let Some(&through) = self
+            .counted_through
+            .lock()
+            .ok()
+            .as_ref()
+            .and_then(|m| m.get(&partition))
+        {
+            // Redelivered records (e.g. after a failed commit on revoke) are
+            // recognised by offset and never counted twice by this process.
+            windows.resume_after(through);
+        }
         let p = Arc::new(Mutex::new(windows));
         map.insert(partition, p.clone());
         Ok(p)
@@ -151,6 +165,10 @@ impl Pipeline {
         let decoded = record::decode(key, payload);
         let Ok(mut w) = windows.lock() else { return };
         if w.revoked {
+            return;
+        }
+        if w.already_counted(offset) {
+            self.stats.redelivered.fetch_add(1, Relaxed);
             return;
         }
         let closed = match decoded {
@@ -222,6 +240,9 @@ impl Pipeline {
             let Ok(windows) = self.partition(p) else { continue };
             if let Ok(mut w) = windows.lock() {
                 w.revoked = true;
+                if let (Some(last), Ok(mut counted)) = (w.last_offset(), self.counted_through.lock()) {
+                    counted.insert(p, last);
+                }
                 if let (Some(cur), Ok(mut last)) = (w.current.clone(), self.last_current.lock()) {
                     if last.as_ref().is_none_or(|l| l.2 <= cur.2) {
                         *last = Some(cur);

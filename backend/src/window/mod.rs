@@ -178,6 +178,17 @@ impl PartitionWindows {
         self.last_offset
     }
 
+    /// Starts after `offset`: records at or below it were already counted
+    /// by this process (the partition was revoked and assigned back).
+    pub fn resume_after(&mut self, offset: i64) {
+        self.last_offset = Some(offset);
+    }
+
+    /// Whether a record at `offset` was already counted here.
+    pub fn already_counted(&self, offset: i64) -> bool {
+        self.last_offset.is_some_and(|last| offset <= last)
+    }
+
     /// The open window's sketch of `kind`, if it holds values.
     pub fn open_sketch(&self, kind: SketchKind) -> Option<&Sketch> {
         self.open.as_ref()?;
@@ -226,5 +237,16 @@ mod tests {
         assert_eq!(last[0].count, 1);
         assert_eq!(w.commit_offset(), Some(14));
         assert_eq!(w.messages, 3);
+    }
+
+    #[test]
+    fn a_partition_assigned_back_recognises_records_it_already_counted() {
+        let mut w = windows();
+        w.resume_after(41);
+        assert!(w.already_counted(40));
+        assert!(w.already_counted(41));
+        assert!(!w.already_counted(42));
+        w.insert(42, "b", 1.0, 5_000);
+        assert!(w.already_counted(42));
     }
 }
