@@ -39,7 +39,7 @@ const fn const_log2(c: f64) -> f64 {
 
 /// For each bucket of the top mantissa bits: `(log2(c), 1/c)` where `c` is the
 /// bucket's midpoint in `[1, 2)`.
-const LOG_TABLE: [(f64, f64); TABLE_SIZE] = {
+static LOG_TABLE: [(f64, f64); TABLE_SIZE] = {
     let mut t = [(0.0, 0.0); TABLE_SIZE];
     let mut i = 0;
     while i < TABLE_SIZE {
