@@ -27,6 +27,13 @@ fn produce(brokers: &str, csv: &std::path::Path, extra: &[&str]) -> serde_json::
     serde_json::from_slice(&out.stdout).expect("produce prints one JSON object")
 }
 
+/// Creates the topic (4 partitions) by replaying an empty CSV.
+fn create_topic(brokers: &str, dir: &std::path::Path) {
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "BlockId,Label,Type,Features,TimeInterval,Latency\n").expect("write");
+    produce(brokers, &empty, &[]);
+}
+
 fn consume(brokers: &str, group: &str, port: u16) -> Proc {
     Proc(
         mss()
@@ -126,9 +133,7 @@ fn two_consumers_in_one_group_split_the_partitions_and_count_every_row_once() {
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 20_000, 13);
     // Create the topic first so both members get partitions at once.
-    let empty = dir.join("empty.csv");
-    std::fs::write(&empty, "BlockId,Label,Type,Features,TimeInterval,Latency\n").expect("write");
-    produce(&tansu.brokers, &empty, &[]);
+    create_topic(&tansu.brokers, &dir);
     let (port_a, port_b) = (free_port(), free_port());
     let _a = consume(&tansu.brokers, "split-group", port_a);
     let _b = consume(&tansu.brokers, "split-group", port_b);
@@ -174,9 +179,7 @@ fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 40_000, 17);
     let total = values.len() as i64;
-    let empty = dir.join("empty.csv");
-    std::fs::write(&empty, "BlockId,Label,Type,Features,TimeInterval,Latency\n").expect("write");
-    produce(&tansu.brokers, &empty, &[]);
+    create_topic(&tansu.brokers, &dir);
 
     let port_a = free_port();
     let mut a = consume(&tansu.brokers, "restart-group", port_a);
@@ -253,9 +256,7 @@ fn sigterm_commits_every_consumed_offset_so_a_restart_counts_nothing_twice() {
     let dir = temp_dir("sigterm");
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 30_000, 19);
-    let empty = dir.join("empty.csv");
-    std::fs::write(&empty, "BlockId,Label,Type,Features,TimeInterval,Latency\n").expect("write");
-    produce(&tansu.brokers, &empty, &[]);
+    create_topic(&tansu.brokers, &dir);
 
     let port_a = free_port();
     let a = mss()

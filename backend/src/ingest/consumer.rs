@@ -54,12 +54,7 @@ impl ClientContext for IngestContext {}
 impl ConsumerContext for IngestContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let partitions: Vec<i32> = tpl
-                .elements()
-                .iter()
-                .filter(|e| e.topic() == self.topic)
-                .map(|e| e.partition())
-                .collect();
+            let partitions = partitions_of(tpl, &self.topic);
             let commits = self.pipeline.close_partitions(&partitions);
             tracing::info!(
                 ?partitions,
@@ -75,12 +70,7 @@ impl ConsumerContext for IngestContext {
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            let partitions: Vec<i32> = tpl
-                .elements()
-                .iter()
-                .filter(|e| e.topic() == self.topic)
-                .map(|e| e.partition())
-                .collect();
+            let partitions = partitions_of(tpl, &self.topic);
             tracing::info!(?partitions, "partitions assigned");
             for &p in &partitions {
                 // Creating the windows here lets the main loop route any record
@@ -93,6 +83,15 @@ impl ConsumerContext for IngestContext {
             let _ = self.assigned.send(partitions);
         }
     }
+}
+
+/// The partitions of `topic` in a rebalance's list.
+fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
+    tpl.elements()
+        .iter()
+        .filter(|e| e.topic() == topic)
+        .map(|e| e.partition())
+        .collect()
 }
 
 fn commit<C: ConsumerContext>(

@@ -90,8 +90,8 @@ fn tansu_binary() -> PathBuf {
     }
 }
 
-/// `GET path` on `127.0.0.1:port`: (status, body).
-pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+/// The raw response to `GET path` on `127.0.0.1:port`.
+fn raw_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
@@ -101,7 +101,12 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     .ok()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    Some(String::from_utf8_lossy(&raw).into_owned())
+}
+
+/// `GET path` on `127.0.0.1:port`: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let text = raw_get(port, path)?;
     let status = text.split(' ').nth(1)?.parse().ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
     let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
@@ -110,6 +115,13 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         body.to_owned()
     };
     Some((status, body))
+}
+
+/// The response head (status line and headers) of `GET path`.
+pub fn http_head(port: u16, path: &str) -> Option<String> {
+    raw_get(port, path)?
+        .split_once("\r\n\r\n")
+        .map(|(h, _)| h.to_owned())
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -125,21 +137,6 @@ fn dechunk(mut body: &str) -> String {
         body = rest[n..].trim_start_matches("\r\n");
     }
     out
-}
-
-/// The response head (status line and headers) of `GET path`.
-pub fn http_head(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    text.split_once("\r\n\r\n").map(|(h, _)| h.to_owned())
 }
 
 /// `/api/summary` as JSON, if the server answers.
