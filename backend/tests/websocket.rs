@@ -415,3 +415,54 @@ async fn series_in_json_and_csv_and_bad_parameters_get_400s() {
         assert_eq!(err["param"], param, "{query}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_svg_is_valid_svg_with_the_requested_series() {
+    let p = pipeline();
+    let t0 = now_ms() - 60_000;
+    for i in 0..50 {
+        publish(
+            &p,
+            i % 4,
+            t0 + i64::from(i) * 1000,
+            &[100.0 + f64::from(i), 2000.0, 50.0],
+        );
+    }
+    let (port, _stop) = start(p.clone()).await;
+    let (status, svg) = get(
+        port,
+        "/api/chart.svg?sketch=hdrhistogram&q=0.5,0.99&from=now-5m&theme=dark&width=640&height=240",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "an SVG document"
+    );
+    assert!(svg.contains("width=\"640\"") && svg.contains("height=\"240\""));
+    let texts: Vec<&str> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>'))
+        .map(|(_, rest)| rest.split('<').next().unwrap_or("").trim())
+        .collect();
+    assert!(
+        texts.contains(&"P50") && texts.contains(&"P99"),
+        "a legend entry per quantile: {texts:?}"
+    );
+    assert!(texts.contains(&"hdrhistogram percentiles"), "the title");
+    assert!(svg.matches("<polyline").count() >= 2, "one line per quantile");
+    for (query, param) in [
+        ("?theme=pink", "theme"),
+        ("?width=0", "width"),
+        ("?height=99999", "height"),
+        ("?q=2", "q"),
+    ] {
+        let (status, body) = get(port, &format!("/api/chart.svg{query}")).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(
+            body.contains(&format!("\"param\":\"{param}\"")),
+            "{query}: {body}"
+        );
+    }
+}

@@ -10,11 +10,14 @@
 //! - [`datadog`]: `datadog`, Datadog's `libdd-ddsketch` behind an adapter.
 //! - [`moments`]: `momentsketch`, power/log sums and the max-entropy solver.
 //! - [`hdr`]: `hdrhistogram`, the `hdrhistogram` crate with a value scale and V2 I/O.
+//! - `chart` (feature `chart`): percentile charts for any plotters backend.
 //! - [`protocol`]: the versioned WebSocket messages (postcard frames).
 //! - [`codec`]: byte reader/writer of the native encoding.
 //! - [`text`]: base64 helpers for sketches carried as text.
 //! - [`error`]: one error enum per operation.
 
+#[cfg(feature = "chart")]
+pub mod chart;
 pub mod codec;
 pub mod datadog;
 pub mod ddsketch;

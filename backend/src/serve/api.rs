@@ -336,3 +336,82 @@ pub async fn series(
     }
     Ok(Json(json!({"sketch": kind, "from": from, "to": to, "step": step, "q": qs.iter().map(|q| q.0.clone()).collect::<Vec<_>>(), "points": points})).into_response())
 }
+
+fn bounded(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, BadParam> {
+    match params.get(name) {
+        None => Ok(default),
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|v| range.contains(v))
+            .ok_or_else(|| {
+                bad(
+                    name,
+                    format!(
+                        "{s:?}: give a whole number of pixels in {}..={}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            }),
+    }
+}
+
+/// `GET /api/chart.svg?sketch=..&q=..&from=..&to=..&theme=light|dark&width=..&height=..`:
+/// the percentiles-over-time chart as SVG, drawn by the same code as the dashboard.
+pub async fn chart_svg(
+    State(pipeline): State<Arc<Pipeline>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, BadParam> {
+    only(
+        &params,
+        &["sketch", "q", "from", "to", "step", "theme", "width", "height"],
+    )?;
+    let kind = sketch_param(&pipeline, &params)?;
+    let qs = quantiles_param(&params)?;
+    let (from, to) = range_params(&pipeline, &params)?;
+    let step = step_param(&pipeline, &params, from, to)?;
+    let theme: shared::chart::Theme = params
+        .get("theme")
+        .map_or("light", String::as_str)
+        .parse()
+        .map_err(|e: String| bad("theme", e))?;
+    let width = bounded(&params, "width", 800, 100..=4000)?;
+    let height = bounded(&params, "height", 320, 100..=3000)?;
+    let p = pipeline.clone();
+    let svg = tokio::task::spawn_blocking(move || {
+        let points = series_points(&p, kind, &qs, from, to, step);
+        let series = shared::chart::PercentileSeries {
+            title: format!("{kind} percentiles"),
+            labels: qs.iter().map(|(_, q)| format!("P{}", q * 100.0)).collect(),
+            points: points
+                .iter()
+                .map(|pt| {
+                    (
+                        pt.t,
+                        qs.iter()
+                            .map(|(k, _)| pt.quantiles.get(k).and_then(serde_json::Value::as_f64))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        };
+        let mut svg = String::new();
+        {
+            use plotters::prelude::IntoDrawingArea;
+            let root =
+                plotters::backend::SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+            shared::chart::draw_percentiles(&root, &series, theme).map_err(|e| e.to_string())?;
+        }
+        Ok::<String, String>(svg)
+    })
+    .await
+    .map_err(|e| bad("", e.to_string()))?
+    .map_err(|e| bad("", e))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}

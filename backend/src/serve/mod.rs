@@ -41,6 +41,7 @@ pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: Cancellation
         .route("/api/summary", get(api::summary))
         .route("/api/quantiles", get(api::quantiles))
         .route("/api/series", get(api::series))
+        .route("/api/chart.svg", get(api::chart_svg))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(metrics::render))
