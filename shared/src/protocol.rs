@@ -166,6 +166,19 @@ pub enum ClientMessage {
 #[error("malformed protocol frame: {0}")]
 pub struct FrameError(pub String);
 
+/// The frame bytes of `ServerMessage::Window(window)`, without cloning the
+/// window (the server encodes each closed window once for all clients).
+pub fn window_frame(window: &WindowSnapshot) -> Vec<u8> {
+    // Same variant index as `ServerMessage::Window` (2), borrowed payload.
+    #[derive(Serialize)]
+    enum Borrowed<'a> {
+        _Hello(()),
+        _History(()),
+        Window(&'a WindowSnapshot),
+    }
+    postcard::to_stdvec(&Borrowed::Window(window)).unwrap_or_default()
+}
+
 impl ServerMessage {
     /// Binary frame bytes.
     pub fn encode(&self) -> Vec<u8> {
@@ -227,6 +240,17 @@ mod tests {
         };
         assert_eq!(ClientMessage::decode(&s.encode()), Ok(s));
         assert!(ClientMessage::decode(&[0xff, 0xff, 0xff]).is_err());
+        let w = WindowSnapshot {
+            partition: 1,
+            window_start_ms: 7,
+            window_ms: 1000,
+            kind: SketchKind::Datadog,
+            count: 1,
+            sketch: vec![9; 300],
+            first_offset: 0,
+            last_offset: 0,
+        };
+        assert_eq!(window_frame(&w), ServerMessage::Window(w.clone()).encode());
         assert!(ServerMessage::decode(&[]).is_err());
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 use crate::record::{self, RejectReason};
 use crate::stats::{RejectSource, Stats};
 use crate::window::store::WindowStore;
-use crate::window::{ClosedWindow, PartitionWindows, SharedWindow};
+use crate::window::{ClosedWindow, PartitionWindows, PublishedWindow, SharedWindow};
 
 /// Ingest settings.
 #[derive(Debug, Clone)]
@@ -197,7 +197,10 @@ impl Pipeline {
     pub fn publish(&self, closed: Vec<ClosedWindow>) {
         let started = std::time::Instant::now();
         let now = now_ms();
-        let shared: Vec<SharedWindow> = closed.into_iter().map(Arc::new).collect();
+        let shared: Vec<SharedWindow> = closed
+            .into_iter()
+            .map(|w| Arc::new(PublishedWindow::new(w)))
+            .collect();
         if let Ok(mut store) = self.store.lock() {
             for w in &shared {
                 store.add(w.clone(), now);

@@ -190,7 +190,7 @@ async fn send_history(
     while let Some(chunk) = chunks.next() {
         let done = chunks.peek().is_none();
         let msg = ServerMessage::History {
-            windows: chunk.iter().map(|w| (**w).clone()).collect(),
+            windows: chunk.iter().map(|w| w.window.clone()).collect(),
             done,
         };
         sink.send(binary(&msg)).await?;
@@ -288,7 +288,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                     if !filter.wants(&w) || sent.remove(&(w.partition, w.kind, w.window_start_ms)) {
                         continue;
                     }
-                    if sink.send(binary(&ServerMessage::Window((*w).clone()))).await.is_err() {
+                    if sink.send(Message::Binary(w.frame.clone())).await.is_err() {
                         return;
                     }
                 }

@@ -201,8 +201,34 @@ impl PartitionWindows {
     }
 }
 
-/// A closed window shared between the store and every subscriber.
-pub type SharedWindow = Arc<ClosedWindow>;
+/// A closed window with its WebSocket frame, encoded once when published
+/// and shared by the store and every subscriber.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedWindow {
+    /// The window.
+    pub window: ClosedWindow,
+    /// `ServerMessage::Window(window)` as frame bytes.
+    pub frame: bytes::Bytes,
+}
+
+impl PublishedWindow {
+    /// Encodes the frame of `window`.
+    pub fn new(window: ClosedWindow) -> Self {
+        let frame = shared::protocol::window_frame(&window).into();
+        Self { window, frame }
+    }
+}
+
+impl std::ops::Deref for PublishedWindow {
+    type Target = ClosedWindow;
+
+    fn deref(&self) -> &ClosedWindow {
+        &self.window
+    }
+}
+
+/// A published window shared between the store and every subscriber.
+pub type SharedWindow = Arc<PublishedWindow>;
 
 #[cfg(test)]
 mod tests {

@@ -162,12 +162,12 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::window::ClosedWindow;
+    use crate::window::{ClosedWindow, PublishedWindow};
 
     fn window(partition: i32, start: i64, values: &[f64]) -> SharedWindow {
         let mut s = Sketch::with_defaults(SketchKind::QuantileFlow);
         s.insert_slice(values).expect("valid");
-        Arc::new(ClosedWindow {
+        Arc::new(PublishedWindow::new(ClosedWindow {
             partition,
             window_start_ms: start,
             window_ms: 1000,
@@ -176,7 +176,7 @@ mod tests {
             count: s.count(),
             first_offset: 0,
             last_offset: 0,
-        })
+        }))
     }
 
     #[test]

@@ -1,0 +1,161 @@
+//! Serving costs, in one run: `cargo bench -p backend --bench ws_fanout`
+//!
+//! 1. Bytes per second one WebSocket client receives at 1 s windows,
+//!    4 partitions, every kind (and one kind only, as an embedded chart),
+//!    at several ingest rates of HDFS-like latencies.
+//! 2. Ingest throughput (records through `Pipeline::ingest`, 100 ms windows
+//!    so fan-out is frequent) with no client, then with 100 connected
+//!    clients of which 10 never read.
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backend::ingest::{now_ms, IngestConfig, Pipeline};
+use backend::record::{encode, LatencyRecord};
+use backend::source::synthetic::SyntheticSource;
+use backend::window::PartitionWindows;
+use futures::StreamExt;
+use shared::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+use shared::{SketchKind, SketchParams};
+
+fn config(window_ms: u64) -> IngestConfig {
+    IngestConfig {
+        kinds: SketchKind::ALL.to_vec(),
+        default_kind: SketchKind::QuantileFlow,
+        params: SketchParams::default(),
+        window_ms,
+        retention_ms: 3_600_000,
+    }
+}
+
+fn bandwidth() {
+    println!("per-client bandwidth, 1 s windows, 4 partitions (frame bytes per second):");
+    println!(
+        "{:>10} {:>14} {:>14} {:>14}",
+        "msg/s", "all kinds", "quantileflow", "stats only"
+    );
+    let p = Pipeline::new(config(1000));
+    let stats_bytes = ServerMessage::Stats(backend::serve::ws::stats(&p)).encode().len();
+    for rate in [1_245u64, 2_000, 10_000, 100_000] {
+        let mut source = SyntheticSource::new(None, 9);
+        let mut all = 0usize;
+        let mut one = 0usize;
+        for partition in 0..4 {
+            let mut w = PartitionWindows::new(partition, 1000, &SketchKind::ALL, &SketchParams::default())
+                .expect("valid");
+            for i in 0..rate / 4 {
+                let _ = w.insert(i as i64, "blk", source.latency(), 0);
+            }
+            for window in w.close().unwrap_or_default() {
+                let bytes = ServerMessage::Window(window.clone()).encode().len();
+                all += bytes;
+                if window.kind == SketchKind::QuantileFlow {
+                    one += bytes;
+                }
+            }
+        }
+        println!(
+            "{rate:>10} {:>14} {:>14} {:>14}",
+            all + stats_bytes,
+            one + stats_bytes,
+            stats_bytes
+        );
+    }
+}
+
+async fn start(p: Arc<Pipeline>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let router = backend::serve::router(
+        p,
+        std::path::Path::new("/nonexistent"),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    tokio::spawn(backend::serve::run(listener, router, std::future::pending()));
+    port
+}
+
+fn ingest_rate(p: &Pipeline, records: &[(i32, Vec<u8>)]) -> f64 {
+    let partitions: Vec<_> = (0..4).map(|i| p.partition(i).expect("partition")).collect();
+    let start = Instant::now();
+    for (offset, (partition, payload)) in records.iter().enumerate() {
+        p.ingest(
+            &partitions[*partition as usize],
+            offset as i64,
+            None,
+            Some(payload),
+        );
+    }
+    records.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    bandwidth();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut source = SyntheticSource::new(None, 3);
+    let records: Vec<(i32, Vec<u8>)> = (0..2_000_000)
+        .map(|i| {
+            let rec = LatencyRecord {
+                block_id: format!("blk_{i}"),
+                latency: source.latency(),
+                ts_ms: 0,
+            };
+            ((i % 4) as i32, encode(&rec))
+        })
+        .collect();
+    let quiet = Pipeline::new(config(100));
+    let alone = ingest_rate(&quiet, &records);
+    let busy = Pipeline::new(config(100));
+    let port = runtime.block_on(start(busy.clone()));
+    let clients: Vec<_> = (0..100)
+        .map(|i| {
+            runtime.spawn(async move {
+                let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+                    .await
+                    .expect("connect");
+                let sub = ClientMessage::Subscribe {
+                    protocol_version: PROTOCOL_VERSION,
+                    kinds: None,
+                    partitions: None,
+                    history_from_ms: None,
+                };
+                use futures::SinkExt;
+                let _ = ws
+                    .send(tokio_tungstenite::tungstenite::Message::Binary(
+                        sub.encode().into(),
+                    ))
+                    .await;
+                let mut bytes = 0usize;
+                if i % 10 == 0 {
+                    // Slow client: never reads.
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                while let Some(Ok(m)) = ws.next().await {
+                    bytes += m.len();
+                }
+                bytes
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let with_clients = ingest_rate(&busy, &records);
+    println!("ingest through Pipeline::ingest, 100 ms windows, 4 partitions, 4 kinds:");
+    println!("  no clients:                 {alone:>12.0} msg/s");
+    println!(
+        "  100 clients (10 never read): {with_clients:>12.0} msg/s  ({:+.1} %)",
+        (with_clients / alone - 1.0) * 100.0
+    );
+    println!(
+        "  windows published: {}",
+        busy.stats
+            .windows_closed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let _ = now_ms();
+    drop(clients);
+    runtime.shutdown_timeout(Duration::from_millis(100));
+}
