@@ -104,7 +104,7 @@ fn main() {
                 latency: source.latency(),
                 ts_ms: 0,
             };
-            ((i % 4) as i32, encode(&rec))
+            (i % 4, encode(&rec))
         })
         .collect();
     let quiet = Pipeline::new(config(100));
