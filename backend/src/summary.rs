@@ -125,15 +125,12 @@ pub fn build(pipeline: &Pipeline, kind: SketchKind, qs: &[(String, f64)]) -> Sum
         .lock()
         .map(|p| {
             p.iter()
-                .map(|(&partition, pos)| {
-                    let offset = pos.offset.unwrap_or(-1);
-                    PartitionSummary {
-                        partition,
-                        offset,
-                        lag: pos.high_watermark.map_or(0, |h| (h - offset - 1).max(0)),
-                        committed: pos.committed.unwrap_or(-1),
-                        start_offset: pos.start.unwrap_or(-1),
-                    }
+                .map(|(&partition, pos)| PartitionSummary {
+                    partition,
+                    offset: pos.offset_or_none(),
+                    lag: pos.lag(),
+                    committed: pos.committed.unwrap_or(-1),
+                    start_offset: pos.start.unwrap_or(-1),
                 })
                 .collect()
         })

@@ -47,6 +47,20 @@ pub struct PartitionPosition {
     pub start: Option<i64>,
 }
 
+impl PartitionPosition {
+    /// Highest offset consumed, −1 before the first record.
+    pub fn offset_or_none(&self) -> i64 {
+        self.offset.unwrap_or(-1)
+    }
+
+    /// Records in the partition not consumed yet (0 until the high
+    /// watermark is known).
+    pub fn lag(&self) -> i64 {
+        self.high_watermark
+            .map_or(0, |h| (h - self.offset_or_none() - 1).max(0))
+    }
+}
+
 /// What ingest shares with the serving layer.
 #[derive(Debug)]
 pub struct Pipeline {

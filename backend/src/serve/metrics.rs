@@ -37,10 +37,9 @@ pub async fn render(State(pipeline): State<Arc<Pipeline>>) -> impl IntoResponse 
     metrics::counter!("mss_windows_closed_total").absolute(s.windows_closed.load(Relaxed));
     if let Ok(positions) = pipeline.positions.lock() {
         for (p, pos) in positions.iter() {
-            let offset = pos.offset.unwrap_or(-1);
-            let lag = pos.high_watermark.map_or(0, |h| (h - offset - 1).max(0));
-            metrics::gauge!("mss_partition_lag", "partition" => p.to_string()).set(lag as f64);
-            metrics::gauge!("mss_partition_offset", "partition" => p.to_string()).set(offset as f64);
+            metrics::gauge!("mss_partition_lag", "partition" => p.to_string()).set(pos.lag() as f64);
+            metrics::gauge!("mss_partition_offset", "partition" => p.to_string())
+                .set(pos.offset_or_none() as f64);
         }
     }
     (

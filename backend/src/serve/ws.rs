@@ -113,14 +113,11 @@ pub fn stats(pipeline: &Pipeline) -> StatsSnapshot {
         .map(|p| {
             let n = p.len().max(1) as f64;
             p.iter()
-                .map(|(&partition, pos)| {
-                    let offset = pos.offset.unwrap_or(-1);
-                    PartitionStats {
-                        partition,
-                        offset,
-                        lag: pos.high_watermark.map_or(0, |h| (h - offset - 1).max(0)),
-                        msg_s: recent / n,
-                    }
+                .map(|(&partition, pos)| PartitionStats {
+                    partition,
+                    offset: pos.offset_or_none(),
+                    lag: pos.lag(),
+                    msg_s: recent / n,
                 })
                 .collect()
         })
@@ -157,6 +154,14 @@ fn close(code: u16, reason: &str) -> Message {
         code,
         reason: reason.into(),
     }))
+}
+
+/// The close frame for a client speaking protocol version `v`.
+fn wrong_version(v: u16) -> Message {
+    close(
+        1002,
+        &format!("protocol version {v} not supported; server speaks {PROTOCOL_VERSION}"),
+    )
 }
 
 /// Sends the retained history matching `filter`; returns the keys sent.
@@ -259,8 +264,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
         match parse(frame) {
             Some(Incoming::Subscribe(f)) => filter = f,
             Some(Incoming::WrongVersion(v)) => {
-                let reason = format!("protocol version {v} not supported; server speaks {PROTOCOL_VERSION}");
-                let _ = sink.send(close(1002, &reason)).await;
+                let _ = sink.send(wrong_version(v)).await;
                 return;
             }
             Some(Incoming::Malformed(e)) => {
@@ -331,8 +335,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                         return;
                     }
                     Some(Incoming::WrongVersion(v)) => {
-                        let reason = format!("protocol version {v} not supported; server speaks {PROTOCOL_VERSION}");
-                        let _ = sink.send(close(1002, &reason)).await;
+                        let _ = sink.send(wrong_version(v)).await;
                         return;
                     }
                     Some(Incoming::Malformed(e)) => {
