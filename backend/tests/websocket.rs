@@ -466,3 +466,30 @@ async fn chart_svg_is_valid_svg_with_the_requested_series() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_dashboard_has_an_spa_fallback_and_a_hint_when_not_built() {
+    let dir = std::env::temp_dir().join(format!("mss-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>dash</title>APP").expect("write");
+    std::fs::write(dir.join("app.js"), "console.log(1)").expect("write");
+    let built = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let router = backend::serve::router(pipeline(), &dir, CancellationToken::new());
+        tokio::spawn(backend::serve::run(listener, router, std::future::pending()));
+        port
+    };
+    assert_eq!(get(built, "/app.js").await, (200, "console.log(1)".to_owned()));
+    let (status, body) = get(built, "/embed?panel=percentiles&sketch=datadog").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("APP"), "deep links load the app: {body}");
+    let (port, _stop) = start(pipeline()).await;
+    let (status, body) = get(port, "/").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("trunk build --release"),
+        "says how to build the dashboard: {body}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

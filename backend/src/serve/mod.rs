@@ -50,7 +50,7 @@ pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: Cancellation
     let index = static_dir.join("index.html");
     if index.is_file() {
         // Unknown paths (deep links such as /embed?...) get index.html.
-        api.fallback_service(ServeDir::new(static_dir).not_found_service(ServeFile::new(index)))
+        api.fallback_service(ServeDir::new(static_dir).fallback(ServeFile::new(index)))
     } else {
         api.fallback(|| async { Html(NOT_BUILT) })
     }
