@@ -294,7 +294,7 @@ impl DDSketch {
 
 /// Sparse store encoding: bucket count, then (key delta, count) per bucket.
 /// Counts are varints when whole (the usual case), else raw `f64`.
-fn write_store(w: &mut Writer, store: &CollapsingLowestStore) {
+pub(crate) fn write_store(w: &mut Writer, store: &CollapsingLowestStore) {
     let whole = store.iter().all(|(_, c)| c.fract() == 0.0 && c > 0.0 && c < 9e15);
     let n = store.iter().count();
     w.varint(n as u64);
@@ -315,7 +315,7 @@ fn write_store(w: &mut Writer, store: &CollapsingLowestStore) {
     }
 }
 
-fn read_store(r: &mut Reader<'_>, bin_limit: usize) -> Result<CollapsingLowestStore, DecodeError> {
+pub(crate) fn read_store(r: &mut Reader<'_>, bin_limit: usize) -> Result<CollapsingLowestStore, DecodeError> {
     // Each bucket takes at least 2 bytes, which bounds the allocation.
     let n = r.len(r.remaining() / 2)?;
     if n == 0 {
