@@ -249,8 +249,10 @@ async fn partition_worker(
     partition: i32,
     stop: CancellationToken,
 ) {
-    // Note the very first offset at once (it is where this process resumed).
+    // Note the very first offset at once (it is where this process resumed),
+    // then every 1,024 records or 100 ms, whichever comes first.
     let mut since_note = u32::MAX - 1;
+    let mut noted_at = std::time::Instant::now();
     let mut last_offset = None;
     loop {
         tokio::select! {
@@ -261,9 +263,12 @@ async fn partition_worker(
                     pipeline.ingest(&windows, m.offset(), m.key(), m.payload());
                     last_offset = Some(m.offset());
                     since_note = since_note.saturating_add(1);
-                    if since_note >= 1024 {
+                    let due = since_note >= 1024
+                        || (since_note.is_multiple_of(64) && noted_at.elapsed() >= Duration::from_millis(100));
+                    if due {
                         note_offset(&pipeline, partition, m.offset());
                         since_note = 0;
+                        noted_at = std::time::Instant::now();
                     }
                 }
                 Err(e) => tracing::warn!(partition, "consumer error: {e}"),
