@@ -134,7 +134,7 @@ pub fn replay(
             ts_ms: now_ms(),
         };
         value.clear();
-        value.extend_from_slice(&record::encode(&rec));
+        record::encode_into(&rec, &mut value);
         let mut record = BaseRecord::to(&options.topic)
             .key(rec.block_id.as_bytes())
             .payload(&value);

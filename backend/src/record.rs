@@ -153,8 +153,15 @@ pub fn decode<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Result<Deco
 
 /// Encodes a record value.
 pub fn encode(record: &LatencyRecord) -> Vec<u8> {
-    // Serializing a struct of a string, a finite f64 and an i64 cannot fail.
-    serde_json::to_vec(record).unwrap_or_default()
+    let mut out = Vec::with_capacity(96);
+    encode_into(record, &mut out);
+    out
+}
+
+/// Appends a record value to `out` (the producer reuses one buffer).
+pub fn encode_into(record: &LatencyRecord, out: &mut Vec<u8>) {
+    // Serializing a struct of a string, a finite f64 and an i64 into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, record);
 }
 
 #[cfg(test)]
