@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backend::ingest::{now_ms, IngestConfig, Pipeline};
+use backend::ingest::{IngestConfig, Pipeline};
 use backend::record::{encode, LatencyRecord};
 use backend::source::synthetic::SyntheticSource;
 use backend::window::PartitionWindows;
@@ -225,36 +225,7 @@ fn main() {
     let alone = ingest_rate(&quiet, &records);
     let busy = Pipeline::new(config(100));
     let port = runtime.block_on(start(busy.clone()));
-    let clients: Vec<_> = (0..100)
-        .map(|i| {
-            runtime.spawn(async move {
-                let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
-                    .await
-                    .expect("connect");
-                let sub = ClientMessage::Subscribe {
-                    protocol_version: PROTOCOL_VERSION,
-                    kinds: None,
-                    partitions: None,
-                    history_from_ms: None,
-                };
-                use futures::SinkExt;
-                let _ = ws
-                    .send(tokio_tungstenite::tungstenite::Message::Binary(
-                        sub.encode().into(),
-                    ))
-                    .await;
-                let mut bytes = 0usize;
-                if i % 10 == 0 {
-                    // Slow client: never reads.
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                }
-                while let Some(Ok(m)) = ws.next().await {
-                    bytes += m.len();
-                }
-                bytes
-            })
-        })
-        .collect();
+    let clients = spawn_clients(&runtime, port, 100);
     std::thread::sleep(Duration::from_secs(2));
     let with_clients = ingest_rate(&busy, &records);
     println!("ingest through Pipeline::ingest, 100 ms windows, 4 partitions, 4 kinds:");
@@ -269,7 +240,6 @@ fn main() {
             .windows_closed
             .load(std::sync::atomic::Ordering::Relaxed)
     );
-    let _ = now_ms();
     drop(clients);
     runtime.shutdown_timeout(Duration::from_millis(100));
 }

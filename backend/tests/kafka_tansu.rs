@@ -34,26 +34,32 @@ fn create_topic(brokers: &str, dir: &std::path::Path) {
     produce(brokers, &empty, &[]);
 }
 
+/// `mss consume` in `group`, serving on `port`, with `window`-long windows.
+fn consume_command(brokers: &str, group: &str, port: u16, window: &str) -> std::process::Command {
+    let mut c = mss();
+    c.args([
+        "consume",
+        "--brokers",
+        brokers,
+        "--group",
+        group,
+        "--window",
+        window,
+    ])
+    .args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--librdkafka",
+        "session.timeout.ms=6000",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    c
+}
+
 fn consume(brokers: &str, group: &str, port: u16) -> Proc {
     Proc(
-        mss()
-            .args([
-                "consume",
-                "--brokers",
-                brokers,
-                "--group",
-                group,
-                "--window",
-                "200ms",
-            ])
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--librdkafka",
-                "session.timeout.ms=6000",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        consume_command(brokers, group, port, "200ms")
             .spawn()
             .expect("mss consume starts"),
     )
@@ -259,26 +265,9 @@ fn sigterm_commits_every_consumed_offset_so_a_restart_counts_nothing_twice() {
     create_topic(&tansu.brokers, &dir);
 
     let port_a = free_port();
-    let a = mss()
-        .args([
-            "consume",
-            "--brokers",
-            &tansu.brokers,
-            "--group",
-            "sigterm-group",
-            "--window",
-            "10s",
-        ])
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port_a}"),
-            "--report",
-            "--report-every",
-            "600",
-        ])
-        .args(["--librdkafka", "session.timeout.ms=6000"])
+    let a = consume_command(&tansu.brokers, "sigterm-group", port_a, "10s")
+        .args(["--report", "--report-every", "600"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .expect("consumer starts");
     wait_ready(port_a);

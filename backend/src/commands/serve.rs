@@ -27,6 +27,24 @@ use crate::{serve, summary};
 /// (~100 bytes each: ~1 MiB per partition with 4 partitions).
 const EMBEDDED_MAX_UNCONSUMED: u64 = 40_000;
 
+/// `--report` and `--report-every`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Print the terminal dashboard every few seconds and a final summary.
+    #[arg(long)]
+    pub report: bool,
+    /// Seconds between reports.
+    #[arg(long, default_value_t = 5.0)]
+    pub report_every: f64,
+}
+
+impl ReportArgs {
+    /// The report period, if reports are on.
+    fn every(&self) -> Option<f64> {
+        self.report.then_some(self.report_every)
+    }
+}
+
 /// `mss serve` flags.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -42,12 +60,9 @@ pub struct ServeArgs {
     /// Web server.
     #[command(flatten)]
     pub http: HttpArgs,
-    /// Print the terminal dashboard every few seconds and a final summary.
-    #[arg(long)]
-    pub report: bool,
-    /// Seconds between reports.
-    #[arg(long, default_value_t = 5.0)]
-    pub report_every: f64,
+    /// Terminal dashboard.
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Exit once the source is exhausted and everything produced is consumed.
     #[arg(long)]
     pub exit_when_done: bool,
@@ -65,12 +80,9 @@ pub struct ConsumeArgs {
     /// Web server.
     #[command(flatten)]
     pub http: HttpArgs,
-    /// Print the terminal dashboard every few seconds and a final summary.
-    #[arg(long)]
-    pub report: bool,
-    /// Seconds between reports.
-    #[arg(long, default_value_t = 5.0)]
-    pub report_every: f64,
+    /// Terminal dashboard.
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// Runs `mss consume` until Ctrl-C or SIGTERM.
@@ -86,7 +98,7 @@ pub fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
         source: None,
         ingest: args.ingest,
         http: args.http,
-        report: args.report.then_some(args.report_every),
+        report: args.report.every(),
         exit_when_done: false,
     })
 }
@@ -100,7 +112,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         source,
         ingest: args.ingest,
         http: args.http,
-        report: args.report.then_some(args.report_every),
+        report: args.report.every(),
         exit_when_done: args.exit_when_done,
     })
 }
