@@ -1,5 +1,7 @@
-//! Percentile charts, drawn once for every plotters backend: the server
-//! renders SVG (`/api/chart.svg`), the browser a canvas.
+//! Charts drawn once for every plotters backend: the server renders SVG
+//! (`/api/chart.svg`), the browser a canvas. Percentiles over time, a
+//! histogram of a range (log latency axis) and a heatmap over time, the last
+//! two built from [`crate::Sketch::mass_points`] by [`LogBins`].
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -58,10 +60,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
     theme: Theme,
 ) -> Result<(), ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
-    let (background, foreground) = match theme {
-        Theme::Light => (WHITE, RGBColor(30, 30, 30)),
-        Theme::Dark => (RGBColor(18, 18, 20), RGBColor(220, 220, 220)),
-    };
+    let (background, foreground) = colours(theme);
     root.fill(&background).map_err(|e| err(&e))?;
     let last = series.points.last().map_or(0, |p| p.0);
     let first = series.points.first().map_or(0, |p| p.0);
@@ -115,4 +114,262 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+/// Log-spaced latency bins: the x axis of histograms and the y axis of
+/// heatmaps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogBins {
+    /// `n + 1` ascending edges (all > 0).
+    pub edges: Vec<f64>,
+}
+
+impl LogBins {
+    /// `n` bins spanning `[lo, hi]` (both clamped to at least 1e-3, and
+    /// widened when equal).
+    pub fn new(lo: f64, hi: f64, n: usize) -> Self {
+        let n = n.max(1);
+        let lo = lo.max(1e-3);
+        let hi = hi.max(lo * 1.01);
+        let (a, b) = (lo.ln(), hi.ln());
+        let edges = (0..=n)
+            .map(|i| (a + (b - a) * i as f64 / n as f64).exp())
+            .collect();
+        Self { edges }
+    }
+
+    /// Bins spanning every mass point of `points` (positive values).
+    pub fn spanning<'a>(points: impl IntoIterator<Item = &'a [(f64, f64)]>, n: usize) -> Self {
+        let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+        for p in points.into_iter().flatten().filter(|p| p.0 > 0.0 && p.1 > 0.0) {
+            lo = lo.min(p.0);
+            hi = hi.max(p.0);
+        }
+        if lo > hi {
+            (lo, hi) = (1.0, 10.0);
+        }
+        Self::new(lo / 1.01, hi * 1.01, n)
+    }
+
+    /// Number of bins.
+    pub fn len(&self) -> usize {
+        self.edges.len().saturating_sub(1)
+    }
+
+    /// Whether there are no bins.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts of `points` per bin; values below the first edge (zero and
+    /// negatives included) go to the first bin, above the last to the last.
+    pub fn count(&self, points: &[(f64, f64)]) -> Vec<f64> {
+        let mut counts = vec![0.0; self.len()];
+        if counts.is_empty() {
+            return counts;
+        }
+        let last = counts.len() - 1;
+        for &(value, count) in points {
+            let i = self.edges.partition_point(|&e| e <= value).saturating_sub(1);
+            counts[i.min(last)] += count;
+        }
+        counts
+    }
+}
+
+/// A histogram of one time range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramChart {
+    /// Title.
+    pub title: String,
+    /// The bins.
+    pub bins: LogBins,
+    /// Count per bin.
+    pub counts: Vec<f64>,
+}
+
+fn colours(theme: Theme) -> (RGBColor, RGBColor) {
+    match theme {
+        Theme::Light => (WHITE, RGBColor(30, 30, 30)),
+        Theme::Dark => (RGBColor(18, 18, 20), RGBColor(220, 220, 220)),
+    }
+}
+
+/// Draws a histogram: log latency (ms) on x, values per bin on y.
+pub fn draw_histogram<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart_data: &HistogramChart,
+    theme: Theme,
+) -> Result<(), ChartError> {
+    let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
+    let (background, foreground) = colours(theme);
+    root.fill(&background).map_err(|e| err(&e))?;
+    let edges = &chart_data.bins.edges;
+    let (lo, hi) = match (edges.first(), edges.last()) {
+        (Some(&lo), Some(&hi)) if hi > lo => (lo, hi),
+        _ => (1.0, 10.0),
+    };
+    let y_max = chart_data.counts.iter().fold(0.0f64, |a, &b| a.max(b)).max(1.0) * 1.05;
+    let text = ("sans-serif", 13).into_font().color(&foreground);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            &chart_data.title,
+            ("sans-serif", 15).into_font().color(&foreground),
+        )
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d((lo..hi).log_scale(), 0.0..y_max)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("ms (log)")
+        .y_desc("values")
+        .label_style(text)
+        .axis_style(foreground)
+        .light_line_style(foreground.mix(0.08))
+        .bold_line_style(foreground.mix(0.2))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let bar = LINE_COLOURS[0];
+    chart
+        .draw_series(
+            edges
+                .windows(2)
+                .zip(&chart_data.counts)
+                .filter(|(_, &c)| c > 0.0)
+                .map(|(e, &c)| Rectangle::new([(e[0], 0.0), (e[1], c)], bar.mix(0.8).filled())),
+        )
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// A heatmap: one column of bin counts per time step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatmapChart {
+    /// Title.
+    pub title: String,
+    /// The latency bins (y axis).
+    pub bins: LogBins,
+    /// Length of one column in ms.
+    pub step_ms: i64,
+    /// `(column start, Unix ms; count per bin)`, oldest first.
+    pub columns: Vec<(i64, Vec<f64>)>,
+}
+
+/// Draws a heatmap: time on x (seconds relative to the last column), log
+/// latency on y, darker cells holding more values (log colour scale).
+pub fn draw_heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart_data: &HeatmapChart,
+    theme: Theme,
+) -> Result<(), ChartError> {
+    let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
+    let (background, foreground) = colours(theme);
+    root.fill(&background).map_err(|e| err(&e))?;
+    let edges = &chart_data.bins.edges;
+    let (lo, hi) = match (edges.first(), edges.last()) {
+        (Some(&lo), Some(&hi)) if hi > lo => (lo, hi),
+        _ => (1.0, 10.0),
+    };
+    let step = chart_data.step_ms.max(1);
+    let last = chart_data.columns.last().map_or(0, |c| c.0) + step;
+    let first = chart_data.columns.first().map_or(0, |c| c.0);
+    let x_min = ((first - last) as f64 / 1000.0).min(-1.0);
+    let text = ("sans-serif", 13).into_font().color(&foreground);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            &chart_data.title,
+            ("sans-serif", 15).into_font().color(&foreground),
+        )
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x_min..0.0, (lo..hi).log_scale())
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc("ms (log)")
+        .label_style(text)
+        .axis_style(foreground)
+        .light_line_style(foreground.mix(0.0))
+        .bold_line_style(foreground.mix(0.1))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let max = chart_data
+        .columns
+        .iter()
+        .flat_map(|c| c.1.iter())
+        .fold(0.0f64, |a, &b| a.max(b));
+    let hot = LINE_COLOURS[2];
+    let cells = chart_data.columns.iter().flat_map(|(t, counts)| {
+        let x0 = (t - last) as f64 / 1000.0;
+        let x1 = (t + step - last) as f64 / 1000.0;
+        edges
+            .windows(2)
+            .zip(counts)
+            .filter(|(_, &c)| c > 0.0)
+            .map(move |(e, &c)| {
+                let shade = ((1.0 + c).ln() / (1.0 + max).ln()).clamp(0.08, 1.0);
+                Rectangle::new([(x0, e[0]), (x1, e[1])], hot.mix(shade).filled())
+            })
+    });
+    chart.draw_series(cells).map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plotters_svg::SVGBackend;
+
+    #[test]
+    fn log_bins_keep_every_count() {
+        let bins = LogBins::new(1.0, 1000.0, 3);
+        assert_eq!(bins.len(), 3);
+        assert!((bins.edges[1] - 10.0).abs() < 1e-9 && (bins.edges[2] - 100.0).abs() < 1e-9);
+        let counts = bins.count(&[(0.0, 1.0), (5.0, 2.0), (50.0, 3.0), (500.0, 4.0), (5e6, 5.0)]);
+        assert_eq!(counts, vec![3.0, 3.0, 9.0]);
+        let spanning = LogBins::spanning([&[(2.0, 1.0), (200.0, 1.0)][..]], 10);
+        assert!(spanning.edges[0] < 2.0 && spanning.edges[10] > 200.0);
+    }
+
+    #[test]
+    fn histogram_and_heatmap_draw_bars_in_svg() {
+        let bins = LogBins::new(1.0, 1000.0, 3);
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (400, 300)).into_drawing_area();
+            let h = HistogramChart {
+                title: "h".into(),
+                bins: bins.clone(),
+                counts: vec![1.0, 0.0, 4.0],
+            };
+            draw_histogram(&root, &h, Theme::Dark).expect("drawn");
+        }
+        assert_eq!(
+            svg.matches("<rect").count(),
+            1 + 2,
+            "background + two non-empty bars"
+        );
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (400, 300)).into_drawing_area();
+            let h = HeatmapChart {
+                title: "m".into(),
+                bins,
+                step_ms: 1000,
+                columns: vec![(0, vec![1.0, 2.0, 0.0]), (1000, vec![0.0, 0.0, 7.0])],
+            };
+            draw_heatmap(&root, &h, Theme::Light).expect("drawn");
+        }
+        assert_eq!(
+            svg.matches("<rect").count(),
+            1 + 3,
+            "background + three non-empty cells"
+        );
+    }
 }

@@ -85,6 +85,18 @@ impl HdrSketch {
         &self.histogram
     }
 
+    /// `(value, count)` of every recorded bucket, ascending, in the
+    /// caller's units (the bucket's highest equivalent value, unscaled).
+    pub fn mass_points(&self) -> Vec<(f64, f64)> {
+        self.histogram
+            .iter_recorded()
+            .map(|v| {
+                let value = self.histogram.highest_equivalent(v.value_iterated_to()) as f64 / self.scale;
+                (value, v.count_at_value() as f64)
+            })
+            .collect()
+    }
+
     /// Records one value; negative, non-finite and too-large values are refused.
     #[inline]
     pub fn insert(&mut self, value: f64) -> Result<(), InsertError> {

@@ -14,6 +14,7 @@
 //! - [`protocol`]: the versioned WebSocket messages (postcard frames).
 //! - [`codec`]: byte reader/writer of the native encoding.
 //! - [`text`]: base64 helpers for sketches carried as text.
+//! - [`time_spec`]: `now-15m` style times of the API and the dashboard URL.
 //! - [`error`]: one error enum per operation.
 
 #[cfg(feature = "chart")]
@@ -28,6 +29,7 @@ pub mod moments;
 pub mod protocol;
 pub mod sketch;
 pub mod text;
+pub mod time_spec;
 
 pub use error::{ConfigError, DecodeError, EncodeError, InsertError, MergeError, QuantileError};
 pub use kind::SketchKind;

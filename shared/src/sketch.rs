@@ -191,6 +191,43 @@ impl Sketch {
         }
     }
 
+    /// Where the sketch's mass sits: `(value, count)` pairs in ascending
+    /// value order whose counts add up to [`Sketch::count`]. The two DDSketch
+    /// kinds and HDR give their buckets (representative value, count);
+    /// `momentsketch` has no buckets, so it gives 100 equal-mass points at
+    /// the quantiles of its max-entropy fit (empty if the solver fails).
+    /// Histograms in the dashboard are drawn from these.
+    pub fn mass_points(&self) -> Vec<(f64, f64)> {
+        match self {
+            Sketch::QuantileFlow(s) => {
+                let mapping = s.mapping();
+                let mut points: Vec<(f64, f64)> = s
+                    .negative_store()
+                    .iter()
+                    .map(|(k, c)| (-mapping.value(k), c))
+                    .collect();
+                points.reverse();
+                if s.zero_count() > 0.0 {
+                    points.push((0.0, s.zero_count()));
+                }
+                points.extend(s.positive_store().iter().map(|(k, c)| (mapping.value(k), c)));
+                points.retain(|p| p.1 > 0.0);
+                points
+            }
+            Sketch::Datadog(s) => s.buckets(),
+            Sketch::HdrHistogram(s) => s.mass_points(),
+            Sketch::MomentSketch(s) => {
+                const STEPS: usize = 100;
+                let n = s.count();
+                let qs: Vec<f64> = (0..STEPS).map(|i| (i as f64 + 0.5) / STEPS as f64).collect();
+                match s.quantiles(&qs) {
+                    Ok((values, _)) if n > 0.0 => values.into_iter().map(|v| (v, n / STEPS as f64)).collect(),
+                    _ => Vec::new(),
+                }
+            }
+        }
+    }
+
     /// Adds every value of `other`: same kind and parameters required.
     pub fn merge(&mut self, other: &Sketch) -> Result<(), MergeError> {
         match (self, other) {

@@ -119,29 +119,7 @@ pub const MAX_RANGE_MS: i64 = 31 * 24 * 3_600_000;
 /// Most points a series may have.
 pub const MAX_POINTS: i64 = 10_000;
 
-/// Parses `from`/`to`: Unix epoch ms, `now`, or `now-<n><unit>` with unit
-/// `ms`, `s`, `m`, `h`, `d` (Grafana style, e.g. `now-15m`).
-pub fn parse_time(text: &str, now: i64) -> Option<i64> {
-    let t = text.trim();
-    if t == "now" {
-        return Some(now);
-    }
-    if let Some(rest) = t.strip_prefix("now-") {
-        let split = rest.find(|c: char| !c.is_ascii_digit())?;
-        let (n, unit) = rest.split_at(split);
-        let n: i64 = n.parse().ok()?;
-        let ms = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return None,
-        };
-        return Some(now - n.checked_mul(ms)?);
-    }
-    t.parse().ok()
-}
+pub use shared::time_spec::parse_time;
 
 /// `from` and `to` (defaults: the whole retention up to now), checked.
 pub fn range_params(pipeline: &Pipeline, params: &HashMap<String, String>) -> Result<(i64, i64), BadParam> {
@@ -271,8 +249,7 @@ pub fn step_param(
     let window = i64::try_from(pipeline.config.window_ms).unwrap_or(1000).max(1);
     let step = match params.get("step") {
         None => ((to - from) / 300).max(window),
-        Some(s) => parse_time(&format!("now-{s}"), 0)
-            .map(|v| -v)
+        Some(s) => shared::time_spec::parse_span_ms(s)
             .or_else(|| s.parse().ok())
             .filter(|v| *v > 0)
             .ok_or_else(|| {
