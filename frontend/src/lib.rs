@@ -1,25 +1,54 @@
-//! The browser side of the metrics streaming service.
+//! The browser dashboard: decodes the `/ws` stream with the `shared` crate,
+//! merges partitions and windows in the browser, and draws with plotters on
+//! canvas.
 //!
 //! # Layout
-//! - [`playground`]: paste latencies, pick a sketch kind, read its quantiles,
-//!   all computed in the browser by the `shared` sketch crate.
-//!
-//! The live dashboard (stream → store → views) arrives with the serving issue.
+//! - [`stream`]: the WebSocket, subscribe, reconnect with backoff.
+//! - [`live`]: live state (store, hello, counters, status) and the
+//!   once-per-animation-frame revision.
+//! - [`store`]: the closed windows, merged by kind and start, with minute
+//!   aggregates (pure Rust, tested natively and in wasm).
+//! - [`frame`]: the numbers and charts of a range, from merged sketches.
+//! - [`view_state`]: the URL state (`sketch`, `q`, `from`, `to`, `refresh`,
+//!   `theme`, `panel`).
+//! - [`page`]: what every page shares (connection, URL sync, clock, pause).
+//! - [`panels`]: chart, readouts, histogram, heatmap, stats, compare.
+//! - [`dashboard`] (`/`), [`embed`] (`/embed`), [`bench`] (`/bench`),
+//!   [`playground`] (`/playground`): the pages.
+//! - [`canvas`], [`export`]: drawing on canvas; PNG/CSV/clipboard.
 
 use leptos::prelude::*;
 
+pub mod bench;
+pub mod canvas;
+pub mod dashboard;
+pub mod embed;
+pub mod export;
+pub mod frame;
+pub mod live;
+pub mod page;
+pub mod panels;
 pub mod playground;
+pub mod store;
+pub mod stream;
+pub mod view_state;
 
-/// The page.
+/// The page for the current path.
 #[component]
 pub fn App() -> impl IntoView {
-    view! {
-        <main class="page">
-            <h1>"Latency percentiles"</h1>
-            <p class="lede">
-                "Mergeable quantile sketches, computed in your browser with the same Rust crate the service uses."
-            </p>
-            <playground::Playground/>
-        </main>
+    let path = window().location().pathname().unwrap_or_default();
+    match path.trim_end_matches('/') {
+        "/embed" => view! { <embed::Embed/> }.into_any(),
+        "/bench" => view! { <bench::Bench/> }.into_any(),
+        "/playground" => view! {
+            <main class="page">
+                <h1>"Sketch playground"</h1>
+                <p class="lede">"Mergeable quantile sketches, computed in your browser with the same Rust crate the service uses."</p>
+                <playground::Playground/>
+                <p><a href="/">"← dashboard"</a></p>
+            </main>
+        }
+        .into_any(),
+        _ => view! { <dashboard::Dashboard/> }.into_any(),
     }
 }

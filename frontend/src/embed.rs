@@ -1,0 +1,30 @@
+//! `/embed?panel=percentiles|histogram|stats&sketch=..&q=..&from=..&refresh=..&theme=..`:
+//! one panel, no chrome, filling its iframe.
+
+use leptos::html::Canvas;
+use leptos::prelude::*;
+
+use crate::dashboard::Problems;
+use crate::page::Page;
+use crate::panels::{use_frame, HistogramPanel, PercentileChart, StatsPanel};
+use crate::view_state::Panel;
+
+/// The embed page.
+#[component]
+pub fn Embed() -> impl IntoView {
+    let page = Page::start(true);
+    let frame = use_frame(page);
+    let canvas = NodeRef::<Canvas>::new();
+    let panel = page.view.with_untracked(|v| v.panel);
+    let body = match panel {
+        Panel::Percentiles => view! { <PercentileChart page=page frame=frame canvas=canvas/> }.into_any(),
+        Panel::Histogram => view! { <HistogramPanel page=page canvas=canvas/> }.into_any(),
+        Panel::Stats => view! { <StatsPanel page=page frame=frame/> }.into_any(),
+    };
+    view! {
+        <main class="embed" data-testid="embed" data-panel=panel.name()>
+            <Problems page=page/>
+            {body}
+        </main>
+    }
+}

@@ -1,0 +1,169 @@
+//! The dashboard's live state: the window store, the server's hello and
+//! counters, the connection status, and a revision that moves at most once
+//! per animation frame when new windows arrive (so redraws are throttled to
+//! frames and stop while the tab is hidden, where browsers pause frames).
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use shared::protocol::{ClientMessage, FrameError, Hello, ServerMessage, StatsSnapshot, PROTOCOL_VERSION};
+
+use crate::store::ClientStore;
+use crate::stream::{self, Handlers, Status, Stream};
+
+/// Handles to the live state (cheap to copy into closures).
+#[derive(Clone, Copy)]
+pub struct Live {
+    /// Closed windows received.
+    pub store: StoredValue<ClientStore>,
+    /// Moves when the store changed (at most once per animation frame).
+    pub revision: RwSignal<u64>,
+    /// The server's hello of the current connection.
+    pub hello: RwSignal<Option<Hello>>,
+    /// Latest counters.
+    pub stats: RwSignal<Option<StatsSnapshot>>,
+    /// Browser time of the latest counters (for the refresh rate).
+    pub stats_times: RwSignal<Vec<f64>>,
+    /// Connection status.
+    pub status: RwSignal<Status>,
+    /// Whether the history of the current connection is complete.
+    pub history_done: RwSignal<bool>,
+    /// Server clock minus browser clock, ms.
+    pub clock_offset_ms: RwSignal<i64>,
+    /// Frames that did not decode, and `Error` messages from the server.
+    pub bad_frames: RwSignal<u64>,
+    /// Last problem reported by or about the server.
+    pub last_error: RwSignal<Option<String>>,
+    frame_requested: StoredValue<bool>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Live {
+    /// Empty state, not connected.
+    pub fn new() -> Self {
+        Self {
+            store: StoredValue::new(ClientStore::new()),
+            revision: RwSignal::new(0),
+            hello: RwSignal::new(None),
+            stats: RwSignal::new(None),
+            stats_times: RwSignal::new(Vec::new()),
+            status: RwSignal::new(Status::Connecting),
+            history_done: RwSignal::new(false),
+            clock_offset_ms: RwSignal::new(0),
+            bad_frames: RwSignal::new(0),
+            last_error: RwSignal::new(None),
+            frame_requested: StoredValue::new(false),
+        }
+    }
+
+    /// Opens the page's WebSocket; the returned stream must be kept alive.
+    pub fn connect(self) -> Stream {
+        let subscribe = ClientMessage::Subscribe {
+            protocol_version: PROTOCOL_VERSION,
+            kinds: None,
+            partitions: None,
+            history_from_ms: None,
+        };
+        let handlers = Handlers {
+            on_message: Box::new(move |m| self.apply(m)),
+            on_status: Box::new(move |s| self.status.set(s)),
+        };
+        let stream = Stream::open(stream::default_url(), subscribe, handlers);
+        // Forget windows older than the retention, once a minute.
+        let _ = set_interval_with_handle(
+            move || {
+                if let Some(h) = self.hello.get_untracked() {
+                    let cutoff = self.now_ms() - i64::try_from(h.retention_ms).unwrap_or(i64::MAX);
+                    self.store.update_value(|s| s.forget_before(cutoff));
+                }
+            },
+            Duration::from_secs(60),
+        );
+        stream
+    }
+
+    /// Server time now, Unix ms.
+    pub fn now_ms(&self) -> i64 {
+        // Date.now() is integral ms.
+        js_sys::Date::now() as i64 + self.clock_offset_ms.get_untracked()
+    }
+
+    /// Applies one frame from the server.
+    pub fn apply(&self, message: Result<ServerMessage, FrameError>) {
+        match message {
+            Err(e) => {
+                self.bad_frames.update(|n| *n += 1);
+                self.last_error.set(Some(e.to_string()));
+            }
+            Ok(ServerMessage::Hello(h)) => {
+                self.store.update_value(ClientStore::clear);
+                self.clock_offset_ms
+                    .set(h.server_time_ms - js_sys::Date::now() as i64);
+                self.history_done.set(false);
+                self.hello.set(Some(h));
+                self.changed();
+            }
+            Ok(ServerMessage::History { windows, done }) => {
+                self.store.update_value(|s| {
+                    for w in &windows {
+                        let _ = s.insert(w);
+                    }
+                });
+                if done {
+                    self.history_done.set(true);
+                }
+                self.changed();
+            }
+            Ok(ServerMessage::Window(w)) => {
+                self.store.update_value(|s| {
+                    let _ = s.insert(&w);
+                });
+                self.changed();
+            }
+            Ok(ServerMessage::Stats(s)) => {
+                let t = js_sys::Date::now();
+                self.stats_times.update(|v| {
+                    v.push(t);
+                    v.retain(|&x| t - x <= 10_000.0);
+                });
+                self.stats.set(Some(s));
+            }
+            Ok(ServerMessage::Resync { reason }) => {
+                self.store.update_value(ClientStore::clear);
+                self.history_done.set(false);
+                self.last_error.set(Some(format!("resync: {reason}")));
+                self.changed();
+            }
+            Ok(ServerMessage::Error { message }) => {
+                self.bad_frames.update(|n| *n += 1);
+                self.last_error.set(Some(message));
+            }
+        }
+    }
+
+    /// Moves the revision on the next animation frame (once per frame).
+    fn changed(&self) {
+        if self.frame_requested.get_value() {
+            return;
+        }
+        self.frame_requested.set_value(true);
+        let this = *self;
+        request_animation_frame(move || {
+            this.frame_requested.set_value(false);
+            this.revision.update(|r| *r += 1);
+        });
+    }
+
+    /// Counter messages per second over the last 10 s.
+    pub fn stats_rate(&self) -> f64 {
+        self.stats_times.with(|v| match (v.first(), v.last()) {
+            (Some(a), Some(b)) if b > a => (v.len() - 1) as f64 * 1000.0 / (b - a),
+            _ => 0.0,
+        })
+    }
+}

@@ -1,0 +1,294 @@
+//! The panels a page is made of, each usable alone in an embed:
+//! percentiles chart, quantile readouts, histogram, heatmap, stats, compare.
+
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use shared::chart::{draw_heatmap, draw_histogram, draw_percentiles, HeatmapChart, HistogramChart};
+use shared::SketchKind;
+
+use crate::canvas::draw_on;
+use crate::frame::{self, fmt_ms, CompareRow, Frame};
+use crate::page::Page;
+use crate::store::ClientStore;
+use crate::view_state::quantile_label;
+
+/// The percentile frame of the page's kind and range, recomputed when data
+/// arrives (once per animation frame), the view changes or the clock ticks.
+pub fn use_frame(page: Page) -> Memo<Frame> {
+    Memo::new(move |_| {
+        page.live.revision.track();
+        let kind = page.kind();
+        let (from, to) = page.range();
+        let window_ms = page.window_ms();
+        let qs = page.view.with(|v| v.qs.clone());
+        page.live
+            .store
+            .try_update_value(|s| frame::frame(s, kind, &qs, from, to, window_ms))
+            .unwrap_or_else(|| frame::frame(&mut ClientStore::new(), kind, &qs, from, to, window_ms))
+    })
+}
+
+fn report(page: Page, result: Result<(), String>) {
+    if let Err(e) = result {
+        page.live.last_error.set(Some(format!("drawing failed: {e}")));
+    }
+}
+
+/// Percentiles over time on a canvas.
+#[component]
+pub fn PercentileChart(
+    /// The page.
+    page: Page,
+    /// The frame to draw.
+    frame: Memo<Frame>,
+    /// The canvas (for PNG export).
+    canvas: NodeRef<Canvas>,
+) -> impl IntoView {
+    Effect::new(move |_| {
+        page.resized.track();
+        let theme = page.view.with(|v| v.theme);
+        let series = frame.with(|f| f.series.clone());
+        if let Some(c) = canvas.get() {
+            report(page, draw_on(&c, |root| draw_percentiles(root, &series, theme)));
+        }
+    });
+    view! {
+        <canvas
+            node_ref=canvas
+            class="chart"
+            id="chart-percentiles"
+            data-testid="percentile-canvas"
+            data-points=move || frame.with(|f| f.series.points.len())
+        ></canvas>
+    }
+}
+
+/// The chosen quantiles of the whole range, merged.
+#[component]
+pub fn Readouts(
+    /// The frame to read.
+    frame: Memo<Frame>,
+) -> impl IntoView {
+    view! {
+        <div class="readouts">
+            {move || {
+                frame
+                    .with(|f| f.readouts.clone())
+                    .into_iter()
+                    .map(|r| {
+                        view! {
+                            <div class="readout" data-testid=format!("readout-{}", r.q) data-value=r.value.map(|v| v.to_string()).unwrap_or_default()>
+                                <span class="label">{r.label.clone()}</span>
+                                <span class="value">{fmt_ms(r.value)}</span>
+                                <span class="unit">"ms"</span>
+                            </div>
+                        }
+                    })
+                    .collect_view()
+            }}
+            <div class="readout count">
+                <span class="label">"values"</span>
+                <span class="value" data-testid="count">{move || frame.with(|f| f.count)}</span>
+            </div>
+        </div>
+        {move || frame.with(|f| f.solver_note.clone()).map(|note| {
+            let warn = note.contains("WARNING");
+            view! { <p class="solver" class:warning=warn data-testid="solver-note">{note}</p> }
+        })}
+    }
+}
+
+/// Histogram of the range (log latency axis) from the merged sketch.
+#[component]
+pub fn HistogramPanel(
+    /// The page.
+    page: Page,
+    /// The canvas (for PNG export).
+    canvas: NodeRef<Canvas>,
+) -> impl IntoView {
+    let chart: Memo<Option<HistogramChart>> = Memo::new(move |_| {
+        page.live.revision.track();
+        let kind = page.kind();
+        let (from, to) = page.range();
+        page.live
+            .store
+            .with_value(|s| frame::histogram(s, kind, from, to))
+    });
+    Effect::new(move |_| {
+        page.resized.track();
+        let theme = page.view.with(|v| v.theme);
+        let Some(c) = canvas.get() else { return };
+        let result = chart.with(|h| match h {
+            Some(h) => draw_on(&c, |root| draw_histogram(root, h, theme)),
+            None => draw_on(&c, |root| {
+                let empty = HistogramChart {
+                    title: "no values in this range yet".into(),
+                    bins: shared::chart::LogBins::new(1.0, 10.0, 1),
+                    counts: vec![0.0],
+                };
+                draw_histogram(root, &empty, theme)
+            }),
+        });
+        report(page, result);
+    });
+    view! { <canvas node_ref=canvas class="chart" id="chart-histogram" data-testid="histogram-canvas"></canvas> }
+}
+
+/// Heatmap of the range: latency bins over time.
+#[component]
+pub fn HeatmapPanel(
+    /// The page.
+    page: Page,
+) -> impl IntoView {
+    let canvas = NodeRef::<Canvas>::new();
+    let chart: Memo<Option<HeatmapChart>> = Memo::new(move |_| {
+        page.live.revision.track();
+        let kind = page.kind();
+        let (from, to) = page.range();
+        let window_ms = page.window_ms();
+        page.live
+            .store
+            .with_value(|s| frame::heatmap(s, kind, from, to, window_ms))
+    });
+    Effect::new(move |_| {
+        page.resized.track();
+        let theme = page.view.with(|v| v.theme);
+        let Some(c) = canvas.get() else { return };
+        let result = chart.with(|h| match h {
+            Some(h) => draw_on(&c, |root| draw_heatmap(root, h, theme)),
+            None => Ok(()),
+        });
+        report(page, result);
+    });
+    view! { <canvas node_ref=canvas class="chart" id="chart-heatmap" data-testid="heatmap-canvas"></canvas> }
+}
+
+fn fmt_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn fmt_runtime(s: f64) -> String {
+    // Whole seconds for display.
+    let s = s.max(0.0) as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Everything the seed's terminal dashboard showed, plus partitions,
+/// rejects and the connection.
+#[component]
+pub fn StatsPanel(
+    /// The page.
+    page: Page,
+    /// The frame of the range.
+    frame: Memo<Frame>,
+) -> impl IntoView {
+    let live = page.live;
+    let stat = move |f: fn(&shared::protocol::StatsSnapshot) -> String| {
+        move || live.stats.with(|s| s.as_ref().map_or_else(|| "—".to_owned(), f))
+    };
+    view! {
+        <section class="stats" data-testid="stats">
+            <div class="status-line">
+                <span class="status" data-testid="status" class:live=move || live.status.with(|s| *s == crate::stream::Status::Live)>
+                    {move || live.status.with(|s| s.label())}
+                </span>
+                <span class="muted">{move || if live.history_done.get() { "history loaded" } else { "loading history…" }}</span>
+            </div>
+            <dl>
+                <dt>"current block"</dt>
+                <dd data-testid="current-block">{stat(|s| s.current.as_ref().map_or("—".into(), |c| c.0.clone()))}</dd>
+                <dt>"current latency"</dt>
+                <dd>{stat(|s| s.current.as_ref().map_or("—".into(), |c| format!("{:.2} ms", c.1)))}</dd>
+                <dt>"messages processed"</dt>
+                <dd data-testid="messages-processed">{stat(|s| fmt_count(s.messages_processed))}</dd>
+                <dt>"data points in sketch"</dt>
+                <dd data-testid="data-points">{move || fmt_count(frame.with(|f| f.count))}</dd>
+                <dt>"runtime"</dt>
+                <dd>{stat(|s| fmt_runtime(s.runtime_s))}</dd>
+                <dt>"throughput"</dt>
+                <dd>{stat(|s| format!("{:.0} msg/s (now {:.0})", s.throughput_msg_s, s.recent_throughput_msg_s))}</dd>
+                <dt>"refresh"</dt>
+                <dd>{move || format!("every {} · stats {:.1}/s", frame::human_ms(page.view.with(|v| v.refresh_ms)), live.stats_rate())}</dd>
+                <dt>"mean"</dt>
+                <dd data-testid="mean">{move || format!("{} ms", fmt_ms(frame.with(|f| f.mean)))}</dd>
+                {move || frame.with(|f| f.standard.clone()).into_iter().map(|r| view! {
+                    <dt>{quantile_label(r.q)}</dt>
+                    <dd data-testid=format!("stat-{}", r.q)>{format!("{} ms", fmt_ms(r.value))}</dd>
+                }).collect_view()}
+                <dt>"rejected"</dt>
+                <dd data-testid="rejected">{stat(|s| {
+                    let mut text = format!("{} csv · {} payload", s.rejected_csv, s.rejected_payload);
+                    for (reason, n) in &s.rejected_by_reason {
+                        text.push_str(&format!(" · {reason}: {n}"));
+                    }
+                    text
+                })}</dd>
+                <dt>"bad frames"</dt>
+                <dd>{move || live.bad_frames.get()}</dd>
+            </dl>
+            <table class="partitions">
+                <thead><tr><th>"partition"</th><th>"offset"</th><th>"lag"</th><th>"msg/s"</th></tr></thead>
+                <tbody>
+                    {move || live.stats.with(|s| s.as_ref().map(|s| s.partitions.clone()).unwrap_or_default())
+                        .into_iter()
+                        .map(|p| view! {
+                            <tr><td>{p.partition}</td><td>{p.offset}</td><td>{p.lag}</td><td>{format!("{:.0}", p.msg_s)}</td></tr>
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+            {move || live.last_error.get().map(|e| view! { <p class="error">{e}</p> })}
+        </section>
+    }
+}
+
+/// The four kinds side by side on the page's range.
+#[component]
+pub fn ComparePanel(
+    /// The page.
+    page: Page,
+) -> impl IntoView {
+    let rows: Memo<Vec<CompareRow>> = Memo::new(move |_| {
+        page.live.revision.track();
+        let (from, to) = page.range();
+        let qs = page.view.with(|v| v.qs.clone());
+        page.live.store.with_value(|s| frame::compare(s, &qs, from, to))
+    });
+    let guarantee = move |kind: SketchKind| {
+        page.live
+            .hello
+            .with(|h| h.as_ref().map(|h| h.params.guarantee(kind)).unwrap_or_default())
+    };
+    view! {
+        <table class="compare" data-testid="compare">
+            <thead>
+                <tr>
+                    <th>"sketch"</th>
+                    <th>"values"</th>
+                    {move || page.view.with(|v| v.qs.clone()).into_iter().map(|q| view! { <th>{quantile_label(q)}</th> }).collect_view()}
+                    <th>"merged bytes"</th>
+                    <th>"guarantee"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {move || rows.get().into_iter().map(|r| view! {
+                    <tr data-testid=format!("compare-{}", r.kind.name())>
+                        <td>{r.kind.name()}</td>
+                        <td>{r.count}</td>
+                        {r.values.iter().map(|v| view! { <td>{fmt_ms(*v)}</td> }).collect_view()}
+                        <td>{r.encoded_bytes}</td>
+                        <td class="muted">{guarantee(r.kind)}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}

@@ -1,0 +1,430 @@
+//! The browser's copy of the closed windows: every partition's windows
+//! merged per sketch kind and window start, with 1-minute aggregates so a
+//! range of any length is a few dozen merges. Pure Rust (no browser APIs),
+//! tested natively and in wasm.
+//!
+//! Dense HDR histograms (~140 KB decoded, ~2 KB on the wire) are kept as
+//! their wire bytes and decoded when a range needs them; the other kinds are
+//! kept decoded. Minute aggregates are always decoded.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use shared::protocol::WindowSnapshot;
+use shared::{Sketch, SketchKind};
+
+/// Length of the aggregates, ms.
+pub const MINUTE_MS: i64 = 60_000;
+
+/// Why a window was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// This partition's window of this kind was stored before.
+    Duplicate,
+    /// The sketch bytes did not decode, or had another kind or parameters.
+    BadSketch(String),
+}
+
+/// One window start of one kind, all partitions merged.
+#[derive(Debug, Clone)]
+struct Slot {
+    count: u64,
+    sketch: SlotSketch,
+}
+
+#[derive(Debug, Clone)]
+enum SlotSketch {
+    Decoded(Box<Sketch>),
+    /// Wire bytes of each partition's window (HDR).
+    Encoded(Vec<Vec<u8>>),
+}
+
+/// Everything stored for one kind.
+#[derive(Debug, Clone, Default)]
+struct KindWindows {
+    slots: BTreeMap<i64, Slot>,
+    minutes: BTreeMap<i64, Sketch>,
+}
+
+/// Quantile lines of one kind at one step, cached per bucket start.
+type LineCache = BTreeMap<i64, Vec<Option<f64>>>;
+
+/// The closed windows the dashboard has received.
+#[derive(Debug, Default)]
+pub struct ClientStore {
+    kinds: HashMap<SketchKind, KindWindows>,
+    seen: HashSet<(i32, i64, SketchKind)>,
+    /// `(kind, step, quantiles as bits)` → bucket start → values.
+    lines: HashMap<(SketchKind, i64, Vec<u64>), LineCache>,
+    /// Windows refused because their sketch did not decode.
+    pub bad_sketches: u64,
+    /// Windows received twice (ignored).
+    pub duplicates: u64,
+}
+
+fn keeps_encoded(kind: SketchKind) -> bool {
+    kind == SketchKind::HdrHistogram
+}
+
+fn merge_into(acc: &mut Option<Sketch>, sketch: &Sketch) {
+    match acc {
+        // Windows of one kind from one server share parameters; a mismatch
+        // was refused at insert.
+        Some(a) => {
+            let _ = a.merge(sketch);
+        }
+        None => *acc = Some(sketch.clone()),
+    }
+}
+
+impl Slot {
+    fn merge_into(&self, acc: &mut Option<Sketch>) {
+        match &self.sketch {
+            SlotSketch::Decoded(s) => merge_into(acc, s),
+            SlotSketch::Encoded(parts) => {
+                for bytes in parts {
+                    if let Ok(s) = Sketch::decode(bytes) {
+                        merge_into(acc, &s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ClientStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets every window (before a fresh history).
+    pub fn clear(&mut self) {
+        self.kinds.clear();
+        self.seen.clear();
+        self.lines.clear();
+    }
+
+    /// Adds one partition's closed window.
+    pub fn insert(&mut self, window: &WindowSnapshot) -> Result<(), Refused> {
+        let key = (window.partition, window.window_start_ms, window.kind);
+        if self.seen.contains(&key) {
+            self.duplicates += 1;
+            return Err(Refused::Duplicate);
+        }
+        let sketch = match Sketch::decode(&window.sketch) {
+            Ok(s) if s.kind() == window.kind => s,
+            Ok(s) => {
+                self.bad_sketches += 1;
+                return Err(Refused::BadSketch(format!(
+                    "{} bytes in a {} window",
+                    s.kind(),
+                    window.kind
+                )));
+            }
+            Err(e) => {
+                self.bad_sketches += 1;
+                return Err(Refused::BadSketch(e.to_string()));
+            }
+        };
+        let entry = self.kinds.entry(window.kind).or_default();
+        let start = window.window_start_ms;
+        let minute = start.div_euclid(MINUTE_MS) * MINUTE_MS;
+        if let Some(agg) = entry.minutes.get_mut(&minute) {
+            if let Err(e) = agg.merge(&sketch) {
+                self.bad_sketches += 1;
+                return Err(Refused::BadSketch(e.to_string()));
+            }
+        } else {
+            entry.minutes.insert(minute, sketch.clone());
+        }
+        match entry.slots.get_mut(&start) {
+            Some(slot) => {
+                slot.count += window.count;
+                match &mut slot.sketch {
+                    SlotSketch::Decoded(s) => {
+                        let _ = s.merge(&sketch);
+                    }
+                    SlotSketch::Encoded(parts) => parts.push(window.sketch.clone()),
+                }
+            }
+            None => {
+                let stored = if keeps_encoded(window.kind) {
+                    SlotSketch::Encoded(vec![window.sketch.clone()])
+                } else {
+                    SlotSketch::Decoded(Box::new(sketch))
+                };
+                entry.slots.insert(
+                    start,
+                    Slot {
+                        count: window.count,
+                        sketch: stored,
+                    },
+                );
+            }
+        }
+        self.seen.insert(key);
+        for ((kind, step, _), cache) in &mut self.lines {
+            if *kind == window.kind {
+                cache.remove(&(start.div_euclid(*step) * step));
+            }
+        }
+        Ok(())
+    }
+
+    /// Kinds with at least one window.
+    pub fn kinds(&self) -> Vec<SketchKind> {
+        let mut kinds: Vec<SketchKind> = self.kinds.keys().copied().collect();
+        kinds.sort_by_key(|k| SketchKind::ALL.iter().position(|a| a == k));
+        kinds
+    }
+
+    /// Window starts stored for `kind`.
+    pub fn window_count(&self, kind: SketchKind) -> usize {
+        self.kinds.get(&kind).map_or(0, |k| k.slots.len())
+    }
+
+    /// Start of the newest window of `kind`.
+    pub fn latest_start(&self, kind: SketchKind) -> Option<i64> {
+        self.kinds.get(&kind)?.slots.keys().next_back().copied()
+    }
+
+    /// Values in the windows of `kind` starting in `[from, to]`.
+    pub fn count_in(&self, kind: SketchKind, from: i64, to: i64) -> u64 {
+        self.kinds
+            .get(&kind)
+            .map_or(0, |k| k.slots.range(from..=to).map(|(_, s)| s.count).sum())
+    }
+
+    /// Every window of `kind` starting in `[from, to]`, merged (whole
+    /// minutes from the aggregates). `None` if there is none.
+    pub fn merged(&self, kind: SketchKind, from: i64, to: i64) -> Option<Sketch> {
+        let k = self.kinds.get(&kind)?;
+        if from > to {
+            return None;
+        }
+        let mut acc = None;
+        // Minutes wholly inside the range: starts in [lo, hi).
+        let lo = from.div_euclid(MINUTE_MS) * MINUTE_MS;
+        let lo = if lo < from { lo + MINUTE_MS } else { lo };
+        let hi = to.saturating_add(1).div_euclid(MINUTE_MS) * MINUTE_MS;
+        if lo < hi {
+            for (_, s) in k.slots.range(from..lo) {
+                s.merge_into(&mut acc);
+            }
+            for (_, m) in k.minutes.range(lo..hi) {
+                merge_into(&mut acc, m);
+            }
+            for (_, s) in k.slots.range(hi..=to) {
+                s.merge_into(&mut acc);
+            }
+        } else {
+            for (_, s) in k.slots.range(from..=to) {
+                s.merge_into(&mut acc);
+            }
+        }
+        acc
+    }
+
+    /// Quantile lines of `kind`: one point per `step` ms bucket in
+    /// `[from, to]` holding at least one window, each the quantiles of the
+    /// bucket's merged windows. Buckets are cached until a window lands in
+    /// them.
+    pub fn lines(
+        &mut self,
+        kind: SketchKind,
+        from: i64,
+        to: i64,
+        step: i64,
+        qs: &[f64],
+    ) -> Vec<(i64, Vec<Option<f64>>)> {
+        let step = step.max(1);
+        let Some(k) = self.kinds.get(&kind) else {
+            return Vec::new();
+        };
+        let starts: Vec<i64> = {
+            let mut b: Vec<i64> = k
+                .slots
+                .range(from..=to)
+                .map(|(s, _)| s.div_euclid(step) * step)
+                .collect();
+            b.dedup();
+            b
+        };
+        let cache_key = (kind, step, qs.iter().map(|q| q.to_bits()).collect::<Vec<_>>());
+        let mut cache = self.lines.remove(&cache_key).unwrap_or_default();
+        let mut out = Vec::with_capacity(starts.len());
+        for b in starts {
+            let values = match cache.get(&b) {
+                Some(v) => v.clone(),
+                None => {
+                    // The bucket is fetched whole even when the range cuts it,
+                    // so a cached point never depends on the range.
+                    let v = match self.merged(kind, b, b + step - 1) {
+                        Some(s) => match s.quantiles(qs) {
+                            Ok(v) => v.into_iter().map(Some).collect(),
+                            Err(_) => vec![None; qs.len()],
+                        },
+                        None => vec![None; qs.len()],
+                    };
+                    cache.insert(b, v.clone());
+                    v
+                }
+            };
+            out.push((b, values));
+        }
+        self.lines.insert(cache_key, cache);
+        out
+    }
+
+    /// `(bucket start, merged sketch)` per `step` ms bucket in `[from, to]`
+    /// that holds windows (for heatmaps).
+    pub fn buckets(&self, kind: SketchKind, from: i64, to: i64, step: i64) -> Vec<(i64, Sketch)> {
+        let step = step.max(1);
+        let Some(k) = self.kinds.get(&kind) else {
+            return Vec::new();
+        };
+        let mut starts: Vec<i64> = k
+            .slots
+            .range(from..=to)
+            .map(|(s, _)| s.div_euclid(step) * step)
+            .collect();
+        starts.dedup();
+        starts
+            .into_iter()
+            .filter_map(|b| {
+                self.merged(kind, b.max(from), (b + step - 1).min(to))
+                    .map(|s| (b, s))
+            })
+            .collect()
+    }
+
+    /// Drops windows (and aggregates) that start before `cutoff`.
+    pub fn forget_before(&mut self, cutoff: i64) {
+        for k in self.kinds.values_mut() {
+            k.slots = k.slots.split_off(&cutoff);
+            k.minutes = k.minutes.split_off(&(cutoff.div_euclid(MINUTE_MS) * MINUTE_MS));
+        }
+        self.seen.retain(|(_, start, _)| *start >= cutoff);
+        for cache in self.lines.values_mut() {
+            *cache = cache.split_off(&cutoff);
+        }
+    }
+}
+
+/// A round step for about `points` buckets over `span_ms`, never finer than
+/// the window length.
+pub fn step_for(span_ms: i64, points: i64, window_ms: i64) -> i64 {
+    const NICE: [i64; 16] = [
+        1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000,
+        3_600_000, 7_200_000, 21_600_000, 86_400_000,
+    ];
+    let want = span_ms / points.max(1);
+    let nice = NICE.iter().copied().find(|&n| n >= want).unwrap_or(86_400_000);
+    nice.max(window_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(partition: i32, start: i64, kind: SketchKind, values: &[f64]) -> WindowSnapshot {
+        let mut s = Sketch::with_defaults(kind);
+        s.insert_slice(values).expect("values");
+        WindowSnapshot {
+            partition,
+            window_start_ms: start,
+            window_ms: 1000,
+            kind,
+            count: values.len() as u64,
+            sketch: s.encode(),
+            first_offset: 0,
+            last_offset: values.len() as i64 - 1,
+        }
+    }
+
+    fn values(seed: u64, n: usize) -> Vec<f64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                1.0 + (x >> 40) as f64 / 1000.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn range_merge_equals_one_sketch_of_all_values_for_every_kind() {
+        for kind in SketchKind::ALL {
+            let mut store = ClientStore::new();
+            let mut all = Sketch::with_defaults(kind);
+            // 150 s of windows on two partitions: crosses minute boundaries.
+            for sec in 0..150i64 {
+                for p in 0..2 {
+                    let v = values((sec * 2 + p) as u64, 20);
+                    store
+                        .insert(&window(p as i32, 1_000_000 + sec * 1000, kind, &v))
+                        .expect("stored");
+                    if (10..=140).contains(&sec) {
+                        all.insert_slice(&v).expect("values");
+                    }
+                }
+            }
+            let merged = store
+                .merged(kind, 1_010_000, 1_140_000)
+                .expect("windows in range");
+            assert_eq!(merged.count(), all.count(), "{kind}");
+            assert_eq!(store.count_in(kind, 1_010_000, 1_140_000), all.count(), "{kind}");
+            let qs = [0.5, 0.95, 0.99];
+            let (a, b) = (merged.quantiles(&qs).expect("q"), all.quantiles(&qs).expect("q"));
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() <= 1e-6 * y.abs(), "{kind}: {a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn duplicates_and_bad_sketches_are_refused_and_counted() {
+        let mut store = ClientStore::new();
+        let w = window(0, 5_000, SketchKind::QuantileFlow, &[1.0, 2.0]);
+        store.insert(&w).expect("first");
+        assert_eq!(store.insert(&w), Err(Refused::Duplicate));
+        let mut bad = window(1, 5_000, SketchKind::QuantileFlow, &[1.0]);
+        bad.sketch = vec![0x51, 9, 9];
+        assert!(matches!(store.insert(&bad), Err(Refused::BadSketch(_))));
+        let mut wrong_kind = window(2, 5_000, SketchKind::Datadog, &[1.0]);
+        wrong_kind.kind = SketchKind::QuantileFlow;
+        assert!(matches!(store.insert(&wrong_kind), Err(Refused::BadSketch(_))));
+        assert_eq!((store.duplicates, store.bad_sketches), (1, 2));
+        assert_eq!(store.count_in(SketchKind::QuantileFlow, 0, 10_000), 2);
+    }
+
+    #[test]
+    fn lines_follow_new_windows_and_cut_at_step() {
+        let mut store = ClientStore::new();
+        let kind = SketchKind::QuantileFlow;
+        for sec in 0..10 {
+            store
+                .insert(&window(0, sec * 1000, kind, &[f64::from(sec as i32 + 1) * 10.0]))
+                .expect("stored");
+        }
+        let lines = store.lines(kind, 0, 9_999, 5_000, &[1.0]);
+        assert_eq!(lines.len(), 2);
+        assert!((lines[0].1[0].expect("value") - 50.0).abs() < 1.0);
+        // A later partition's window in the first bucket changes its point.
+        store.insert(&window(1, 2_000, kind, &[500.0])).expect("stored");
+        let lines = store.lines(kind, 0, 9_999, 5_000, &[1.0]);
+        assert!((lines[0].1[0].expect("value") - 500.0).abs() < 5.0, "{lines:?}");
+        store.forget_before(5_000);
+        assert_eq!(store.lines(kind, 0, 9_999, 5_000, &[1.0]).len(), 1);
+    }
+
+    #[test]
+    fn steps_are_round_and_never_below_the_window() {
+        assert_eq!(step_for(300_000, 300, 1000), 1_000);
+        assert_eq!(step_for(900_000, 300, 1000), 5_000);
+        assert_eq!(step_for(3_600_000, 300, 1000), 15_000);
+        assert_eq!(step_for(60_000, 300, 10_000), 10_000);
+    }
+}

@@ -1,0 +1,326 @@
+//! Everything a view shows, as it is written in the URL:
+//! `?sketch=..&q=..&from=..&to=..&refresh=..&theme=..` (plus `panel=` on
+//! `/embed`). Parsing never fails: a bad or unknown parameter falls back to
+//! its default and is reported as a [`Problem`] the page shows.
+
+use shared::chart::Theme;
+use shared::time_spec::{parse_span_ms, parse_time};
+use shared::SketchKind;
+
+/// The panel an embed shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    /// Percentiles over time.
+    Percentiles,
+    /// Histogram of the range.
+    Histogram,
+    /// The stats panel.
+    Stats,
+}
+
+impl Panel {
+    /// Name in the URL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Panel::Percentiles => "percentiles",
+            Panel::Histogram => "histogram",
+            Panel::Stats => "stats",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Panel::Percentiles, Panel::Histogram, Panel::Stats]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+}
+
+/// A parameter that was not understood (the default was used instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The parameter.
+    pub param: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// The URL state of a view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewState {
+    /// Sketch kind; `None` = the server's default.
+    pub sketch: Option<SketchKind>,
+    /// Quantiles to draw, each in (0, 1], ascending.
+    pub qs: Vec<f64>,
+    /// Range start: epoch ms, `now` or `now-<n><unit>`.
+    pub from: String,
+    /// Range end, same forms.
+    pub to: String,
+    /// Redraw interval in ms while live.
+    pub refresh_ms: i64,
+    /// Colours.
+    pub theme: Theme,
+    /// Panel (embeds only).
+    pub panel: Panel,
+}
+
+/// Default quantiles.
+pub const DEFAULT_QS: [f64; 3] = [0.5, 0.95, 0.99];
+/// Default range start.
+pub const DEFAULT_FROM: &str = "now-15m";
+/// Default redraw interval.
+pub const DEFAULT_REFRESH_MS: i64 = 1_000;
+/// Fastest redraw interval accepted.
+pub const MIN_REFRESH_MS: i64 = 250;
+/// Most quantile lines.
+pub const MAX_QS: usize = 8;
+
+impl Default for ViewState {
+    fn default() -> Self {
+        Self {
+            sketch: None,
+            qs: DEFAULT_QS.to_vec(),
+            from: DEFAULT_FROM.to_owned(),
+            to: "now".to_owned(),
+            refresh_ms: DEFAULT_REFRESH_MS,
+            theme: Theme::Dark,
+            panel: Panel::Percentiles,
+        }
+    }
+}
+
+/// Parameters a view understands.
+pub const PARAMS: [&str; 7] = ["sketch", "q", "from", "to", "refresh", "theme", "panel"];
+
+/// Parses `0.5,0.95,99.9` (a value above 1 is read as a percentage).
+pub fn parse_quantiles(text: &str) -> Result<Vec<f64>, String> {
+    let mut qs = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let v: f64 = part.parse().map_err(|_| format!("{part:?} is not a number"))?;
+        // 99.9 / 100 is 0.9990000000000001 in f64: round to 12 decimals.
+        let q = if v > 1.0 {
+            (v / 100.0 * 1e12).round() / 1e12
+        } else {
+            v
+        };
+        if !(q > 0.0 && q <= 1.0) {
+            return Err(format!("{part:?} is not a quantile in (0, 1] or a percentage"));
+        }
+        qs.push(q);
+    }
+    if qs.is_empty() || qs.len() > MAX_QS {
+        return Err(format!("give between 1 and {MAX_QS} quantiles"));
+    }
+    qs.sort_by(f64::total_cmp);
+    qs.dedup();
+    Ok(qs)
+}
+
+/// `P50`, `P99`, `P99.9`.
+pub fn quantile_label(q: f64) -> String {
+    let pct = (q * 100_000.0).round() / 1000.0;
+    format!("P{pct}")
+}
+
+/// Decodes `%XX` escapes and `+`.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |b: u8| char::from(b).to_digit(16);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    // Two hex digits are at most 0xff.
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~,:".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn format_ms(ms: i64) -> String {
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+impl ViewState {
+    /// Parses a query string (with or without the leading `?`).
+    pub fn from_query(query: &str) -> (Self, Vec<Problem>) {
+        let mut state = Self::default();
+        let mut problems = Vec::new();
+        let mut problem = |param: &str, message: String| {
+            problems.push(Problem {
+                param: param.to_owned(),
+                message,
+            })
+        };
+        for pair in query.trim_start_matches('?').split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (key, value) = (percent_decode(key), percent_decode(value));
+            match key.as_str() {
+                "sketch" => match value.parse::<SketchKind>() {
+                    Ok(k) => state.sketch = Some(k),
+                    Err(e) => problem("sketch", e.to_string()),
+                },
+                "q" => match parse_quantiles(&value) {
+                    Ok(qs) => state.qs = qs,
+                    Err(e) => problem("q", e),
+                },
+                "from" | "to" => {
+                    if parse_time(&value, 0).is_some() {
+                        if key == "from" {
+                            state.from = value;
+                        } else {
+                            state.to = value;
+                        }
+                    } else {
+                        problem(
+                            &key,
+                            format!("{value:?} is not epoch ms, now or now-<n>(ms|s|m|h|d)"),
+                        );
+                    }
+                }
+                "refresh" => match parse_span_ms(&value) {
+                    Some(ms) if ms >= MIN_REFRESH_MS => state.refresh_ms = ms,
+                    _ => problem(
+                        "refresh",
+                        format!("{value:?} is not an interval of at least {MIN_REFRESH_MS}ms (like 1s, 5s)"),
+                    ),
+                },
+                "theme" => match value.parse::<Theme>() {
+                    Ok(t) => state.theme = t,
+                    Err(e) => problem("theme", e),
+                },
+                "panel" => match Panel::parse(&value) {
+                    Some(p) => state.panel = p,
+                    None => problem(
+                        "panel",
+                        format!("{value:?} is not percentiles, histogram or stats"),
+                    ),
+                },
+                other => problem(
+                    other,
+                    format!("unknown parameter {other:?}; allowed: {}", PARAMS.join(", ")),
+                ),
+            }
+        }
+        (state, problems)
+    }
+
+    /// The query string (without `?`) of this state; `panel` only when
+    /// `with_panel`.
+    pub fn to_query(&self, with_panel: bool) -> String {
+        let mut parts = Vec::new();
+        if let Some(k) = self.sketch {
+            parts.push(format!("sketch={}", k.name()));
+        }
+        let qs: Vec<String> = self.qs.iter().map(|q| q.to_string()).collect();
+        parts.push(format!("q={}", qs.join(",")));
+        parts.push(format!("from={}", percent_encode(&self.from)));
+        parts.push(format!("to={}", percent_encode(&self.to)));
+        parts.push(format!("refresh={}", format_ms(self.refresh_ms)));
+        parts.push(format!(
+            "theme={}",
+            match self.theme {
+                Theme::Dark => "dark",
+                Theme::Light => "light",
+            }
+        ));
+        if with_panel {
+            parts.push(format!("panel={}", self.panel.name()));
+        }
+        parts.join("&")
+    }
+
+    /// `(from, to)` in Unix ms at `now`; a range that cannot be resolved
+    /// falls back to the default.
+    pub fn resolve(&self, now: i64) -> (i64, i64) {
+        let to = parse_time(&self.to, now).unwrap_or(now);
+        let from = parse_time(&self.from, now).unwrap_or(now - 15 * 60_000);
+        (from.min(to), to)
+    }
+
+    /// Whether the range ends at `now` (follows live data).
+    pub fn is_live(&self) -> bool {
+        self.to.trim() == "now"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_round_trips() {
+        let state = ViewState {
+            sketch: Some(SketchKind::HdrHistogram),
+            qs: vec![0.5, 0.999],
+            from: "now-1h".into(),
+            to: "1764072000000".into(),
+            refresh_ms: 5_000,
+            theme: Theme::Light,
+            panel: Panel::Histogram,
+        };
+        let query = state.to_query(true);
+        assert_eq!(
+            query,
+            "sketch=hdrhistogram&q=0.5,0.999&from=now-1h&to=1764072000000&refresh=5s&theme=light&panel=histogram"
+        );
+        assert_eq!(ViewState::from_query(&format!("?{query}")), (state, vec![]));
+    }
+
+    #[test]
+    fn bad_and_unknown_parameters_fall_back_and_are_reported() {
+        let (state, problems) = ViewState::from_query(
+            "sketch=tdigest&q=0.5,abc&from=yesterday&refresh=1ms&theme=pink&zoom=2&panel=x",
+        );
+        assert_eq!(state, ViewState::default());
+        let params: Vec<&str> = problems.iter().map(|p| p.param.as_str()).collect();
+        assert_eq!(
+            params,
+            ["sketch", "q", "from", "refresh", "theme", "zoom", "panel"]
+        );
+        assert!(problems[5].message.contains("unknown parameter"));
+    }
+
+    #[test]
+    fn quantiles_accept_percentages_and_sort() {
+        assert_eq!(parse_quantiles("99.9, 0.5,50"), Ok(vec![0.5, 0.999]));
+        assert!(parse_quantiles("0").is_err());
+        assert!(parse_quantiles("").is_err());
+        assert_eq!(quantile_label(0.999), "P99.9");
+        assert_eq!(quantile_label(0.5), "P50");
+        assert_eq!(percent_decode("now%2D15m+x"), "now-15m x");
+    }
+
+    #[test]
+    fn ranges_resolve_against_now() {
+        let (state, _) = ViewState::from_query("from=now-5m");
+        assert_eq!(state.resolve(1_000_000), (700_000, 1_000_000));
+        assert!(state.is_live());
+    }
+}
