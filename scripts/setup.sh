@@ -4,7 +4,8 @@
 #
 #   setup.sh run    wasm target, Trunk, wasm-bindgen-cli, wasm-opt (binaryen@132)
 #   setup.sh test   the above, plus Python ddsketch/hdrhistogram (interop tests)
-#                   and the Tansu broker (Kafka integration tests)
+#                   the Tansu broker (Kafka integration tests), Debian chromium
+#                   and playwright-core (browser end-to-end test)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +14,7 @@ TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=0.2.130
 BINARYEN_VERSION=132.0.0
 TANSU_VERSION=0.6.0
+PLAYWRIGHT_CORE_VERSION=1.65.1
 TOOLS="$ROOT/.tools"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
@@ -63,6 +65,26 @@ ensure_python_libs() {
   fi
 }
 
+ensure_chromium() {
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    say "installing Debian chromium + chromium-driver (browser tests; about a minute)"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+}
+
+ensure_playwright_core() {
+  # The browser driver library only: it drives Debian's chromium (never
+  # `npx playwright install`, which would download a browser).
+  if ! grep -qs "\"version\": \"$PLAYWRIGHT_CORE_VERSION\"" "$TOOLS/node_modules/playwright-core/package.json"; then
+    say "installing playwright-core@$PLAYWRIGHT_CORE_VERSION into .tools/ (browser end-to-end test)"
+    mkdir -p "$TOOLS"
+    (cd "$TOOLS" && npm install --no-audit --no-fund --silent "playwright-core@$PLAYWRIGHT_CORE_VERSION" >/dev/null)
+  fi
+}
+
 setup_run() {
   ensure_wasm_target
   ensure_wasm_bindgen
@@ -74,6 +96,8 @@ setup_test() {
   setup_run
   ensure_python_libs
   ensure_tansu
+  ensure_chromium
+  ensure_playwright_core
 }
 
 case "${1:-run}" in

@@ -190,6 +190,9 @@ impl ClientStore {
 
     /// Values in the windows of `kind` starting in `[from, to]`.
     pub fn count_in(&self, kind: SketchKind, from: i64, to: i64) -> u64 {
+        if from > to {
+            return 0;
+        }
         self.kinds
             .get(&kind)
             .map_or(0, |k| k.slots.range(from..=to).map(|(_, s)| s.count).sum())
@@ -214,8 +217,11 @@ impl ClientStore {
             for (_, m) in k.minutes.range(lo..hi) {
                 merge_into(&mut acc, m);
             }
-            for (_, s) in k.slots.range(hi..=to) {
-                s.merge_into(&mut acc);
+            // `hi` is `to + 1` when the range ends on a minute boundary.
+            if hi <= to {
+                for (_, s) in k.slots.range(hi..=to) {
+                    s.merge_into(&mut acc);
+                }
             }
         } else {
             for (_, s) in k.slots.range(from..=to) {
@@ -238,7 +244,7 @@ impl ClientStore {
         qs: &[f64],
     ) -> Vec<(i64, Vec<Option<f64>>)> {
         let step = step.max(1);
-        let Some(k) = self.kinds.get(&kind) else {
+        let Some(k) = self.kinds.get(&kind).filter(|_| from <= to) else {
             return Vec::new();
         };
         let starts: Vec<i64> = {
@@ -280,7 +286,7 @@ impl ClientStore {
     /// that holds windows (for heatmaps).
     pub fn buckets(&self, kind: SketchKind, from: i64, to: i64, step: i64) -> Vec<(i64, Sketch)> {
         let step = step.max(1);
-        let Some(k) = self.kinds.get(&kind) else {
+        let Some(k) = self.kinds.get(&kind).filter(|_| from <= to) else {
             return Vec::new();
         };
         let mut starts: Vec<i64> = k
@@ -371,6 +377,14 @@ mod tests {
                     }
                 }
             }
+            // Ranges ending just before a minute boundary, and backwards ones.
+            assert_eq!(
+                store.merged(kind, 1_000_000, 1_079_999).map(|s| s.count()),
+                Some(80 * 40),
+                "{kind}"
+            );
+            assert!(store.merged(kind, 1_050_000, 1_040_000).is_none());
+            assert_eq!(store.count_in(kind, 1_050_000, 1_040_000), 0);
             let merged = store
                 .merged(kind, 1_010_000, 1_140_000)
                 .expect("windows in range");

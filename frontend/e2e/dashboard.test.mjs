@@ -1,0 +1,232 @@
+// End-to-end test of the dashboard in real headless Chromium (Debian's
+// chromium driven by playwright-core) against a running `mss serve` fed a
+// known CSV. Run by scripts/test.sh:
+//   MSS_BIN=target/debug/mss node --test frontend/e2e/
+// Needs the dashboard built into frontend/dist (trunk build) first.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// playwright-core is installed into .tools/ by scripts/setup.sh.
+const { chromium } = createRequire(join(ROOT, '.tools', 'package.json'))('playwright-core');
+const MSS = process.env.MSS_BIN ?? join(ROOT, 'target', 'debug', 'mss');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const GOOD_ROWS = 4000;
+const KINDS = ['quantileflow', 'datadog', 'momentsketch', 'hdrhistogram'];
+
+let server;
+let browser;
+let base;
+const consoleErrors = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+// Deterministic log-normal latencies plus three bad rows.
+function writeCsv(path) {
+  let state = 42n;
+  const next = () => {
+    state = (state * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
+    return (Number(state >> 11n) + 0.5) / 2 ** 53;
+  };
+  const lines = ['BlockId,Label,Type,Features,TimeInterval,Latency'];
+  for (let i = 0; i < GOOD_ROWS; i++) {
+    const z = Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next());
+    const latency = Math.round(Math.exp(8 + 1.1 * z) * 100) / 100;
+    lines.push(`blk_${i},Normal,1,"[E5,E22]","[0.0, 1.0]",${latency}`);
+    if (i === 1000) lines.push('blk_bad,Normal,1,"[E5]","[0.0]",slow');
+    if (i === 2000) lines.push('blk_bad,Normal,1,"[E5]","[0.0]",-3');
+    if (i === 3000) lines.push('blk_bad,Normal,1');
+  }
+  writeFileSync(path, lines.join('\n') + '\n');
+}
+
+async function getJson(path) {
+  const res = await fetch(base + path);
+  assert.equal(res.status, 200, `${path} answered ${res.status}`);
+  return res.json();
+}
+
+async function waitFor(what, check, timeoutMs = 60_000) {
+  const start = Date.now();
+  let last;
+  while (Date.now() - start < timeoutMs) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+async function newPage(path) {
+  const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${path}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`${path}: ${e.message}`));
+  await page.goto(base + path);
+  return page;
+}
+
+// Readouts as shown: { '0.5': '7407.49', ... }
+async function readouts(page) {
+  return page.$$eval('[data-testid^="readout-"]', (els) =>
+    Object.fromEntries(els.map((e) => [e.dataset.testid.slice('readout-'.length), e.querySelector('.value').textContent])),
+  );
+}
+
+function expectQuantiles(shown, summary, kind) {
+  for (const q of ['0.5', '0.95', '0.99']) {
+    const want = summary.quantiles[q];
+    const got = Number(shown[q]);
+    if (kind === 'momentsketch') {
+      // The solver runs on sums merged in another order: equal to ~1e-6.
+      assert.ok(Math.abs(got - want) <= 1e-4 * want + 0.01, `${kind} ${q}: page ${got}, api ${want}`);
+    } else {
+      assert.equal(shown[q], want.toFixed(2), `${kind} ${q}: page ${shown[q]}, api ${want}`);
+    }
+  }
+}
+
+before(async () => {
+  assert.ok(existsSync(MSS), `no mss binary at ${MSS} (cargo build -p backend first)`);
+  assert.ok(existsSync(join(ROOT, 'frontend', 'dist', 'index.html')), 'build the dashboard first (trunk build)');
+  const dir = mkdtempSync(join(tmpdir(), 'mss-e2e-'));
+  const csv = join(dir, 'events.csv');
+  writeCsv(csv);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(
+    MSS,
+    ['serve', '--csv', csv, '--partitions', '2', '--listen', `127.0.0.1:${port}`, '--static-dir', join(ROOT, 'frontend', 'dist')],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  server.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
+  server.on('exit', (code) => {
+    if (code !== null && code !== 0) console.error(`mss exited with ${code}:\n${log}`);
+  });
+  // Every good row counted, and its window closed (the page only sees closed windows).
+  await waitFor('all rows in closed windows', async () => {
+    const s = await getJson('/api/summary');
+    return s.messages_processed === GOOD_ROWS && s.partitions.every((p) => p.committed === p.offset + 1) && s;
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+});
+
+test('the page shows the quantiles of /api/summary, for every sketch it switches to', async () => {
+  const page = await newPage('/');
+  await waitFor('every value in the page', async () => (await page.textContent('[data-testid="count"]')) === String(GOOD_ROWS));
+  assert.equal(await page.textContent('[data-testid="status"]'), 'live');
+  expectQuantiles(await readouts(page), await getJson('/api/summary'), 'quantileflow');
+  // Stats panel: counters of the server, rejected rows by reason.
+  assert.equal(await page.textContent('[data-testid="messages-processed"]'), '4,000');
+  const rejected = await page.textContent('[data-testid="rejected"]');
+  assert.match(rejected, /^3 csv · 0 payload/);
+  let previous = await readouts(page);
+  for (const kind of ['hdrhistogram', 'datadog', 'momentsketch', 'quantileflow']) {
+    await page.click(`[data-testid="sketch-${kind}"]`);
+    const summary = await getJson(`/api/summary?sketch=${kind}`);
+    await waitFor(`${kind} numbers`, async () => {
+      const shown = await readouts(page);
+      return shown['0.99'] !== previous['0.99'] && shown;
+    });
+    const shown = await readouts(page);
+    expectQuantiles(shown, summary, kind);
+    assert.ok(page.url().includes(`sketch=${kind}`), page.url());
+    previous = shown;
+  }
+  // The compare table has all four kinds on the same range.
+  for (const kind of KINDS) {
+    const row = await page.textContent(`[data-testid="compare-${kind}"]`);
+    assert.ok(row.includes(String(GOOD_ROWS)), `${kind} row: ${row}`);
+  }
+  await page.close();
+});
+
+test('changing the range and quantiles updates the URL, and the URL restores them', async () => {
+  const page = await newPage('/?sketch=datadog&theme=light');
+  await waitFor('values', async () => (await page.textContent('[data-testid="count"]')) === String(GOOD_ROWS));
+  assert.equal(await page.evaluate(() => document.body.className), 'theme-light');
+  await page.click('[data-testid="range-5m"]');
+  await waitFor('from=now-5m in the URL', async () => page.url().includes('from=now-5m'));
+  await page.fill('[data-testid="custom-q"]', '99.9');
+  await page.press('[data-testid="custom-q"]', 'Enter');
+  await waitFor('P99.9 in the URL', async () => page.url().includes('q=0.5,0.95,0.99,0.999'));
+  await page.fill('[data-testid="from"]', 'now-2h');
+  await page.click('[data-testid="apply-range"]');
+  await waitFor('from=now-2h in the URL', async () => page.url().includes('from=now-2h'));
+  const url = page.url();
+  assert.ok(url.includes('sketch=datadog') && url.includes('theme=light'), url);
+  // A fresh page on that URL shows the same view.
+  const again = await newPage(url.slice(base.length));
+  await waitFor('values', async () => (await again.textContent('[data-testid="count"]')) === String(GOOD_ROWS));
+  assert.ok(await again.isVisible('[data-testid="readout-0.999"]'));
+  assert.equal(await again.inputValue('[data-testid="from"]'), 'now-2h');
+  // Unknown parameters are reported, not ignored.
+  const bad = await newPage('/?zoom=3&q=abc');
+  await waitFor('problems shown', async () => bad.isVisible('[data-testid="problems"]'));
+  assert.match(await bad.textContent('[data-testid="problems"]'), /zoom: unknown parameter/);
+  for (const p of [page, again, bad]) await p.close();
+});
+
+test('the embed route renders a non-blank canvas, no chrome', async () => {
+  const page = await newPage('/embed?panel=percentiles&sketch=hdrhistogram&q=0.5,0.99&from=now-15m&refresh=1s&theme=dark');
+  await waitFor('points drawn', async () => Number(await page.getAttribute('canvas', 'data-points')) > 0);
+  const inked = await page.$eval('canvas', (c) => {
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colours = new Set();
+    for (let i = 0; i < data.length; i += 16) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    return { colours: colours.size, width: c.width, height: c.height };
+  });
+  assert.ok(inked.colours > 5, `canvas looks blank: ${JSON.stringify(inked)}`);
+  assert.deepEqual([inked.width, inked.height], [1300, 1000], 'the canvas fills the frame');
+  assert.equal(await page.$$eval('.sketches, header, .controls', (els) => els.length), 0);
+  const stats = await newPage('/embed?panel=stats');
+  await waitFor('stats panel', async () => (await stats.textContent('[data-testid="messages-processed"]')) === '4,000');
+  for (const p of [page, stats]) await p.close();
+});
+
+test('browser merge benchmark: 3,600 windows, 3 quantiles (printed, not asserted)', async () => {
+  const page = await newPage('/bench');
+  await page.waitForSelector('[data-testid="bench-result"]', { timeout: 120_000 });
+  const result = JSON.parse(await page.textContent('[data-testid="bench-result"]'));
+  console.log(`browser merge benchmark (${await browser.version()}): ${JSON.stringify(result)}`);
+  assert.equal(result.results.length, 4);
+  assert.ok(result.results.every((r) => r.p99 > 0), JSON.stringify(result));
+  await page.close();
+});
+
+test('no console errors on any page', () => {
+  assert.deepEqual(consoleErrors, []);
+});
