@@ -16,6 +16,7 @@
 pub mod bench;
 pub mod broker;
 pub mod commands;
+pub mod exact;
 pub mod ingest;
 pub mod produce;
 pub mod record;

@@ -22,6 +22,7 @@ const GOOD_ROWS = 4000;
 const KINDS = ['quantileflow', 'datadog', 'momentsketch', 'hdrhistogram'];
 
 let server;
+let goodValues = [];
 let browser;
 let base;
 const consoleErrors = [];
@@ -49,6 +50,7 @@ function writeCsv(path) {
     const z = Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next());
     const latency = Math.round(Math.exp(8 + 1.1 * z) * 100) / 100;
     lines.push(`blk_${i},Normal,1,"[E5,E22]","[0.0, 1.0]",${latency}`);
+    goodValues.push(latency);
     if (i === 1000) lines.push('blk_bad,Normal,1,"[E5]","[0.0]",slow');
     if (i === 2000) lines.push('blk_bad,Normal,1,"[E5]","[0.0]",-3');
     if (i === 3000) lines.push('blk_bad,Normal,1');
@@ -117,7 +119,7 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   server = spawn(
     MSS,
-    ['serve', '--csv', csv, '--partitions', '2', '--listen', `127.0.0.1:${port}`, '--static-dir', join(ROOT, 'frontend', 'dist')],
+    ['serve', '--csv', csv, '--exact', '--partitions', '2', '--listen', `127.0.0.1:${port}`, '--static-dir', join(ROOT, 'frontend', 'dist')],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
@@ -166,11 +168,23 @@ test('the page shows the quantiles of /api/summary, for every sketch it switches
     assert.ok(page.url().includes(`sketch=${kind}`), page.url());
     previous = shown;
   }
-  // The compare table has all four kinds on the same range.
+  // The compare table has all four kinds on the same range, and the exact
+  // reference (--exact) equal to the CSV's own quantiles.
   for (const kind of KINDS) {
     const row = await page.textContent(`[data-testid="compare-${kind}"]`);
     assert.ok(row.includes(String(GOOD_ROWS)), `${kind} row: ${row}`);
   }
+  const sorted = [...goodValues].sort((a, b) => a - b);
+  const exactCells = await page.$$eval('[data-testid="compare-exact"] td', (tds) => tds.map((t) => t.textContent));
+  assert.equal(exactCells[1], String(GOOD_ROWS));
+  [0.5, 0.95, 0.99].forEach((q, i) => {
+    const want = sorted[Math.floor(q * (sorted.length - 1))];
+    assert.equal(exactCells[2 + i], want.toFixed(2), `exact ${q}`);
+  });
+  // quantileflow is within its α = 1% of the exact values.
+  const qf = await page.$$eval('[data-testid="compare-quantileflow"] td .diff', (els) => els.map((e) => e.textContent));
+  assert.equal(qf.length, 3);
+  for (const d of qf) assert.ok(Math.abs(parseFloat(d)) <= 1.0, `quantileflow off by ${d}`);
   await page.close();
 });
 

@@ -250,6 +250,55 @@ pub fn StatsPanel(
     }
 }
 
+/// The exact quantiles of a range, from `/api/exact` (servers started with
+/// `--exact`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExactRow {
+    /// Values in the range.
+    pub count: u64,
+    /// One per requested quantile.
+    pub values: Vec<Option<f64>>,
+}
+
+/// Fetches `/api/exact`; `Ok(None)` when the server keeps no reference.
+pub async fn fetch_exact(from: i64, to: i64, qs: &[f64]) -> Result<Option<ExactRow>, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let err = |e: wasm_bindgen::JsValue| format!("{e:?}");
+    let keys: Vec<String> = qs.iter().map(|q| q.to_string()).collect();
+    let url = format!("/api/exact?q={}&from={from}&to={to}", keys.join(","));
+    let response: web_sys::Response = JsFuture::from(window().fetch_with_str(&url))
+        .await
+        .map_err(err)?
+        .dyn_into()
+        .map_err(err)?;
+    if response.status() == 404 {
+        return Ok(None);
+    }
+    if !response.ok() {
+        return Err(format!("/api/exact answered {}", response.status()));
+    }
+    let json = JsFuture::from(response.json().map_err(err)?).await.map_err(err)?;
+    let get = |obj: &wasm_bindgen::JsValue, key: &str| js_sys::Reflect::get(obj, &key.into()).map_err(err);
+    let quantiles = get(&json, "quantiles")?;
+    Ok(Some(ExactRow {
+        // A count of values, exact in f64.
+        count: get(&json, "count")?.as_f64().unwrap_or(0.0) as u64,
+        values: keys
+            .iter()
+            .map(|k| get(&quantiles, k).ok().and_then(|v| v.as_f64()))
+            .collect(),
+    }))
+}
+
+/// `+0.41%`: relative difference from the exact value.
+fn fmt_diff(value: Option<f64>, exact: Option<f64>) -> String {
+    match (value, exact) {
+        (Some(v), Some(e)) if e != 0.0 => format!("{:+.2}%", (v - e) / e * 100.0),
+        _ => String::new(),
+    }
+}
+
 /// The four kinds side by side on the page's range.
 #[component]
 pub fn ComparePanel(
@@ -261,6 +310,17 @@ pub fn ComparePanel(
         let (from, to) = page.range();
         let qs = page.view.with(|v| v.qs.clone());
         page.live.store.with_value(|s| frame::compare(s, &qs, from, to))
+    });
+    let exact = RwSignal::new(None::<ExactRow>);
+    Effect::new(move |_| {
+        let (from, to) = page.range();
+        let qs = page.view.with(|v| v.qs.clone());
+        leptos::task::spawn_local(async move {
+            match fetch_exact(from, to, &qs).await {
+                Ok(row) => exact.set(row),
+                Err(e) => page.live.last_error.set(Some(e)),
+            }
+        });
     });
     let guarantee = move |kind: SketchKind| {
         page.live
@@ -279,15 +339,29 @@ pub fn ComparePanel(
                 </tr>
             </thead>
             <tbody>
-                {move || rows.get().into_iter().map(|r| view! {
-                    <tr data-testid=format!("compare-{}", r.kind.name())>
-                        <td>{r.kind.name()}</td>
-                        <td>{r.count}</td>
-                        {r.values.iter().map(|v| view! { <td>{fmt_ms(*v)}</td> }).collect_view()}
-                        <td>{r.encoded_bytes}</td>
-                        <td class="muted">{guarantee(r.kind)}</td>
-                    </tr>
+                {move || rows.get().into_iter().map(|r| {
+                    let reference = exact.get().map(|e| e.values).unwrap_or_default();
+                    view! {
+                        <tr data-testid=format!("compare-{}", r.kind.name())>
+                            <td>{r.kind.name()}</td>
+                            <td>{r.count}</td>
+                            {r.values.iter().enumerate().map(|(i, v)| view! {
+                                <td>{fmt_ms(*v)}" "<small class="diff">{fmt_diff(*v, reference.get(i).copied().flatten())}</small></td>
+                            }).collect_view()}
+                            <td>{r.encoded_bytes}</td>
+                            <td class="muted">{guarantee(r.kind)}</td>
+                        </tr>
+                    }
                 }).collect_view()}
+                {move || exact.get().map(|e| view! {
+                    <tr data-testid="compare-exact" class="exact">
+                        <td>"exact (--exact)"</td>
+                        <td>{e.count}</td>
+                        {e.values.iter().map(|v| view! { <td>{fmt_ms(*v)}</td> }).collect_view()}
+                        <td></td>
+                        <td class="muted">"every value kept by the server"</td>
+                    </tr>
+                })}
             </tbody>
         </table>
     }

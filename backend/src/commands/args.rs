@@ -136,6 +136,10 @@ pub struct IngestArgs {
     /// hdrhistogram significant digits.
     #[arg(long, default_value_t = shared::hdr::DEFAULT_SIGNIFICANT_DIGITS)]
     pub hdr_digits: u8,
+    /// Also keep every value as an exact reference (16 bytes a value, trimmed
+    /// to the retention): `/api/exact` and the dashboard's compare view.
+    #[arg(long)]
+    pub exact: bool,
 }
 
 impl IngestArgs {
@@ -169,6 +173,7 @@ impl IngestArgs {
             params,
             window_ms,
             retention_ms: u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX),
+            exact: self.exact,
         })
     }
 }

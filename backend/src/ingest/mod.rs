@@ -32,6 +32,8 @@ pub struct IngestConfig {
     pub window_ms: u64,
     /// How long closed windows are kept, in ms.
     pub retention_ms: u64,
+    /// Keep every value as an exact reference (`--exact`, `/api/exact`).
+    pub exact: bool,
 }
 
 /// Per-partition Kafka positions, for the stats.
@@ -68,6 +70,8 @@ pub struct Pipeline {
     pub config: IngestConfig,
     /// Counters (shared with the producer thread of `mss serve`).
     pub stats: Arc<Stats>,
+    /// Every value, when `config.exact` (the compare view's reference).
+    pub exact: Option<crate::exact::ExactValues>,
     /// Windows of the partitions assigned to this process.
     partitions: RwLock<BTreeMap<i32, Arc<Mutex<PartitionWindows>>>>,
     /// Kafka positions of every partition seen.
@@ -101,6 +105,9 @@ impl Pipeline {
                 config.params,
                 config.retention_ms,
             )),
+            exact: config
+                .exact
+                .then(|| crate::exact::ExactValues::new(config.retention_ms)),
             config,
             stats: Arc::new(Stats::default()),
             partitions: RwLock::new(BTreeMap::new()),
@@ -188,6 +195,9 @@ impl Pipeline {
         let closed = match decoded {
             Ok(d) => {
                 let closed = w.insert(offset, d.block_id, d.latency, now);
+                if let Some(exact) = &self.exact {
+                    exact.push(w.window_start(now), d.latency);
+                }
                 self.stats.messages.fetch_add(1, Relaxed);
                 closed
             }

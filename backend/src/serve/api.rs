@@ -148,6 +148,34 @@ pub fn range_params(pipeline: &Pipeline, params: &HashMap<String, String>) -> Re
     Ok((from, to))
 }
 
+/// `GET /api/exact?q=..&from=..&to=..`: the true quantiles of the values
+/// whose window starts in the range (404 unless started with `--exact`).
+pub async fn exact(
+    State(pipeline): State<Arc<Pipeline>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, BadParam> {
+    only(&params, &["q", "from", "to"])?;
+    let qs = quantiles_param(&params)?;
+    let (from, to) = range_params(&pipeline, &params)?;
+    if pipeline.exact.is_none() {
+        let body = Json(json!({"error": "no exact reference: start mss with --exact"}));
+        return Ok((StatusCode::NOT_FOUND, body).into_response());
+    }
+    let p = pipeline.clone();
+    let q: Vec<f64> = qs.iter().map(|q| q.1).collect();
+    let result = tokio::task::spawn_blocking(move || p.exact.as_ref().map(|e| e.quantiles(from, to, &q)))
+        .await
+        .ok()
+        .flatten();
+    let (count, values) = result.map_or((0, vec![None; qs.len()]), |r| (r.count, r.values));
+    let quantiles: serde_json::Map<String, serde_json::Value> = qs
+        .into_iter()
+        .zip(values)
+        .map(|((k, _), v)| (k, json!(v)))
+        .collect();
+    Ok(Json(json!({"from": from, "to": to, "count": count, "quantiles": quantiles})).into_response())
+}
+
 /// `GET /api/quantiles?sketch=KIND&q=..&from=..&to=..`: the closed windows
 /// in the range, merged on the server.
 pub async fn quantiles(

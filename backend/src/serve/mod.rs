@@ -40,6 +40,7 @@ pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: Cancellation
     let api = Router::new()
         .route("/api/summary", get(api::summary))
         .route("/api/quantiles", get(api::quantiles))
+        .route("/api/exact", get(api::exact))
         .route("/api/series", get(api::series))
         .route("/api/chart.svg", get(api::chart_svg))
         .route("/healthz", get(|| async { "ok" }))

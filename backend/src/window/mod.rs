@@ -76,7 +76,8 @@ impl PartitionWindows {
         })
     }
 
-    fn window_start(&self, now_ms: i64) -> i64 {
+    /// Start of the window `now_ms` falls in.
+    pub fn window_start(&self, now_ms: i64) -> i64 {
         let w = self.window_ms as i64;
         now_ms - now_ms.rem_euclid(w)
     }
