@@ -89,6 +89,7 @@ fn ingest_rate(p: &Pipeline, records: &[(i32, Vec<u8>)]) -> f64 {
             offset as i64,
             None,
             Some(payload),
+            None,
         );
     }
     records.len() as f64 / start.elapsed().as_secs_f64()

@@ -78,6 +78,11 @@ impl Drop for EmbeddedBroker {
     }
 }
 
+/// Produced-but-unconsumed records allowed with the embedded broker, which
+/// keeps only a few MiB per partition (~100 bytes a record: ~1 MiB per
+/// partition with 4 partitions).
+pub const EMBEDDED_MAX_UNCONSUMED: u64 = 40_000;
+
 /// Creates `topic` with `partitions` partitions (replication 1) unless it
 /// exists; with `recreate`, deletes it first.
 pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, recreate: bool) -> anyhow::Result<()> {

@@ -19,6 +19,7 @@ pub mod commands;
 pub mod exact;
 pub mod ingest;
 pub mod produce;
+pub mod profile;
 pub mod record;
 pub mod serve;
 pub mod source;

@@ -1,4 +1,4 @@
-//! `mss generate` and `mss bench sketches` as a user runs them.
+//! `mss generate`, `mss bench sketches` and `mss bench e2e` as a user runs them.
 
 mod common;
 
@@ -61,4 +61,58 @@ fn bench_sketches_json_has_every_kind_and_the_peer() {
             "encoded_bytes.{kind}"
         );
     }
+}
+
+#[test]
+fn bench_e2e_reports_every_field_and_profiles_every_stage() {
+    let dir = std::env::temp_dir().join(format!("mss-bench-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let profile = dir.join("profile.md");
+    let out = mss()
+        .args([
+            "bench",
+            "e2e",
+            "--rows",
+            "3000",
+            "--partitions",
+            "2",
+            "--json",
+            "--profile-output",
+        ])
+        .arg(&profile)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["rows"], 3000);
+    assert_eq!(doc["broker"], "embedded");
+    for field in [
+        "produce_msg_s",
+        "consume_msg_s",
+        "end_to_end_s",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "peak_rss_mb",
+    ] {
+        let v = doc[field].as_f64().unwrap_or(-1.0);
+        assert!(v > 0.0, "{field} = {v}");
+    }
+    assert!(doc["latency_p50_ms"].as_f64() <= doc["latency_p99_ms"].as_f64());
+    // Every record went through decode and each kind's insert exactly once.
+    let table = std::fs::read_to_string(&profile).expect("report written");
+    for stage in [
+        "decode payload",
+        "insert quantileflow",
+        "insert datadog",
+        "insert momentsketch",
+        "insert hdrhistogram",
+    ] {
+        assert!(
+            table.contains(&format!("| {stage} | 3000 |")),
+            "{stage}:\n{table}"
+        );
+    }
+    let svg = std::fs::read_to_string(dir.join("profile.md.flamegraph.svg")).expect("flamegraph written");
+    assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "not an SVG");
+    std::fs::remove_dir_all(dir).ok();
 }

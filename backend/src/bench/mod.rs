@@ -1,3 +1,4 @@
 //! `mss bench`: speed measured from one process, with peers in the same run.
 
+pub mod e2e;
 pub mod sketches;

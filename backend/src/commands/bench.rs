@@ -2,13 +2,46 @@
 
 use clap::{Args, Subcommand};
 
-use crate::bench::sketches;
+use crate::bench::{e2e, sketches};
 
 /// `mss bench ...`
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Insert/merge/quantile cost and encoded size of every kind and its peers.
     Sketches(SketchesArgs),
+    /// Rows through a broker into the pipeline: rates, end-to-end time,
+    /// produce → closed-window latency, CPU time, peak RSS.
+    E2e(E2eArgs),
+}
+
+/// `mss bench e2e` flags.
+#[derive(Debug, Args)]
+pub struct E2eArgs {
+    /// Synthetic HDFS-like rows to replay.
+    #[arg(long, default_value_t = crate::source::synthetic::HDFS_ROWS)]
+    pub rows: u64,
+    /// Kafka bootstrap servers (default: the embedded broker). A fresh topic
+    /// `mss-bench-<ms>` is created for each run.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Partitions of the bench topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Window length.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub window: std::time::Duration,
+    /// Seed of the synthetic rows.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Extra librdkafka property, `key=value` (repeatable).
+    #[arg(long = "librdkafka", value_name = "KEY=VALUE", value_parser = crate::commands::args::parse_key_value)]
+    pub librdkafka: Vec<(String, String)>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a per-stage timing report to FILE and a flamegraph to FILE.flamegraph.svg.
+    #[arg(long, value_name = "FILE")]
+    pub profile_output: Option<std::path::PathBuf>,
 }
 
 /// `mss bench sketches` flags.
@@ -31,6 +64,31 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&b)?);
             } else {
                 print!("{}", sketches::table(&b));
+            }
+        }
+        BenchCommand::E2e(args) => {
+            let options = e2e::E2eOptions {
+                rows: args.rows.max(1),
+                brokers: args.brokers,
+                partitions: args.partitions.max(1),
+                window_ms: u64::try_from(args.window.as_millis()).unwrap_or(1000).max(1),
+                seed: args.seed,
+                librdkafka: args.librdkafka,
+            };
+            let profile = args.profile_output.as_deref().map(crate::profile::Profile::start);
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(e2e::run(&options))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", e2e::table(&report));
+            }
+            if let Some(profile) = profile {
+                let (path, svg) = profile.finish()?;
+                eprintln!("profile: {}", path.display());
+                if let Some(svg) = svg {
+                    eprintln!("flamegraph: {}", svg.display());
+                }
             }
         }
     }

@@ -23,9 +23,7 @@ use crate::produce::{replay, ProduceOptions};
 use crate::stats::RejectSource;
 use crate::{serve, summary};
 
-/// Produced-but-unconsumed records allowed with the embedded broker
-/// (~100 bytes each: ~1 MiB per partition with 4 partitions).
-const EMBEDDED_MAX_UNCONSUMED: u64 = 40_000;
+use crate::broker::EMBEDDED_MAX_UNCONSUMED;
 
 /// `--report` and `--report-every`.
 #[derive(Debug, Args)]
@@ -66,6 +64,10 @@ pub struct ServeArgs {
     /// Exit once the source is exhausted and everything produced is consumed.
     #[arg(long)]
     pub exit_when_done: bool,
+    /// Write a per-stage timing report of the run to FILE at exit, and a
+    /// flamegraph to FILE.flamegraph.svg.
+    #[arg(long, value_name = "FILE")]
+    pub profile_output: Option<std::path::PathBuf>,
 }
 
 /// `mss consume` flags.
@@ -100,6 +102,7 @@ pub fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
         http: args.http,
         report: args.report.every(),
         exit_when_done: false,
+        profile_output: None,
     })
 }
 
@@ -114,6 +117,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         http: args.http,
         report: args.report.every(),
         exit_when_done: args.exit_when_done,
+        profile_output: args.profile_output,
     })
 }
 
@@ -125,10 +129,27 @@ struct Service {
     http: HttpArgs,
     report: Option<f64>,
     exit_when_done: bool,
+    profile_output: Option<std::path::PathBuf>,
 }
 
 fn run_service(service: Service) -> anyhow::Result<()> {
     let config = service.ingest.config()?;
+    let profile = service
+        .profile_output
+        .as_deref()
+        .map(crate::profile::Profile::start);
+    let result = run_service_inner(service, config);
+    if let Some(profile) = profile {
+        let (report, svg) = profile.finish()?;
+        eprintln!("profile: {}", report.display());
+        if let Some(svg) = svg {
+            eprintln!("flamegraph: {}", svg.display());
+        }
+    }
+    result
+}
+
+fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let kafka = &service.kafka;

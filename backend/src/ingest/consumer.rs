@@ -174,7 +174,7 @@ pub async fn run(
                 // Records fetched before their partition's queue was split.
                 Ok(m) => {
                     if let Ok(windows) = pipeline.partition(m.partition()) {
-                        pipeline.ingest(&windows, m.offset(), m.key(), m.payload());
+                        pipeline.ingest(&windows, m.offset(), m.key(), m.payload(), m.timestamp().to_millis());
                         note_offset(&pipeline, m.partition(), m.offset());
                     }
                 }
@@ -260,7 +260,7 @@ async fn partition_worker(
             () = stop.cancelled() => break,
             message = queue.recv() => match message {
                 Ok(m) => {
-                    pipeline.ingest(&windows, m.offset(), m.key(), m.payload());
+                    pipeline.ingest(&windows, m.offset(), m.key(), m.payload(), m.timestamp().to_millis());
                     last_offset = Some(m.offset());
                     since_note = since_note.saturating_add(1);
                     let due = since_note >= 1024

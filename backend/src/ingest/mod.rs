@@ -7,6 +7,8 @@
 
 pub mod consumer;
 
+pub mod latency_probe;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
@@ -14,10 +16,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use shared::{Sketch, SketchKind, SketchParams};
 use tokio::sync::broadcast;
 
+use crate::profile::{self, Stage};
 use crate::record::{self, RejectReason};
 use crate::stats::{RejectSource, Stats};
 use crate::window::store::WindowStore;
 use crate::window::{ClosedWindow, PartitionWindows, PublishedWindow, SharedWindow};
+pub use latency_probe::LatencyProbe;
 
 /// Ingest settings.
 #[derive(Debug, Clone)]
@@ -72,6 +76,8 @@ pub struct Pipeline {
     pub stats: Arc<Stats>,
     /// Every value, when `config.exact` (the compare view's reference).
     pub exact: Option<crate::exact::ExactValues>,
+    /// Produce → closed-window latency of every record (`mss bench e2e` only).
+    pub latency_probe: std::sync::OnceLock<LatencyProbe>,
     /// Windows of the partitions assigned to this process.
     partitions: RwLock<BTreeMap<i32, Arc<Mutex<PartitionWindows>>>>,
     /// Kafka positions of every partition seen.
@@ -108,6 +114,7 @@ impl Pipeline {
             exact: config
                 .exact
                 .then(|| crate::exact::ExactValues::new(config.retention_ms)),
+            latency_probe: std::sync::OnceLock::new(),
             config,
             stats: Arc::new(Stats::default()),
             partitions: RwLock::new(BTreeMap::new()),
@@ -175,15 +182,21 @@ impl Pipeline {
 
     /// Decodes and inserts one record of `partition` at `offset`.
     #[inline]
+    ///
+    /// `produced_ms` is the record's Kafka timestamp (CreateTime), used only
+    /// by the latency probe of `mss bench e2e`.
     pub fn ingest(
         &self,
         windows: &Mutex<PartitionWindows>,
         offset: i64,
         key: Option<&[u8]>,
         payload: Option<&[u8]>,
+        produced_ms: Option<i64>,
     ) {
         let now = now_ms();
+        let t = profile::start();
         let decoded = record::decode(key, payload);
+        profile::record(Stage::Decode, t);
         let Ok(mut w) = windows.lock() else { return };
         if w.revoked {
             return;
@@ -195,6 +208,9 @@ impl Pipeline {
         let closed = match decoded {
             Ok(d) => {
                 let closed = w.insert(offset, d.block_id, d.latency, now);
+                if let (Some(probe), Some(produced)) = (self.latency_probe.get(), produced_ms) {
+                    probe.landed(w.partition(), w.window_start(now), produced);
+                }
                 if let Some(exact) = &self.exact {
                     exact.push(w.window_start(now), d.latency);
                 }
@@ -220,7 +236,13 @@ impl Pipeline {
     /// Stores and broadcasts closed windows.
     pub fn publish(&self, closed: Vec<ClosedWindow>) {
         let started = std::time::Instant::now();
+        let t = profile::start();
         let now = now_ms();
+        if let Some(probe) = self.latency_probe.get() {
+            for w in closed.iter().filter(|w| w.kind == self.config.default_kind) {
+                probe.closed(w.partition, w.window_start_ms, now);
+            }
+        }
         let shared: Vec<SharedWindow> = closed
             .into_iter()
             .map(|w| Arc::new(PublishedWindow::new(w)))
@@ -236,6 +258,7 @@ impl Pipeline {
             let _ = self.windows.send(w);
         }
         metrics::histogram!("mss_window_close_seconds").record(started.elapsed().as_secs_f64());
+        profile::record(Stage::Publish, t);
     }
 
     /// Closes every expired window; returns `(partition, offset to commit)`

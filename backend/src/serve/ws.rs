@@ -292,7 +292,10 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                     if !filter.wants(&w) || sent.remove(&(w.partition, w.kind, w.window_start_ms)) {
                         continue;
                     }
-                    if sink.send(Message::Binary(w.frame.clone())).await.is_err() {
+                    let t = crate::profile::start();
+                    let sent = sink.send(Message::Binary(w.frame.clone())).await;
+                    crate::profile::record(crate::profile::Stage::WsSend, t);
+                    if sent.is_err() {
                         return;
                     }
                 }

@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use shared::{Sketch, SketchKind, SketchParams};
 
+use crate::profile::{self, Stage};
+
 /// One closed window of one partition and one sketch kind: the unit the
 /// serving layer stores and streams (the wire protocol's type).
 pub use shared::protocol::WindowSnapshot as ClosedWindow;
@@ -94,8 +96,10 @@ impl PartitionWindows {
     ) -> Option<Vec<ClosedWindow>> {
         let closed = self.advance(offset, now_ms);
         for s in &mut self.sketches {
+            let t = profile::start();
             // Latencies are validated (finite, ≥ 0, bounded) before they get here.
             let _ = s.insert(latency);
+            profile::record(Stage::Insert(s.kind()), t);
         }
         if let Some(open) = &mut self.open {
             open.count += 1;
@@ -147,6 +151,7 @@ impl PartitionWindows {
     /// Closes the open window now (revocation, shutdown).
     pub fn close(&mut self) -> Option<Vec<ClosedWindow>> {
         let open = self.open.take()?;
+        let t = profile::start();
         self.commit_offset = Some(open.last_offset + 1);
         let windows = self
             .sketches
@@ -166,6 +171,7 @@ impl PartitionWindows {
                 w
             })
             .collect();
+        profile::record(Stage::WindowClose, t);
         Some(windows)
     }
 
