@@ -157,6 +157,9 @@ fn pipeline_rate(clients: usize) -> f64 {
             topic: "latency-metrics".into(),
             group: "bench".into(),
             librdkafka: Vec::new(),
+            // Serving cost only: no sketch log here (`mss bench e2e` measures it).
+            sketch_log: None,
+            commit_interval: None,
         },
         shutdown.clone(),
     ));

@@ -22,6 +22,7 @@ pub mod produce;
 pub mod profile;
 pub mod record;
 pub mod serve;
+pub mod sketch_log;
 pub mod source;
 pub mod stats;
 pub mod summary;

@@ -23,6 +23,8 @@ enum Command {
     Produce(commands::produce::ProduceArgs),
     /// Join the consumer group and keep windowed sketches; serve the API.
     Consume(commands::serve::ConsumeArgs),
+    /// Serve the windows of the sketch log (many ingest processes, one view).
+    View(commands::view::ViewArgs),
     /// Write a synthetic HDFS-like Event_traces.csv.
     Generate(commands::generate::GenerateArgs),
     /// Measure speed against peers in one run.
@@ -44,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Produce(args) => commands::produce::run(args),
         Command::Consume(args) => commands::serve::run_consume(args),
         Command::Generate(args) => commands::generate::run(args),
+        Command::View(args) => commands::view::run(args),
         Command::Bench(cmd) => commands::bench::run(cmd),
     }
 }

@@ -20,6 +20,7 @@ use crate::broker::{ensure_topic, EmbeddedBroker, EMBEDDED_MAX_UNCONSUMED};
 use crate::ingest::consumer::{self, ConsumerConfig};
 use crate::ingest::{now_ms, IngestConfig, LatencyProbe, Pipeline};
 use crate::produce::{replay, ProduceOptions};
+use crate::sketch_log::SketchLogConfig;
 use crate::source::synthetic::SyntheticSource;
 
 /// The Python seed's rate on the same data (msg/s), for the ratio.
@@ -40,6 +41,8 @@ pub struct E2eOptions {
     pub seed: u64,
     /// Extra librdkafka properties.
     pub librdkafka: Vec<(String, String)>,
+    /// Publish windows to a sketch log (`mss-bench-<ms>-sketches`).
+    pub sketch_log: bool,
 }
 
 /// The measurements (`--json` prints this).
@@ -69,6 +72,8 @@ pub struct E2eReport {
     pub window_ms: u64,
     /// Partitions.
     pub partitions: i32,
+    /// Whether windows were published to a sketch log.
+    pub sketch_log: bool,
     /// The seed's rate on this data, msg/s.
     pub seed_msg_s: f64,
     /// `rows / end_to_end_s` over the seed's rate.
@@ -117,13 +122,25 @@ async fn wait_until(
 pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
     let stamp = now_ms();
     let topic = format!("mss-bench-{stamp}");
+    let sketch_log = options.sketch_log.then(|| SketchLogConfig {
+        topic: format!("{topic}-sketches"),
+        partitions: options.partitions,
+        lookback_ms: 3_600_000,
+    });
     let (embedded, brokers) = match &options.brokers {
         Some(b) => {
             ensure_topic(b, &topic, options.partitions, false).await?;
+            if let Some(log) = &sketch_log {
+                ensure_topic(b, &log.topic, log.partitions, false).await?;
+            }
             (None, b.clone())
         }
         None => {
-            let broker = EmbeddedBroker::start(&[(topic.clone(), options.partitions)])?;
+            let mut topics = vec![(topic.clone(), options.partitions)];
+            if let Some(log) = &sketch_log {
+                topics.push((log.topic.clone(), log.partitions));
+            }
+            let broker = EmbeddedBroker::start(&topics)?;
             let b = broker.bootstrap().to_owned();
             (Some(broker), b)
         }
@@ -145,6 +162,8 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
             topic: topic.clone(),
             group: format!("{topic}-group"),
             librdkafka: options.librdkafka.clone(),
+            sketch_log,
+            commit_interval: None,
         },
         shutdown.clone(),
     ));
@@ -188,12 +207,11 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
     let (cpu_after, peak_rss_mb) = process_usage();
     shutdown.cancel();
     consumer.await.context("consumer task")??;
-    drop(embedded);
 
     let end_to_end_s = last.duration_since(t0).as_secs_f64();
     let probe = pipeline.latency_probe.get();
     let latency = |q: f64| probe.and_then(|p| p.quantile(q)).unwrap_or(f64::NAN);
-    Ok(E2eReport {
+    let report = E2eReport {
         rows,
         broker: if options.brokers.is_some() {
             "external"
@@ -210,15 +228,20 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         group_join_s,
         window_ms: options.window_ms,
         partitions: options.partitions,
+        sketch_log: options.sketch_log,
         seed_msg_s: SEED_MSG_S,
         speedup_vs_seed: rows as f64 / end_to_end_s.max(1e-9) / SEED_MSG_S,
-    })
+    };
+    // The sketch-log producer lives in the pipeline: drop it before its broker.
+    drop(pipeline);
+    drop(embedded);
+    Ok(report)
 }
 
 /// The report as a table for people.
 pub fn table(r: &E2eReport) -> String {
     format!(
-        "end-to-end: {rows} HDFS-like rows, {broker} broker, {p} partitions, {w} ms windows, all four kinds\n\
+        "end-to-end: {rows} HDFS-like rows, {broker} broker, {p} partitions, {w} ms windows, all four kinds, sketch log {log}\n\
          | measurement | value |\n|---|---:|\n\
          | produce | {prod:.0} msg/s |\n\
          | consume | {cons:.0} msg/s |\n\
@@ -230,6 +253,7 @@ pub fn table(r: &E2eReport) -> String {
          | group join (before the clock) | {join:.2} s |\n",
         rows = r.rows,
         broker = r.broker,
+        log = if r.sketch_log { "on" } else { "off" },
         p = r.partitions,
         w = r.window_ms,
         prod = r.produce_msg_s,

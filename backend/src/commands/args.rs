@@ -136,6 +136,23 @@ pub struct IngestArgs {
     /// hdrhistogram significant digits.
     #[arg(long, default_value_t = shared::hdr::DEFAULT_SIGNIFICANT_DIGITS)]
     pub hdr_digits: u8,
+    /// Topic of the sketch log: every closed window, durable, for `mss view`
+    /// and exactly-once restarts.
+    #[arg(long, env = "MSS_SKETCH_TOPIC", default_value = crate::sketch_log::DEFAULT_TOPIC)]
+    pub sketch_topic: String,
+    /// Do not publish windows to the sketch log (offsets are then committed
+    /// after windows close: at-least-once across crashes).
+    #[arg(long)]
+    pub no_sketch_log: bool,
+    /// How far back a new partition owner reads the sketch log for
+    /// already-counted offsets (must cover the time between commits).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub sketch_lookback: Duration,
+    /// Least time between offset commits, e.g. `5s` (default: a quarter
+    /// window). Fewer commits, same guarantees: with the sketch log a restart
+    /// still resumes exactly after the last published window.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub commit_interval: Option<Duration>,
     /// Also keep every value as an exact reference (16 bytes a value, trimmed
     /// to the retention): `/api/exact` and the dashboard's compare view.
     #[arg(long)]
@@ -143,6 +160,15 @@ pub struct IngestArgs {
 }
 
 impl IngestArgs {
+    /// The sketch log of a source topic with `partitions` partitions (`None` with `--no-sketch-log`).
+    pub fn sketch_log(&self, partitions: i32) -> Option<crate::sketch_log::SketchLogConfig> {
+        (!self.no_sketch_log).then(|| crate::sketch_log::SketchLogConfig {
+            topic: self.sketch_topic.clone(),
+            partitions: partitions.max(1),
+            lookback_ms: i64::try_from(self.sketch_lookback.as_millis()).unwrap_or(i64::MAX),
+        })
+    }
+
     /// The ingest configuration, validated.
     pub fn config(&self) -> anyhow::Result<IngestConfig> {
         let mut kinds = self.sketches.clone();

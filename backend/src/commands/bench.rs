@@ -36,6 +36,9 @@ pub struct E2eArgs {
     /// Extra librdkafka property, `key=value` (repeatable).
     #[arg(long = "librdkafka", value_name = "KEY=VALUE", value_parser = crate::commands::args::parse_key_value)]
     pub librdkafka: Vec<(String, String)>,
+    /// Do not publish windows to a sketch log (to measure its cost).
+    #[arg(long)]
+    pub no_sketch_log: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -74,6 +77,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 window_ms: u64::try_from(args.window.as_millis()).unwrap_or(1000).max(1),
                 seed: args.seed,
                 librdkafka: args.librdkafka,
+                sketch_log: !args.no_sketch_log,
             };
             let profile = args.profile_output.as_deref().map(crate::profile::Profile::start);
             let runtime = tokio::runtime::Runtime::new()?;

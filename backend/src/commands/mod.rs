@@ -6,3 +6,4 @@ pub mod generate;
 pub mod produce;
 pub mod serve;
 pub mod sketch;
+pub mod view;

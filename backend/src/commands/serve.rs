@@ -153,13 +153,23 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let kafka = &service.kafka;
+        let sketch_log = service.ingest.sketch_log(kafka.partitions);
         let (embedded, brokers) = match &service.brokers {
             Some(b) => {
                 ensure_topic(b, &kafka.topic, kafka.partitions, kafka.recreate_topic).await?;
+                if let Some(log) = &sketch_log {
+                    // A recreated source topic restarts at offset 0: its old
+                    // windows would mark new records as already counted.
+                    ensure_topic(b, &log.topic, log.partitions, kafka.recreate_topic).await?;
+                }
                 (None, b.clone())
             }
             None => {
-                let broker = EmbeddedBroker::start(&[(kafka.topic.clone(), kafka.partitions)])?;
+                let mut topics = vec![(kafka.topic.clone(), kafka.partitions)];
+                if let Some(log) = &sketch_log {
+                    topics.push((log.topic.clone(), log.partitions));
+                }
+                let broker = EmbeddedBroker::start(&topics)?;
                 tracing::info!(
                     "embedded broker (librdkafka mock cluster) at {}",
                     broker.bootstrap()
@@ -188,6 +198,8 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
                 topic: kafka.topic.clone(),
                 group: service.ingest.group.clone(),
                 librdkafka: kafka.librdkafka.clone(),
+                sketch_log: sketch_log.clone(),
+                commit_interval: service.ingest.commit_interval,
             },
             shutdown.clone(),
         ));

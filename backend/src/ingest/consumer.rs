@@ -1,18 +1,23 @@
 //! The consumer-group member: one worker task per assigned partition.
 //!
-//! Assignment: the rebalance callback records the new partitions and the
-//! main loop splits each one's queue off the consumer
-//! (`split_partition_queue`) and spawns its worker; this repeats after every
-//! assignment. Revocation: before the partitions are released, their open
+//! Assignment: the rebalance callback pauses the new partitions, reads back
+//! what the sketch log already holds for them, and records them; the main
+//! loop splits each one's queue off the consumer (`split_partition_queue`),
+//! spawns its worker and resumes fetching, so each partition's records
+//! arrive in order through one queue. This repeats after every assignment. Revocation: before the partitions are released, their open
 //! windows are closed and published and their offsets committed
 //! synchronously, so the next owner starts exactly after them.
 //!
 //! Offsets: auto-commit is off. A record's offset is committed only after the
-//! window holding it has closed and been published (the ticker commits every
-//! quarter window; revocation and shutdown commit synchronously). So a crash
-//! loses no record: the next member resumes at the first record that was not
-//! in a closed window. Records of windows that closed but whose commit had not
-//! completed when the process died are consumed again (at-least-once).
+//! window holding it has closed and been published — with the sketch log,
+//! acknowledged by the broker (the ticker commits every quarter window or
+//! `--commit-interval`; revocation and shutdown commit synchronously). So a
+//! crash loses no record: the next member resumes at the first record that
+//! was not in a closed window. Records of windows published but not yet
+//! committed when the process died are consumed again and skipped: the new
+//! owner reads the sketch log back first (exactly-once; see
+//! [`crate::sketch_log`]). Without the sketch log they are counted again
+//! (at-least-once).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -27,6 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{PartitionPosition, Pipeline};
+use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
 use crate::window::PartitionWindows;
 
 /// Where and how to consume.
@@ -40,13 +46,26 @@ pub struct ConsumerConfig {
     pub group: String,
     /// Extra librdkafka properties (`key=value`), applied last.
     pub librdkafka: Vec<(String, String)>,
+    /// Publish closed windows to the sketch log and resume exactly after the
+    /// published ones (`None`: commit-only, at-least-once).
+    pub sketch_log: Option<SketchLogConfig>,
+    /// Least time between two commits (`None`: every quarter window).
+    pub commit_interval: Option<Duration>,
 }
 
 /// Rebalance hooks: close + commit on revoke, announce partitions on assign.
 struct IngestContext {
     pipeline: Arc<Pipeline>,
-    topic: String,
-    assigned: mpsc::UnboundedSender<Vec<i32>>,
+    config: ConsumerConfig,
+    assigned: mpsc::UnboundedSender<Result<Vec<i32>, String>>,
+}
+
+/// Waits until the sketch log acknowledged every window published so far.
+fn flush_sketch_log(pipeline: &Pipeline) -> anyhow::Result<()> {
+    match pipeline.sketch_log.get() {
+        Some(log) => log.flush(Duration::from_secs(30)),
+        None => Ok(()),
+    }
 }
 
 impl ClientContext for IngestContext {}
@@ -54,24 +73,68 @@ impl ClientContext for IngestContext {}
 impl ConsumerContext for IngestContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let partitions = partitions_of(tpl, &self.topic);
+            let partitions = partitions_of(tpl, &self.config.topic);
             let commits = self.pipeline.close_partitions(&partitions);
             tracing::info!(
                 ?partitions,
                 "partitions revoked; committing {} offsets",
                 commits.len()
             );
-            if let Err(e) = commit(consumer, &self.topic, &commits, CommitMode::Sync, &self.pipeline) {
+            // The next owner reads the sketch log back: the closed windows
+            // must be in it before the partitions are released.
+            if let Err(e) = flush_sketch_log(&self.pipeline) {
+                tracing::error!("not committing on revoke: {e:#}");
+            } else if let Err(e) = commit(
+                consumer,
+                &self.config.topic,
+                &commits,
+                CommitMode::Sync,
+                &self.pipeline,
+            ) {
                 tracing::warn!("commit on revoke failed: {e}");
             }
             self.pipeline.ready.store(false, Relaxed);
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            let partitions = partitions_of(tpl, &self.topic);
+            let partitions = partitions_of(tpl, &self.config.topic);
             tracing::info!(?partitions, "partitions assigned");
+            // Nothing is fetched until each partition has its own queue (the
+            // main loop resumes them): records of one partition then arrive
+            // in offset order through one queue, never split between two.
+            if let Err(e) = consumer.pause(tpl) {
+                tracing::warn!("pausing the new partitions: {e}");
+            }
+            if let Some(log) = &self.config.sketch_log {
+                match last_published_offsets(
+                    &self.config.brokers,
+                    &log.topic,
+                    &self.config.topic,
+                    &partitions,
+                    log.partitions,
+                    log.lookback_ms,
+                    &self.config.librdkafka,
+                ) {
+                    Ok(published) => {
+                        for (&p, &offset) in &published {
+                            tracing::info!(
+                                partition = p,
+                                offset,
+                                "already in the sketch log through this offset"
+                            );
+                            self.pipeline.skip_through(p, offset);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = self
+                            .assigned
+                            .send(Err(format!("reading back the sketch log: {e:#}")));
+                        return;
+                    }
+                }
+            }
             for &p in &partitions {
                 // Creating the windows here lets the main loop route any record
                 // that arrives before the queue is split.
@@ -80,7 +143,7 @@ impl ConsumerContext for IngestContext {
                 }
             }
             self.pipeline.ready.store(!partitions.is_empty(), Relaxed);
-            let _ = self.assigned.send(partitions);
+            let _ = self.assigned.send(Ok(partitions));
         }
     }
 }
@@ -127,9 +190,21 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (assigned_tx, mut assigned_rx) = mpsc::unbounded_channel();
+    if let Some(log) = &config.sketch_log {
+        let publisher = SketchPublisher::new(
+            &config.brokers,
+            &log.topic,
+            &config.topic,
+            log.partitions,
+            &config.librdkafka,
+        )?;
+        if pipeline.sketch_log.set(publisher).is_err() {
+            anyhow::bail!("the pipeline already has a sketch log");
+        }
+    }
     let context = IngestContext {
         pipeline: pipeline.clone(),
-        topic: config.topic.clone(),
+        config: config.clone(),
         assigned: assigned_tx,
     };
     let mut client = ClientConfig::new();
@@ -159,6 +234,7 @@ pub async fn run(
     let mut workers: Vec<(i32, CancellationToken, tokio::task::JoinHandle<()>)> = Vec::new();
     let quarter = Duration::from_millis((pipeline.config.window_ms / 4).clamp(10, 1000));
     let mut ticker = tokio::time::interval(quarter);
+    let mut last_commit = std::time::Instant::now();
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let watermarks = spawn_watermark_poller(
         consumer.clone(),
@@ -180,7 +256,8 @@ pub async fn run(
                 }
                 Err(e) => tracing::warn!("consumer error: {e}"),
             },
-            Some(partitions) = assigned_rx.recv() => {
+            Some(assigned) = assigned_rx.recv() => {
+                let partitions = assigned.map_err(|e| anyhow::anyhow!(e))?;
                 // Every assignment deactivates the earlier partition queues
                 // (and revoked partitions got fresh windows): start over.
                 for (_, token, handle) in workers.drain(..) {
@@ -197,9 +274,24 @@ pub async fn run(
                     let handle = tokio::spawn(partition_worker(queue, windows, pipeline.clone(), p, token.clone()));
                     workers.push((p, token, handle));
                 }
+                let mut resume = TopicPartitionList::new();
+                for (p, _, _) in &workers {
+                    resume.add_partition(&config.topic, *p);
+                }
+                if let Err(e) = consumer.resume(&resume) {
+                    tracing::error!("resuming the assigned partitions: {e}");
+                }
             }
             _ = ticker.tick() => {
                 let commits = pipeline.close_expired();
+                pipeline.stats.sample();
+                if config.commit_interval.is_some_and(|every| last_commit.elapsed() < every) {
+                    continue;
+                }
+                last_commit = std::time::Instant::now();
+                // Offsets only move past windows the sketch log acknowledged;
+                // if it lost one, stop (a restart resumes after the last published window).
+                flush_sketch_log(&pipeline).context("publishing windows to the sketch log")?;
                 let changed: Vec<(i32, i64)> = {
                     let positions = pipeline.positions.lock().map(|p| p.clone()).unwrap_or_default();
                     commits.into_iter().filter(|(p, c)| positions.get(p).and_then(|x| x.committed) != Some(*c)).collect()
@@ -207,7 +299,6 @@ pub async fn run(
                 if let Err(e) = commit(consumer.as_ref(), &config.topic, &changed, CommitMode::Async, &pipeline) {
                     tracing::warn!("commit failed: {e}");
                 }
-                pipeline.stats.sample();
             }
         }
     }
@@ -218,6 +309,7 @@ pub async fn run(
     }
     let partitions: Vec<i32> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
     let commits = pipeline.close_partitions(&partitions);
+    flush_sketch_log(&pipeline).context("publishing the last windows to the sketch log")?;
     commit(
         consumer.as_ref(),
         &config.topic,

@@ -78,6 +78,9 @@ pub struct Pipeline {
     pub exact: Option<crate::exact::ExactValues>,
     /// Produce → closed-window latency of every record (`mss bench e2e` only).
     pub latency_probe: std::sync::OnceLock<LatencyProbe>,
+    /// Where closed windows are made durable (set by the consumer when the
+    /// sketch log is on).
+    pub sketch_log: std::sync::OnceLock<crate::sketch_log::SketchPublisher>,
     /// Windows of the partitions assigned to this process.
     partitions: RwLock<BTreeMap<i32, Arc<Mutex<PartitionWindows>>>>,
     /// Kafka positions of every partition seen.
@@ -115,6 +118,7 @@ impl Pipeline {
                 .exact
                 .then(|| crate::exact::ExactValues::new(config.retention_ms)),
             latency_probe: std::sync::OnceLock::new(),
+            sketch_log: std::sync::OnceLock::new(),
             config,
             stats: Arc::new(Stats::default()),
             partitions: RwLock::new(BTreeMap::new()),
@@ -238,6 +242,9 @@ impl Pipeline {
         let started = std::time::Instant::now();
         let t = profile::start();
         let now = now_ms();
+        if let Some(log) = self.sketch_log.get() {
+            log.send(&closed);
+        }
         if let Some(probe) = self.latency_probe.get() {
             for w in closed.iter().filter(|w| w.kind == self.config.default_kind) {
                 probe.closed(w.partition, w.window_start_ms, now);
@@ -259,6 +266,55 @@ impl Pipeline {
         }
         metrics::histogram!("mss_window_close_seconds").record(started.elapsed().as_secs_f64());
         profile::record(Stage::Publish, t);
+    }
+
+    /// Records of `partition` at or below `offset` are already in a
+    /// published window: never count them again (exactly-once resumption).
+    pub fn skip_through(&self, partition: i32, offset: i64) {
+        if let Ok(mut counted) = self.counted_through.lock() {
+            let e = counted.entry(partition).or_insert(offset);
+            *e = (*e).max(offset);
+        }
+        if let Some(windows) = self
+            .partitions
+            .read()
+            .ok()
+            .and_then(|m| m.get(&partition).cloned())
+        {
+            if let Ok(mut w) = windows.lock() {
+                if !w.already_counted(offset) {
+                    w.resume_after(offset);
+                }
+            }
+        }
+    }
+
+    /// A window read back from the sketch log (`mss view`): stored and
+    /// streamed like a window closed here, and counted in the stats (values
+    /// of the default kind) and partition positions.
+    pub fn restore(&self, window: ClosedWindow) {
+        if window.kind == self.config.default_kind {
+            self.stats.messages.fetch_add(window.count, Relaxed);
+            if let Ok(mut positions) = self.positions.lock() {
+                let pos = positions.entry(window.partition).or_default();
+                pos.offset = Some(
+                    pos.offset
+                        .map_or(window.last_offset, |o| o.max(window.last_offset)),
+                );
+                pos.committed = pos.offset.map(|o| o + 1);
+                pos.start = Some(
+                    pos.start
+                        .map_or(window.first_offset, |s| s.min(window.first_offset)),
+                );
+            }
+        }
+        let now = now_ms();
+        let shared = Arc::new(PublishedWindow::new(window));
+        if let Ok(mut store) = self.store.lock() {
+            store.add(shared.clone(), now);
+        }
+        self.stats.windows_closed.fetch_add(1, Relaxed);
+        let _ = self.windows.send(shared);
     }
 
     /// Closes every expired window; returns `(partition, offset to commit)`

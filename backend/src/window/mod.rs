@@ -135,8 +135,9 @@ impl PartitionWindows {
             last_offset: offset,
             count: 0,
         });
-        open.last_offset = offset;
-        self.last_offset = Some(offset);
+        open.first_offset = open.first_offset.min(offset);
+        open.last_offset = open.last_offset.max(offset);
+        self.last_offset = Some(self.last_offset.map_or(offset, |l| l.max(offset)));
         closed
     }
 

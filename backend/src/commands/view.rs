@@ -1,0 +1,101 @@
+//! `mss view`: serving only. Reads the sketch log from the start of the
+//! retention, keeps the history, and serves HTTP/WebSocket exactly like
+//! `mss serve`; follows the log as ingest processes (`mss consume`, `mss
+//! serve`) publish. A view started late or restarted shows the full
+//! retained history.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{HttpArgs, IngestArgs, KafkaArgs};
+use crate::ingest::{now_ms, Pipeline};
+use crate::serve;
+use crate::sketch_log::SketchReader;
+
+/// `mss view` flags.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// Kafka (`--brokers` required) and the source topic whose windows to show.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Sketch kinds and parameters (must match the ingest processes'),
+    /// retention, and the sketch-log topic.
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+    /// Web server.
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Runs `mss view` until Ctrl-C or SIGTERM.
+pub fn run(args: ViewArgs) -> anyhow::Result<()> {
+    let brokers = args
+        .kafka
+        .brokers
+        .clone()
+        .context("mss view needs --brokers (the Kafka holding the sketch log)")?;
+    let config = args.ingest.config()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let retention_ms = i64::try_from(config.retention_ms).unwrap_or(i64::MAX);
+        let pipeline = Pipeline::new(config);
+        let shutdown = CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind(args.http.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.http.listen))?;
+        tracing::info!("serving on http://{}", listener.local_addr()?);
+        let router = serve::with_embed_policy(
+            serve::router(pipeline.clone(), &args.http.static_dir, shutdown.clone()),
+            &args.http.embed_origins,
+        )?;
+        let server = tokio::spawn(serve::run(listener, router, shutdown.clone().cancelled_owned()));
+
+        let topic = &args.ingest.sketch_topic;
+        let reader = SketchReader::open(&brokers, topic, now_ms() - retention_ms, &args.kafka.librdkafka)
+            .await
+            .with_context(|| format!("opening the sketch log {topic}"))?;
+        let started = Instant::now();
+        let mut positions = BTreeMap::new();
+        let mut windows = 0u64;
+        let mut sample = tokio::time::interval(Duration::from_secs(1));
+        if reader.caught_up(&positions) {
+            pipeline.ready.store(true, Relaxed);
+        }
+        loop {
+            tokio::select! {
+                () = serve::shutdown_signal() => break,
+                _ = sample.tick() => pipeline.stats.sample(),
+                next = reader.next(&args.kafka.topic) => match next {
+                    Ok((partition, offset, window)) => {
+                        positions.insert(partition, offset + 1);
+                        // Windows older than the retention (a broker may start
+                        // us a little early) are not history any more.
+                        let horizon = now_ms() - retention_ms;
+                        if let Some(w) = window.filter(|w| w.window_start_ms + w.window_ms as i64 > horizon) {
+                            windows += 1;
+                            pipeline.restore(w);
+                        }
+                        if !pipeline.ready.load(Relaxed) && reader.caught_up(&positions) {
+                            pipeline.ready.store(true, Relaxed);
+                            tracing::info!(
+                                windows,
+                                "history rebuilt from the sketch log in {:.2} s",
+                                started.elapsed().as_secs_f64()
+                            );
+                        }
+                    }
+                    Err(e) => tracing::warn!("{e:#}"),
+                },
+            }
+        }
+        tracing::info!("shutting down");
+        shutdown.cancel();
+        let _ = server.await;
+        Ok(())
+    })
+}
