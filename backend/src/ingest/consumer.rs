@@ -19,6 +19,7 @@
 //! [`crate::sketch_log`]). Without the sketch log they are counted again
 //! (at-least-once).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{PartitionPosition, Pipeline};
+use crate::sketch_log::reader::sketch_partitions_of;
 use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
 use crate::window::PartitionWindows;
 
@@ -108,15 +110,27 @@ impl ConsumerContext for IngestContext {
                 tracing::warn!("pausing the new partitions: {e}");
             }
             if let Some(log) = &self.config.sketch_log {
-                match last_published_offsets(
-                    &self.config.brokers,
-                    &log.topic,
-                    &self.config.topic,
-                    &partitions,
-                    log.partitions,
-                    log.lookback_ms,
-                    &self.config.librdkafka,
-                ) {
+                // High watermarks through this client: a fresh log needs no reader.
+                let ends: Result<BTreeMap<i32, i64>, _> = sketch_partitions_of(&partitions, log.partitions)
+                    .into_iter()
+                    .map(|sp| {
+                        consumer
+                            .fetch_watermarks(&log.topic, sp, Duration::from_secs(10))
+                            .map(|(_, high)| (sp, high))
+                    })
+                    .collect();
+                let read = ends.map_err(anyhow::Error::from).and_then(|ends| {
+                    last_published_offsets(
+                        &self.config.brokers,
+                        &log.topic,
+                        &self.config.topic,
+                        &partitions,
+                        &ends,
+                        log.lookback_ms,
+                        &self.config.librdkafka,
+                    )
+                });
+                match read {
                     Ok(published) => {
                         for (&p, &offset) in &published {
                             tracing::info!(
@@ -289,9 +303,14 @@ pub async fn run(
                     continue;
                 }
                 last_commit = std::time::Instant::now();
-                // Offsets only move past windows the sketch log acknowledged;
-                // if it lost one, stop (a restart resumes after the last published window).
-                flush_sketch_log(&pipeline).context("publishing windows to the sketch log")?;
+                // Offsets only move past windows the sketch log acknowledged
+                // (no waiting: what is not acknowledged yet is committed next
+                // time); if it lost one, stop — a restart resumes after the
+                // last published window.
+                let commits = match pipeline.sketch_log.get() {
+                    Some(log) => log.committable(&commits).context("publishing windows to the sketch log")?,
+                    None => commits,
+                };
                 let changed: Vec<(i32, i64)> = {
                     let positions = pipeline.positions.lock().map(|p| p.clone()).unwrap_or_default();
                     commits.into_iter().filter(|(p, c)| positions.get(p).and_then(|x| x.committed) != Some(*c)).collect()

@@ -1,7 +1,8 @@
 //! Publishing closed windows to the sketch log.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -12,21 +13,34 @@ use rdkafka::ClientContext;
 
 use crate::window::ClosedWindow;
 
-/// Counts failed deliveries (a window the broker never acknowledged).
+/// Per source partition, the highest offset of a window the broker acknowledged.
+type Acked = Arc<Mutex<BTreeMap<i32, i64>>>;
+
+/// Tracks deliveries: failures, and how far each partition is acknowledged.
 #[derive(Default)]
 struct Deliveries {
     failed: Arc<AtomicU64>,
+    acked: Acked,
 }
 
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
+    /// `(source partition, last offset)` of the window.
+    type DeliveryOpaque = Box<(i32, i64)>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
-        if let Err((e, _)) = result {
-            tracing::error!("a window was not published to the sketch log: {e}");
-            self.failed.fetch_add(1, Relaxed);
+    fn delivery(&self, result: &DeliveryResult<'_>, window: Self::DeliveryOpaque) {
+        match result {
+            Ok(_) => {
+                if let Ok(mut acked) = self.acked.lock() {
+                    let e = acked.entry(window.0).or_insert(window.1);
+                    *e = (*e).max(window.1);
+                }
+            }
+            Err((e, _)) => {
+                tracing::error!("a window was not published to the sketch log: {e}");
+                self.failed.fetch_add(1, Relaxed);
+            }
         }
     }
 }
@@ -38,6 +52,7 @@ pub struct SketchPublisher {
     source_topic: String,
     partitions: i32,
     failed: Arc<AtomicU64>,
+    acked: Acked,
     /// Windows handed to the producer.
     pub sent: AtomicU64,
 }
@@ -60,11 +75,14 @@ impl SketchPublisher {
         librdkafka: &[(String, String)],
     ) -> anyhow::Result<Self> {
         let context = Deliveries::default();
-        let failed = context.failed.clone();
+        let (failed, acked) = (context.failed.clone(), context.acked.clone());
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", brokers)
             .set("acks", "all")
+            // In-order acknowledgements per partition: "acknowledged through
+            // offset N" then means every earlier window is in the log too.
+            .set("max.in.flight.requests.per.connection", "1")
             .set("linger.ms", "5")
             .set("compression.type", "none");
         for (k, v) in librdkafka {
@@ -79,6 +97,7 @@ impl SketchPublisher {
             source_topic: source_topic.to_owned(),
             partitions: partitions.max(1),
             failed,
+            acked,
             sent: AtomicU64::new(0),
         })
     }
@@ -89,7 +108,7 @@ impl SketchPublisher {
         for w in windows {
             let key = super::key(&self.source_topic, w);
             let value = shared::protocol::window_frame(w);
-            let mut record = BaseRecord::to(&self.topic)
+            let mut record = BaseRecord::with_opaque_to(&self.topic, Box::new((w.partition, w.last_offset)))
                 .key(&key)
                 .payload(&value)
                 .partition(w.partition.rem_euclid(self.partitions));
@@ -109,6 +128,21 @@ impl SketchPublisher {
             }
             self.sent.fetch_add(1, Relaxed);
         }
+    }
+
+    /// The offset each source partition may be committed to without
+    /// waiting: one past the last acknowledged window, capped at `wanted`.
+    /// Fails once any window was lost (see [`SketchPublisher::flush`]).
+    pub fn committable(&self, wanted: &[(i32, i64)]) -> anyhow::Result<Vec<(i32, i64)>> {
+        let failed = self.failed.load(Relaxed);
+        if failed > 0 {
+            bail!("{failed} windows were not published to the sketch log");
+        }
+        let acked = self.acked.lock().map(|a| a.clone()).unwrap_or_default();
+        Ok(wanted
+            .iter()
+            .filter_map(|&(p, c)| acked.get(&p).map(|&a| (p, c.min(a + 1))))
+            .collect())
     }
 
     /// Waits until every queued window is acknowledged. An error means some

@@ -74,38 +74,40 @@ fn start_offsets(
     Ok(tpl)
 }
 
+/// The sketch-log partitions holding `source_partitions`' windows.
+pub fn sketch_partitions_of(source_partitions: &[i32], sketch_partitions: i32) -> Vec<i32> {
+    let mut needed: Vec<i32> = source_partitions
+        .iter()
+        .map(|p| p.rem_euclid(sketch_partitions.max(1)))
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    needed
+}
+
 /// The highest source offset in a published window, per source partition,
 /// among the windows published in the last `lookback_ms` (blocking; reads
-/// each partition up to its high watermark).
+/// each sketch-log partition in `ends` up to its high watermark there, and
+/// creates no client at all when every one is empty).
 pub fn last_published_offsets(
     brokers: &str,
     topic: &str,
     source_topic: &str,
     source_partitions: &[i32],
-    sketch_partitions: i32,
+    ends: &BTreeMap<i32, i64>,
     lookback_ms: i64,
     librdkafka: &[(String, String)],
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
-    if source_partitions.is_empty() {
-        return Ok(BTreeMap::new());
+    let mut found = BTreeMap::new();
+    if source_partitions.is_empty() || ends.values().all(|&end| end == 0) {
+        // Nothing was ever published there.
+        return Ok(found);
     }
     let consumer: BaseConsumer = reader_config(brokers, librdkafka)
         .create()
         .context("creating the sketch-log reader")?;
-    let mut sketch_partitions_needed: Vec<i32> = source_partitions
-        .iter()
-        .map(|p| p.rem_euclid(sketch_partitions.max(1)))
-        .collect();
-    sketch_partitions_needed.sort_unstable();
-    sketch_partitions_needed.dedup();
-    let mut ends = BTreeMap::new();
-    for &p in &sketch_partitions_needed {
-        let (_, high) = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .with_context(|| format!("high watermark of {topic}/{p}"))?;
-        ends.insert(p, high);
-    }
-    let mut found = BTreeMap::new();
+    let sketch_partitions_needed: Vec<i32> = ends.keys().copied().collect();
+    let ends = ends.clone();
     let since = crate::ingest::now_ms() - lookback_ms;
     let tpl = start_offsets(&consumer, topic, &sketch_partitions_needed, since, &ends)?;
     let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
