@@ -116,3 +116,17 @@ fn bench_e2e_reports_every_field_and_profiles_every_stage() {
     assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "not an SVG");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn bench_view_reads_back_every_published_window() {
+    let out = mss()
+        .args(["bench", "view", "--history", "20s", "--partitions", "2", "--json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    // 20 one-second windows × 2 partitions × 4 kinds, 160 values each.
+    assert_eq!(doc["windows"], 160);
+    assert_eq!(doc["values"], 20 * 2 * 160);
+    assert!(doc["rebuild_s"].as_f64().unwrap_or(-1.0) > 0.0);
+}

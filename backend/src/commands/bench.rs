@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use crate::bench::{e2e, sketches};
+use crate::bench::{e2e, sketches, view};
 
 /// `mss bench ...`
 #[derive(Debug, Subcommand)]
@@ -12,6 +12,29 @@ pub enum BenchCommand {
     /// Rows through a broker into the pipeline: rates, end-to-end time,
     /// produce → closed-window latency, CPU time, peak RSS.
     E2e(E2eArgs),
+    /// Publish hours of windows to a sketch log and time a view rebuilding them.
+    View(ViewArgs),
+}
+
+/// `mss bench view` flags.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// Kafka bootstrap servers (default: the embedded broker, which keeps
+    /// only ~5 MiB per partition: use a real broker for an hour of history).
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// History to publish, e.g. `1h`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub history: std::time::Duration,
+    /// Partitions.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Extra librdkafka property, `key=value` (repeatable).
+    #[arg(long = "librdkafka", value_name = "KEY=VALUE", value_parser = crate::commands::args::parse_key_value)]
+    pub librdkafka: Vec<(String, String)>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mss bench e2e` flags.
@@ -67,6 +90,38 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&b)?);
             } else {
                 print!("{}", sketches::table(&b));
+            }
+        }
+        BenchCommand::View(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let r = runtime.block_on(view::run(
+                args.brokers,
+                args.history.as_secs().max(1),
+                args.partitions.max(1),
+                &args.librdkafka,
+            ))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "view rebuild: {} s of history, {} partitions, {} broker\n\
+                     | measurement | value |\n|---|---:|\n\
+                     | windows | {} ({:.1} MB of frames) |\n\
+                     | publish (acknowledged) | {:.2} s |\n\
+                     | rebuild: read, decode, store | {:.2} s ({:.0} windows/s) |\n\
+                     | values counted | {} |\n\
+                     | peak RSS | {:.1} MB |",
+                    r.history_s,
+                    r.partitions,
+                    r.broker,
+                    r.windows,
+                    r.bytes as f64 / 1e6,
+                    r.publish_s,
+                    r.rebuild_s,
+                    r.windows as f64 / r.rebuild_s.max(1e-9),
+                    r.values,
+                    r.peak_rss_mb
+                );
             }
         }
         BenchCommand::E2e(args) => {
