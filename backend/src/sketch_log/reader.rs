@@ -38,9 +38,12 @@ pub fn decode(payload: Option<&[u8]>) -> Option<ClosedWindow> {
 }
 
 /// Where to start reading `partitions` of `topic`: the first record at or
-/// after `since_ms`, or, if there is none, the high watermark in `ends`
-/// (a concrete offset: `End` would be resolved only when fetching starts,
-/// skipping windows published in between).
+/// after `since_ms`. A partition for which the broker finds none although it
+/// holds records is read from the beginning (some brokers, like librdkafka's
+/// mock cluster, answer every timestamp lookup with "none"; readers drop
+/// windows older than they need), an empty one from offset 0 (a concrete
+/// offset: `End` would be resolved only when fetching starts, skipping
+/// windows published in between).
 fn start_offsets(
     consumer: &BaseConsumer,
     topic: &str,
@@ -67,7 +70,8 @@ fn start_offsets(
         // A partition with no record that recent answers End (or an invalid offset).
         let offset = match e.offset() {
             Offset::Offset(o) if o >= 0 => Offset::Offset(o),
-            _ => Offset::Offset(ends.get(&e.partition()).copied().unwrap_or(0)),
+            _ if ends.get(&e.partition()).copied().unwrap_or(0) > 0 => Offset::Beginning,
+            _ => Offset::Offset(0),
         };
         tpl.add_partition_offset(topic, e.partition(), offset)?;
     }
@@ -112,11 +116,11 @@ pub fn last_published_offsets(
     let tpl = start_offsets(&consumer, topic, &sketch_partitions_needed, since, &ends)?;
     let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
     for e in tpl.elements() {
-        if let Offset::Offset(o) = e.offset() {
-            positions.insert(e.partition(), o);
-        } else {
-            positions.insert(e.partition(), ends.get(&e.partition()).copied().unwrap_or(0));
-        }
+        let start = match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0, // Beginning
+        };
+        positions.insert(e.partition(), start);
     }
     consumer.assign(&tpl).context("assigning the sketch log")?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -193,7 +197,8 @@ impl SketchReader {
                 .iter()
                 .map(|e| match e.offset() {
                     Offset::Offset(o) => (e.partition(), o),
-                    _ => (e.partition(), ends.get(&e.partition()).copied().unwrap_or(0)),
+                    // Beginning.
+                    _ => (e.partition(), 0),
                 })
                 .collect();
             let consumer: StreamConsumer = reader_config(&brokers, &librdkafka).create()?;
