@@ -123,7 +123,7 @@ pub async fn run(
         };
         let (partition, offset, window) = next?;
         positions.insert(partition, offset + 1);
-        if let Some(w) = window {
+        if let Some(Some(w)) = window {
             read += 1;
             pipeline.restore(w);
         }

@@ -14,8 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{HttpArgs, IngestArgs, KafkaArgs};
 use crate::ingest::{now_ms, Pipeline};
+use crate::record::RejectReason;
 use crate::serve;
 use crate::sketch_log::SketchReader;
+use crate::stats::RejectSource;
 
 /// `mss view` flags.
 #[derive(Debug, Args)]
@@ -76,9 +78,17 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                         // Windows older than the retention (a broker may start
                         // us a little early) are not history any more.
                         let horizon = now_ms() - retention_ms;
-                        if let Some(w) = window.filter(|w| w.window_start_ms + w.window_ms as i64 > horizon) {
-                            windows += 1;
-                            pipeline.restore(w);
+                        match window {
+                            Some(Some(w)) if w.window_start_ms + w.window_ms as i64 > horizon => {
+                                windows += 1;
+                                pipeline.restore(w);
+                            }
+                            Some(None) => {
+                                tracing::warn!(partition, offset, "sketch-log record that is not a window: skipped");
+                                pipeline.stats.reject(RejectSource::Payload, RejectReason::Malformed);
+                            }
+                            // Another source topic's window, or older than the retention.
+                            _ => {}
                         }
                         if !pipeline.ready.load(Relaxed) && reader.caught_up(&positions) {
                             pipeline.ready.store(true, Relaxed);

@@ -223,13 +223,11 @@ impl SketchReader {
     }
 
     /// The next record: `(sketch partition, offset, window)`; the window is
-    /// `None` for records of other source topics and for records that do not
-    /// decode.
-    pub async fn next(&self, source_topic: &str) -> anyhow::Result<(i32, i64, Option<ClosedWindow>)> {
+    /// `None` for records of other source topics and `Some(None)` for
+    /// records of this one that do not decode.
+    pub async fn next(&self, source_topic: &str) -> anyhow::Result<(i32, i64, Option<Option<ClosedWindow>>)> {
         let m = self.consumer.recv().await.context("reading the sketch log")?;
-        let window = super::is_from(m.key(), source_topic)
-            .then(|| decode(m.payload()))
-            .flatten();
+        let window = super::is_from(m.key(), source_topic).then(|| decode(m.payload()));
         Ok((m.partition(), m.offset(), window))
     }
 }
