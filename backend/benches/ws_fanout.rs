@@ -29,6 +29,7 @@ fn config(window_ms: u64) -> IngestConfig {
         params: SketchParams::default(),
         window_ms,
         retention_ms: 3_600_000,
+        fine_retention_ms: 3_600_000,
         exact: false,
     }
 }

@@ -26,6 +26,7 @@ fn pipeline() -> Arc<Pipeline> {
         params: SketchParams::default(),
         window_ms: 1000,
         retention_ms: 3_600_000,
+        fine_retention_ms: 3_600_000,
         exact: false,
     })
 }

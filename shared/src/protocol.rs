@@ -6,7 +6,9 @@
 //! 1. [`ServerMessage::Hello`]: protocol version, kinds and their
 //!    parameters, partitions, window length, unit, retention, server time;
 //! 2. [`ServerMessage::History`] batches of the retained closed windows,
-//!    the last one with `done = true`;
+//!    the last one with `done = true`; minutes whose fine windows the server
+//!    no longer keeps come as one rollup window per kind (partition −1, all
+//!    partitions merged, `window_ms` 60000);
 //! 3. live [`ServerMessage::Window`]s as they close, and a
 //!    [`ServerMessage::Stats`] at least once per second.
 //!

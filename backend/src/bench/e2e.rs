@@ -151,6 +151,7 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         params: SketchParams::default(),
         window_ms: options.window_ms.max(1),
         retention_ms: 3_600_000,
+        fine_retention_ms: crate::window::store::DEFAULT_FINE_RETENTION_MS,
         exact: false,
     });
     let _ = pipeline.latency_probe.set(LatencyProbe::default());

@@ -1,7 +1,9 @@
 //! `mss bench view`: how fast a view rebuilds its history from the sketch
 //! log. Publishes `history` worth of 1-second windows (every partition, all
 //! four kinds, 160 HDFS-like values each) to a fresh sketch-log topic, then
-//! times a new view reading them back until it has caught up.
+//! times a new view reading them back until it has caught up. With
+//! `--direct` the windows go straight into the view's store (no broker): the
+//! memory a long history takes, without a broker holding it.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +23,7 @@ pub const VALUES_PER_WINDOW: usize = 160;
 /// What was measured (`--json` prints this).
 #[derive(Debug, Clone, Serialize)]
 pub struct ViewReport {
-    /// `embedded` or `external`.
+    /// `embedded`, `external`, or `none` (`--direct`).
     pub broker: &'static str,
     /// History published, s.
     pub history_s: u64,
@@ -46,25 +48,39 @@ pub async fn run(
     brokers: Option<String>,
     history_s: u64,
     partitions: i32,
+    direct: bool,
     librdkafka: &[(String, String)],
 ) -> anyhow::Result<ViewReport> {
     let stamp = now_ms();
     let source_topic = format!("mss-bench-view-{stamp}");
     let topic = format!("{source_topic}-sketches");
-    let (embedded, bootstrap) = match &brokers {
-        Some(b) => {
-            ensure_topic(b, &topic, partitions, false).await?;
-            (None, b.clone())
-        }
-        None => {
-            let broker = EmbeddedBroker::start(&[(topic.clone(), partitions)])?;
-            let b = broker.bootstrap().to_owned();
-            (Some(broker), b)
-        }
-    };
-
-    let publisher = SketchPublisher::new(&bootstrap, &topic, &source_topic, partitions, librdkafka)?;
     let params = SketchParams::default();
+    let pipeline = Pipeline::new(IngestConfig {
+        kinds: SketchKind::ALL.to_vec(),
+        default_kind: SketchKind::QuantileFlow,
+        params,
+        window_ms: 1000,
+        retention_ms: (history_s + 60) * 1000,
+        fine_retention_ms: crate::window::store::DEFAULT_FINE_RETENTION_MS,
+        exact: false,
+    });
+    let (embedded, publisher) = if direct {
+        (None, None)
+    } else {
+        let (embedded, bootstrap) = match &brokers {
+            Some(b) => {
+                ensure_topic(b, &topic, partitions, false).await?;
+                (None, b.clone())
+            }
+            None => {
+                let broker = EmbeddedBroker::start(&[(topic.clone(), partitions)])?;
+                let b = broker.bootstrap().to_owned();
+                (Some(broker), b)
+            }
+        };
+        let publisher = SketchPublisher::new(&bootstrap, &topic, &source_topic, partitions, librdkafka)?;
+        (embedded, Some((publisher, bootstrap)))
+    };
     let mut source = SyntheticSource::new(None, 7);
     let first_second = stamp / 1000 - i64::try_from(history_s).unwrap_or(0);
     let (mut windows, mut bytes) = (0u64, 0u64);
@@ -98,20 +114,30 @@ pub async fn run(
                 .iter()
                 .map(|w| shared::protocol::window_frame(w).len() as u64)
                 .sum::<u64>();
-            publisher.send(&batch);
+            match &publisher {
+                Some((publisher, _)) => publisher.send(&batch),
+                None => batch.into_iter().for_each(|w| pipeline.restore(w)),
+            }
         }
     }
+    let Some((publisher, bootstrap)) = publisher else {
+        // Direct: the store was filled as the windows were made.
+        let (_, peak_rss_mb) = process_usage();
+        return Ok(ViewReport {
+            broker: "none",
+            history_s,
+            partitions,
+            windows,
+            bytes,
+            publish_s: 0.0,
+            rebuild_s: publish_start.elapsed().as_secs_f64(),
+            values: pipeline.stats.messages.load(std::sync::atomic::Ordering::Relaxed),
+            peak_rss_mb,
+        });
+    };
     publisher.flush(Duration::from_secs(120))?;
     let publish_s = publish_start.elapsed().as_secs_f64();
 
-    let pipeline = Pipeline::new(IngestConfig {
-        kinds: SketchKind::ALL.to_vec(),
-        default_kind: SketchKind::QuantileFlow,
-        params,
-        window_ms: 1000,
-        retention_ms: (history_s + 60) * 1000,
-        exact: false,
-    });
     let rebuild_start = Instant::now();
     let reader = SketchReader::open(&bootstrap, &topic, first_second * 1000 - 60_000, librdkafka).await?;
     let mut positions = std::collections::BTreeMap::new();

@@ -127,6 +127,11 @@ pub struct IngestArgs {
     /// How long closed windows are kept, e.g. `1h`.
     #[arg(long, env = "MSS_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
     pub retention: Duration,
+    /// How long fine windows are kept before only their 1-minute rollups
+    /// (merged across partitions) remain, e.g. `15m`; bounds memory for long
+    /// retentions.
+    #[arg(long, env = "MSS_FINE_RETENTION", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub fine_retention: Duration,
     /// quantileflow relative accuracy α.
     #[arg(long, default_value_t = shared::ddsketch::DEFAULT_RELATIVE_ACCURACY)]
     pub alpha: f64,
@@ -199,6 +204,7 @@ impl IngestArgs {
             params,
             window_ms,
             retention_ms: u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX),
+            fine_retention_ms: u64::try_from(self.fine_retention.as_millis()).unwrap_or(u64::MAX),
             exact: self.exact,
         })
     }

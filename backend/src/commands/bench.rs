@@ -29,6 +29,10 @@ pub struct ViewArgs {
     /// Partitions.
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
+    /// No broker: put the windows straight into the view's store (the
+    /// memory of a long history, e.g. `--history 24h`).
+    #[arg(long)]
+    pub direct: bool,
     /// Extra librdkafka property, `key=value` (repeatable).
     #[arg(long = "librdkafka", value_name = "KEY=VALUE", value_parser = crate::commands::args::parse_key_value)]
     pub librdkafka: Vec<(String, String)>,
@@ -98,6 +102,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 args.brokers,
                 args.history.as_secs().max(1),
                 args.partitions.max(1),
+                args.direct,
                 &args.librdkafka,
             ))?;
             if args.json {

@@ -36,6 +36,8 @@ pub struct IngestConfig {
     pub window_ms: u64,
     /// How long closed windows are kept, in ms.
     pub retention_ms: u64,
+    /// How long fine windows are kept before only 1-minute rollups remain, in ms.
+    pub fine_retention_ms: u64,
     /// Keep every value as an exact reference (`--exact`, `/api/exact`).
     pub exact: bool,
 }
@@ -109,10 +111,11 @@ impl Pipeline {
     pub fn new(config: IngestConfig) -> Arc<Self> {
         let (windows, _) = broadcast::channel(4096);
         Arc::new(Self {
-            store: Mutex::new(WindowStore::new(
+            store: Mutex::new(WindowStore::with_fine_retention(
                 &config.kinds,
                 config.params,
                 config.retention_ms,
+                config.fine_retention_ms,
             )),
             exact: config
                 .exact

@@ -175,8 +175,8 @@ async fn send_history(
         .lock()
         .map(|s| {
             s.windows_since(filter.history_from_ms.unwrap_or(i64::MIN))
+                .into_iter()
                 .filter(|w| filter.wants(w))
-                .cloned()
                 .collect()
         })
         .unwrap_or_default();
