@@ -31,7 +31,7 @@ pub const ALL_PARTITIONS: i32 = -1;
 #[derive(Debug, Clone)]
 enum Rollup {
     /// Still receiving windows.
-    Open(Sketch),
+    Open(Box<Sketch>),
     /// Encoded for good.
     Sealed(SharedWindow),
 }
@@ -125,7 +125,7 @@ impl WindowStore {
                         *empty = Some(if minute < self.sealed_through {
                             Rollup::Sealed(sealed(window.kind, minute, &sketch))
                         } else {
-                            Rollup::Open(sketch)
+                            Rollup::Open(Box::new(sketch))
                         });
                     }
                 },
@@ -176,7 +176,7 @@ impl WindowStore {
     /// The rollup of `kind` for `minute`, decoded.
     fn rollup(&self, slot: usize, minute: i64) -> Option<Sketch> {
         match self.rollups.get(&minute)?.get(slot)?.as_ref()? {
-            Rollup::Open(s) => Some(s.clone()),
+            Rollup::Open(s) => Some(Sketch::clone(s)),
             Rollup::Sealed(w) => Sketch::decode_kind(w.kind, &w.sketch).ok(),
         }
     }
@@ -280,7 +280,7 @@ impl WindowStore {
     /// −1, 60 s) for minutes whose fine windows are gone, then the fine windows.
     pub fn windows_since(&self, from_ms: i64) -> Vec<SharedWindow> {
         let mut out = Vec::new();
-        for (&minute, rollup) in self.rollups.range(from_ms.max(i64::MIN)..) {
+        for (&minute, rollup) in self.rollups.range(from_ms..) {
             if minute >= self.fine_cutoff {
                 break;
             }
