@@ -65,23 +65,6 @@ fn consume(brokers: &str, group: &str, port: u16) -> Proc {
     )
 }
 
-fn wait_ready(port: u16) {
-    let start = std::time::Instant::now();
-    while http_get(port, "/readyz").map(|r| r.0) != Some(200) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "consumer on {port} never got partitions"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mss-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 #[test]
 fn replay_counts_every_good_row_once_and_every_bad_input_by_reason() {
     let tansu = Tansu::start();

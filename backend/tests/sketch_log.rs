@@ -11,12 +11,6 @@ use std::time::Duration;
 use common::*;
 use shared::{Sketch, SketchKind};
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mss-log-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// `mss consume` with 200 ms windows committing every 3 s, so a crash leaves
 /// published windows whose offsets were never committed.
 fn consume(brokers: &str, group: &str, port: u16) -> Proc {
@@ -75,17 +69,6 @@ fn produce_all(brokers: &str, csv: &std::path::Path, rate: Option<&str>) -> Proc
     )
 }
 
-fn wait_ready(port: u16) {
-    let start = std::time::Instant::now();
-    while http_get(port, "/readyz").map(|r| r.0) != Some(200) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{port} never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn processed(s: &serde_json::Value) -> i64 {
     s["messages_processed"].as_i64().unwrap_or(-1)
 }
@@ -97,7 +80,7 @@ fn now_ms() -> i64 {
 #[test]
 fn an_ingest_process_killed_mid_replay_loses_nothing_and_counts_nothing_twice() {
     let tansu = Tansu::start();
-    let dir = temp_dir("kill");
+    let dir = temp_dir("log-kill");
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 40_000, 23);
     let good = values.len() as i64;
@@ -151,7 +134,7 @@ fn an_ingest_process_killed_mid_replay_loses_nothing_and_counts_nothing_twice() 
 #[test]
 fn two_ingest_processes_feed_one_view_that_survives_a_restart() {
     let tansu = Tansu::start();
-    let dir = temp_dir("two");
+    let dir = temp_dir("log-two");
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 30_000, 29);
     let good = values.len() as i64;

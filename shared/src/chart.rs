@@ -151,6 +151,14 @@ impl LogBins {
         Self::new(lo / 1.01, hi * 1.01, n)
     }
 
+    /// First and last edge (1–10 when there are no bins).
+    pub fn span(&self) -> (f64, f64) {
+        match (self.edges.first(), self.edges.last()) {
+            (Some(&lo), Some(&hi)) if hi > lo => (lo, hi),
+            _ => (1.0, 10.0),
+        }
+    }
+
     /// Number of bins.
     pub fn len(&self) -> usize {
         self.edges.len().saturating_sub(1)
@@ -205,10 +213,7 @@ pub fn draw_histogram<DB: DrawingBackend>(
     let (background, foreground) = colours(theme);
     root.fill(&background).map_err(|e| err(&e))?;
     let edges = &chart_data.bins.edges;
-    let (lo, hi) = match (edges.first(), edges.last()) {
-        (Some(&lo), Some(&hi)) if hi > lo => (lo, hi),
-        _ => (1.0, 10.0),
-    };
+    let (lo, hi) = chart_data.bins.span();
     let y_max = chart_data.counts.iter().fold(0.0f64, |a, &b| a.max(b)).max(1.0) * 1.05;
     let text = ("sans-serif", 13).into_font().color(&foreground);
     let mut chart = ChartBuilder::on(root)
@@ -269,10 +274,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     let (background, foreground) = colours(theme);
     root.fill(&background).map_err(|e| err(&e))?;
     let edges = &chart_data.bins.edges;
-    let (lo, hi) = match (edges.first(), edges.last()) {
-        (Some(&lo), Some(&hi)) if hi > lo => (lo, hi),
-        _ => (1.0, 10.0),
-    };
+    let (lo, hi) = chart_data.bins.span();
     let step = chart_data.step_ms.max(1);
     let last = chart_data.columns.last().map_or(0, |c| c.0) + step;
     let first = chart_data.columns.first().map_or(0, |c| c.0);

@@ -229,3 +229,27 @@ pub struct HttpArgs {
     )]
     pub embed_origins: Vec<String>,
 }
+
+impl HttpArgs {
+    /// Binds `--listen` and serves the pipeline's HTTP API, WebSocket and
+    /// dashboard until `shutdown` is cancelled.
+    pub async fn spawn_server(
+        &self,
+        pipeline: std::sync::Arc<crate::ingest::Pipeline>,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .with_context(|| format!("listening on {}", self.listen))?;
+        tracing::info!("serving on http://{}", listener.local_addr()?);
+        let router = crate::serve::with_embed_policy(
+            crate::serve::router(pipeline, &self.static_dir, shutdown.clone()),
+            &self.embed_origins,
+        )?;
+        Ok(tokio::spawn(crate::serve::run(
+            listener,
+            router,
+            shutdown.clone().cancelled_owned(),
+        )))
+    }
+}

@@ -181,15 +181,7 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
         let pipeline = Pipeline::new(config);
         let shutdown = CancellationToken::new();
 
-        let listener = tokio::net::TcpListener::bind(service.http.listen)
-            .await
-            .with_context(|| format!("listening on {}", service.http.listen))?;
-        tracing::info!("serving on http://{}", listener.local_addr()?);
-        let router = serve::with_embed_policy(
-            serve::router(pipeline.clone(), &service.http.static_dir, shutdown.clone()),
-            &service.http.embed_origins,
-        )?;
-        let server = tokio::spawn(serve::run(listener, router, shutdown.clone().cancelled_owned()));
+        let server = service.http.spawn_server(pipeline.clone(), &shutdown).await?;
 
         let consumer = tokio::spawn(consumer::run(
             pipeline.clone(),

@@ -47,15 +47,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         let retention_ms = i64::try_from(config.retention_ms).unwrap_or(i64::MAX);
         let pipeline = Pipeline::new(config);
         let shutdown = CancellationToken::new();
-        let listener = tokio::net::TcpListener::bind(args.http.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.http.listen))?;
-        tracing::info!("serving on http://{}", listener.local_addr()?);
-        let router = serve::with_embed_policy(
-            serve::router(pipeline.clone(), &args.http.static_dir, shutdown.clone()),
-            &args.http.embed_origins,
-        )?;
-        let server = tokio::spawn(serve::run(listener, router, shutdown.clone().cancelled_owned()));
+        let server = args.http.spawn_server(pipeline.clone(), &shutdown).await?;
 
         let topic = &args.ingest.sketch_topic;
         let reader = SketchReader::open(&brokers, topic, now_ms() - retention_ms, &args.kafka.librdkafka)

@@ -226,3 +226,23 @@ pub fn assert_quantiles_within_alpha(summary: &serde_json::Value, values: &[f64]
         );
     }
 }
+
+/// Waits until `/readyz` on `port` answers 200 (partitions assigned, or a
+/// view caught up with the sketch log).
+pub fn wait_ready(port: u16) {
+    let start = Instant::now();
+    while http_get(port, "/readyz").map(|r| r.0) != Some(200) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{port} never became ready (/readyz)"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A fresh directory `mss-<name>-<pid>` under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mss-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
