@@ -7,10 +7,14 @@
 //! - [`broker`]: the embedded mock cluster or an external Kafka; topic admin.
 //! - [`produce`]: replays rows into the topic.
 //! - [`ingest`]: consumer group, per-partition workers, the shared [`ingest::Pipeline`].
-//! - [`window`]: per-partition windows of sketches and the retained store.
+//! - [`window`]: per-partition windows of sketches and the retained store
+//!   (fine windows, then sealed 1-minute rollups).
+//! - [`sketch_log`]: closed windows made durable in Kafka (`latency-sketches`),
+//!   read back for exactly-once resumption and by `mss view`.
+//! - [`exact`]: the optional exact reference (`--exact`).
 //! - [`stats`]: counters; [`summary`]: the `/api/summary` document and the terminal report.
-//! - [`serve`]: HTTP server (API, static dashboard, health).
-//! - [`bench`]: speed measurements (`mss bench`).
+//! - [`serve`]: HTTP server (API, WebSocket, static dashboard, health).
+//! - [`bench`]: speed measurements (`mss bench`); [`profile`]: `--profile-output`.
 //! - [`commands`]: one module per `mss` subcommand.
 
 pub mod bench;
