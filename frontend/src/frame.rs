@@ -108,6 +108,7 @@ pub fn frame(
         series: PercentileSeries {
             title: format!("{kind} · step {}", human_ms(step_ms)),
             labels,
+            range_ms: Some((from, to)),
             points,
         },
         readouts: qs.iter().map(|&q| readout(q)).collect(),

@@ -36,6 +36,8 @@ pub struct PercentileSeries {
     pub labels: Vec<String>,
     /// `(time in Unix ms, one value per label)`, oldest first.
     pub points: Vec<(i64, Vec<Option<f64>>)>,
+    /// The time range the x axis spans, Unix ms (`None`: the points' own span).
+    pub range_ms: Option<(i64, i64)>,
 }
 
 /// Why a chart could not be drawn.
@@ -62,10 +64,17 @@ pub fn draw_percentiles<DB: DrawingBackend>(
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
     let (background, foreground) = colours(theme);
     root.fill(&background).map_err(|e| err(&e))?;
-    let last = series.points.last().map_or(0, |p| p.0);
-    let first = series.points.first().map_or(0, |p| p.0);
-    // Millisecond offsets to seconds for the axis; the span is small enough for f64.
-    let x_min = ((first - last) as f64 / 1000.0).min(-1.0);
+    let (first, last) = series.range_ms.unwrap_or((
+        series.points.first().map_or(0, |p| p.0),
+        series.points.last().map_or(0, |p| p.0),
+    ));
+    // Offsets from the end of the range, in minutes past 10 minutes, else seconds.
+    let (unit_ms, unit) = if last - first > 600_000 {
+        (60_000.0, "minutes")
+    } else {
+        (1000.0, "seconds")
+    };
+    let x_min = ((first - last) as f64 / unit_ms).min(-1.0);
     let y_max = series
         .points
         .iter()
@@ -83,7 +92,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
-        .x_desc("seconds")
+        .x_desc(unit)
         .y_desc("ms")
         .label_style(text.clone())
         .axis_style(foreground)
@@ -97,7 +106,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
             v.get(i)
                 .copied()
                 .flatten()
-                .map(|v| ((t - last) as f64 / 1000.0, v))
+                .map(|v| ((t - last) as f64 / unit_ms, v))
         });
         chart
             .draw_series(LineSeries::new(line, colour.stroke_width(2)))
@@ -337,6 +346,35 @@ mod tests {
         assert_eq!(counts, vec![3.0, 3.0, 9.0]);
         let spanning = LogBins::spanning([&[(2.0, 1.0), (200.0, 1.0)][..]], 10);
         assert!(spanning.edges[0] < 2.0 && spanning.edges[10] > 200.0);
+    }
+
+    #[test]
+    fn the_x_axis_spans_the_chosen_range() {
+        let draw = |range_ms| {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, (400, 300)).into_drawing_area();
+                let s = PercentileSeries {
+                    title: "p".into(),
+                    labels: vec!["P50".into()],
+                    points: vec![(3_590_000, vec![Some(5.0)]), (3_600_000, vec![Some(6.0)])],
+                    range_ms,
+                };
+                draw_percentiles(&root, &s, Theme::Light).expect("drawn");
+            }
+            svg
+        };
+        // An hour: minutes back to −60; without a range: the points' 10 s.
+        let hour = draw(Some((0, 3_600_000)));
+        assert!(
+            hour.contains("\nminutes\n") && hour.contains("\n-60.0\n"),
+            "{hour}"
+        );
+        let points = draw(None);
+        assert!(
+            points.contains("\nseconds\n") && !points.contains("\n-60.0\n"),
+            "{points}"
+        );
     }
 
     #[test]

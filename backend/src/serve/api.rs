@@ -393,6 +393,7 @@ pub async fn chart_svg(
         let points = series_points(&p, kind, &qs, from, to, step);
         let series = shared::chart::PercentileSeries {
             title: format!("{kind} percentiles"),
+            range_ms: Some((from, to)),
             labels: qs.iter().map(|(_, q)| format!("P{}", q * 100.0)).collect(),
             points: points
                 .iter()
