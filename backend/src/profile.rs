@@ -78,10 +78,16 @@ pub fn enable() {
     ENABLED.store(true, Relaxed);
 }
 
+/// Whether the probes are on (one relaxed load; lets a hot loop check once).
+#[inline]
+pub fn enabled() -> bool {
+    ENABLED.load(Relaxed)
+}
+
 /// The start of a timed stage, or `None` when profiling is off.
 #[inline]
 pub fn start() -> Option<Instant> {
-    ENABLED.load(Relaxed).then(Instant::now)
+    enabled().then(Instant::now)
 }
 
 /// Ends a stage begun with [`start`].

@@ -5,6 +5,7 @@
 //! `--direct` the windows go straight into the view's store (no broker): the
 //! memory a long history takes, without a broker holding it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -15,7 +16,7 @@ use crate::broker::{ensure_topic, EmbeddedBroker};
 use crate::ingest::{now_ms, IngestConfig, Pipeline};
 use crate::sketch_log::{SketchPublisher, SketchReader};
 use crate::source::synthetic::SyntheticSource;
-use crate::window::ClosedWindow;
+use crate::window::{ClosedWindow, PublishedWindow, SharedWindow};
 
 /// Values per window.
 pub const VALUES_PER_WINDOW: usize = 160;
@@ -92,12 +93,12 @@ pub async fn run(
             let slot = usize::try_from(p).unwrap_or(0);
             let first = offsets[slot];
             offsets[slot] += VALUES_PER_WINDOW as i64;
-            let batch: Vec<ClosedWindow> = SketchKind::ALL
+            let batch: Vec<SharedWindow> = SketchKind::ALL
                 .into_iter()
                 .map(|kind| {
                     let mut s = Sketch::new(kind, &params).unwrap_or_else(|_| Sketch::with_defaults(kind));
                     let _ = s.insert_slice(&values);
-                    ClosedWindow {
+                    Arc::new(PublishedWindow::new(ClosedWindow {
                         partition: p,
                         window_start_ms: second * 1000,
                         window_ms: 1000,
@@ -106,14 +107,11 @@ pub async fn run(
                         sketch: s.encode(),
                         first_offset: first,
                         last_offset: first + VALUES_PER_WINDOW as i64 - 1,
-                    }
+                    }))
                 })
                 .collect();
             windows += batch.len() as u64;
-            bytes += batch
-                .iter()
-                .map(|w| shared::protocol::window_frame(w).len() as u64)
-                .sum::<u64>();
+            bytes += batch.iter().map(|w| w.frame.len() as u64).sum::<u64>();
             match &publisher {
                 Some((publisher, _)) => publisher.send(&batch),
                 None => batch.into_iter().for_each(|w| pipeline.restore(w)),

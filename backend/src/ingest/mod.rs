@@ -245,30 +245,36 @@ impl Pipeline {
         let started = std::time::Instant::now();
         let t = profile::start();
         let now = now_ms();
-        if let Some(log) = self.sketch_log.get() {
-            log.send(&closed);
-        }
         if let Some(probe) = self.latency_probe.get() {
             for w in closed.iter().filter(|w| w.kind == self.config.default_kind) {
                 probe.closed(w.partition, w.window_start_ms, now);
             }
         }
+        // Each window's frame is encoded once, for the sketch log and every client.
         let shared: Vec<SharedWindow> = closed
             .into_iter()
             .map(|w| Arc::new(PublishedWindow::new(w)))
             .collect();
+        if let Some(log) = self.sketch_log.get() {
+            log.send(&shared);
+        }
+        self.store_and_broadcast(shared, now);
+        metrics::histogram!("mss_window_close_seconds").record(started.elapsed().as_secs_f64());
+        profile::record(Stage::Publish, t);
+    }
+
+    /// Adds windows to the retained store and streams them to subscribers.
+    fn store_and_broadcast(&self, windows: Vec<SharedWindow>, now: i64) {
         if let Ok(mut store) = self.store.lock() {
-            for w in &shared {
+            for w in &windows {
                 store.add(w.clone(), now);
             }
         }
-        for w in shared {
+        for w in windows {
             self.stats.windows_closed.fetch_add(1, Relaxed);
             // No subscriber is fine: the store keeps the history.
             let _ = self.windows.send(w);
         }
-        metrics::histogram!("mss_window_close_seconds").record(started.elapsed().as_secs_f64());
-        profile::record(Stage::Publish, t);
     }
 
     /// Records of `partition` at or below `offset` are already in a
@@ -295,7 +301,7 @@ impl Pipeline {
     /// A window read back from the sketch log (`mss view`): stored and
     /// streamed like a window closed here, and counted in the stats (values
     /// of the default kind) and partition positions.
-    pub fn restore(&self, window: ClosedWindow) {
+    pub fn restore(&self, window: SharedWindow) {
         if window.kind == self.config.default_kind {
             self.stats.messages.fetch_add(window.count, Relaxed);
             if let Ok(mut positions) = self.positions.lock() {
@@ -311,13 +317,7 @@ impl Pipeline {
                 );
             }
         }
-        let now = now_ms();
-        let shared = Arc::new(PublishedWindow::new(window));
-        if let Ok(mut store) = self.store.lock() {
-            store.add(shared.clone(), now);
-        }
-        self.stats.windows_closed.fetch_add(1, Relaxed);
-        let _ = self.windows.send(shared);
+        self.store_and_broadcast(vec![window], now_ms());
     }
 
     /// Closes every expired window; returns `(partition, offset to commit)`

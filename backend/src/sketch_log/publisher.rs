@@ -11,7 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::window::ClosedWindow;
+use crate::window::SharedWindow;
 
 /// Per source partition, the highest offset of a window the broker acknowledged.
 type Acked = Arc<Mutex<BTreeMap<i32, i64>>>;
@@ -104,13 +104,12 @@ impl SketchPublisher {
 
     /// Queues windows for publishing (never blocks for long: a full queue
     /// is retried after a short wait).
-    pub fn send(&self, windows: &[ClosedWindow]) {
+    pub fn send(&self, windows: &[SharedWindow]) {
         for w in windows {
             let key = super::key(&self.source_topic, w);
-            let value = shared::protocol::window_frame(w);
             let mut record = BaseRecord::with_opaque_to(&self.topic, Box::new((w.partition, w.last_offset)))
                 .key(&key)
-                .payload(&value)
+                .payload(&w.frame[..])
                 .partition(w.partition.rem_euclid(self.partitions));
             loop {
                 match self.producer.send(record) {

@@ -3,6 +3,7 @@
 //! windows a view serves.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -12,7 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use shared::protocol::ServerMessage;
 
-use crate::window::ClosedWindow;
+use crate::window::{ClosedWindow, PublishedWindow, SharedWindow};
 
 fn reader_config(brokers: &str, librdkafka: &[(String, String)]) -> ClientConfig {
     let mut config = ClientConfig::new();
@@ -35,6 +36,17 @@ pub fn decode(payload: Option<&[u8]>) -> Option<ClosedWindow> {
         Ok(ServerMessage::Window(w)) => Some(w),
         _ => None,
     }
+}
+
+/// Decodes one sketch-log record and keeps its bytes as the window's
+/// WebSocket frame (the record value *is* that frame: nothing to re-encode).
+pub fn decode_published(payload: Option<&[u8]>) -> Option<SharedWindow> {
+    let bytes = payload?;
+    let window = decode(Some(bytes))?;
+    Some(Arc::new(PublishedWindow {
+        window,
+        frame: bytes::Bytes::copy_from_slice(bytes),
+    }))
 }
 
 /// Where to start reading `partitions` of `topic`: the first record at or
@@ -225,9 +237,9 @@ impl SketchReader {
     /// The next record: `(sketch partition, offset, window)`; the window is
     /// `None` for records of other source topics and `Some(None)` for
     /// records of this one that do not decode.
-    pub async fn next(&self, source_topic: &str) -> anyhow::Result<(i32, i64, Option<Option<ClosedWindow>>)> {
+    pub async fn next(&self, source_topic: &str) -> anyhow::Result<(i32, i64, Option<Option<SharedWindow>>)> {
         let m = self.consumer.recv().await.context("reading the sketch log")?;
-        let window = super::is_from(m.key(), source_topic).then(|| decode(m.payload()));
+        let window = super::is_from(m.key(), source_topic).then(|| decode_published(m.payload()));
         Ok((m.partition(), m.offset(), window))
     }
 }

@@ -95,11 +95,17 @@ impl PartitionWindows {
         now_ms: i64,
     ) -> Option<Vec<ClosedWindow>> {
         let closed = self.advance(offset, now_ms);
-        for s in &mut self.sketches {
-            let t = profile::start();
-            // Latencies are validated (finite, ≥ 0, bounded) before they get here.
-            let _ = s.insert(latency);
-            profile::record(Stage::Insert(s.kind()), t);
+        // Latencies are validated (finite, ≥ 0, bounded) before they get here.
+        if profile::enabled() {
+            for s in &mut self.sketches {
+                let t = profile::start();
+                let _ = s.insert(latency);
+                profile::record(Stage::Insert(s.kind()), t);
+            }
+        } else {
+            for s in &mut self.sketches {
+                let _ = s.insert(latency);
+            }
         }
         if let Some(open) = &mut self.open {
             open.count += 1;
