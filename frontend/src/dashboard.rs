@@ -64,7 +64,7 @@ pub fn Dashboard() -> impl IntoView {
                     </section>
                     <section class="card">
                         <h2>"Distribution"</h2>
-                        <HistogramPanel page=page canvas=histogram_canvas/>
+                        <HistogramPanel page=page frame=frame canvas=histogram_canvas/>
                         <button on:click=move |_| {
                             if let Some(c) = histogram_canvas.get() {
                                 let _ = export::download_png(&c, "histogram.png");

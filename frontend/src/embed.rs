@@ -18,7 +18,7 @@ pub fn Embed() -> impl IntoView {
     let panel = page.view.with_untracked(|v| v.panel);
     let body = match panel {
         Panel::Percentiles => view! { <PercentileChart page=page frame=frame canvas=canvas/> }.into_any(),
-        Panel::Histogram => view! { <HistogramPanel page=page canvas=canvas/> }.into_any(),
+        Panel::Histogram => view! { <HistogramPanel page=page frame=frame canvas=canvas/> }.into_any(),
         Panel::Stats => view! { <StatsPanel page=page frame=frame/> }.into_any(),
     };
     view! {

@@ -54,6 +54,8 @@ pub struct Frame {
     pub max: Option<f64>,
     /// How the MomentSketch solver got its numbers (or why it failed).
     pub solver_note: Option<String>,
+    /// Histogram of the range (from the same merged sketch), if it has values.
+    pub histogram: Option<HistogramChart>,
 }
 
 /// Computes the percentile view.
@@ -118,6 +120,10 @@ pub fn frame(
         min: merged.as_ref().and_then(Sketch::min),
         max: merged.as_ref().and_then(Sketch::max),
         solver_note,
+        histogram: merged
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .map(|s| histogram_of(kind, s)),
     }
 }
 
@@ -155,17 +161,16 @@ pub fn compare(store: &ClientStore, qs: &[f64], from: i64, to: i64) -> Vec<Compa
         .collect()
 }
 
-/// Histogram of the range from the merged sketch's mass points.
-pub fn histogram(store: &ClientStore, kind: SketchKind, from: i64, to: i64) -> Option<HistogramChart> {
-    let merged = store.merged(kind, from, to)?;
+/// Histogram of a range from its merged sketch's mass points.
+fn histogram_of(kind: SketchKind, merged: &Sketch) -> HistogramChart {
     let points = merged.mass_points();
     let bins = LogBins::spanning([points.as_slice()], BINS);
     let counts = bins.count(&points);
-    Some(HistogramChart {
+    HistogramChart {
         title: format!("{kind} · {} values", merged.count()),
         bins,
         counts,
-    })
+    }
 }
 
 /// Heatmap of the range: one column per step, bins from every column.
@@ -291,7 +296,9 @@ mod tests {
         assert!(rows
             .iter()
             .all(|r| r.count == 3000 && r.encoded_bytes > 0 && r.values[0].is_some()));
-        let h = histogram(&store, SketchKind::HdrHistogram, 0, 29_999).expect("histogram");
+        let h = frame(&mut store, SketchKind::HdrHistogram, &[0.5], 0, 29_999, 1000)
+            .histogram
+            .expect("histogram");
         assert!((h.counts.iter().sum::<f64>() - 3000.0).abs() < 1e-9);
         let m = heatmap(&store, SketchKind::QuantileFlow, 0, 29_999, 1000).expect("heatmap");
         let total: f64 = m.columns.iter().flat_map(|c| c.1.iter()).sum();

@@ -103,22 +103,16 @@ pub fn Readouts(
 pub fn HistogramPanel(
     /// The page.
     page: Page,
+    /// The frame of the range (its merged sketch's histogram).
+    frame: Memo<Frame>,
     /// The canvas (for PNG export).
     canvas: NodeRef<Canvas>,
 ) -> impl IntoView {
-    let chart: Memo<Option<HistogramChart>> = Memo::new(move |_| {
-        page.live.revision.track();
-        let kind = page.kind();
-        let (from, to) = page.range();
-        page.live
-            .store
-            .with_value(|s| frame::histogram(s, kind, from, to))
-    });
     Effect::new(move |_| {
         page.resized.track();
         let theme = page.view.with(|v| v.theme);
         let Some(c) = canvas.get() else { return };
-        let result = chart.with(|h| match h {
+        let result = frame.with(|f| match &f.histogram {
             Some(h) => draw_on(&c, |root| draw_histogram(root, h, theme)),
             None => draw_on(&c, |root| {
                 let empty = HistogramChart {

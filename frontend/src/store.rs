@@ -244,18 +244,7 @@ impl ClientStore {
         qs: &[f64],
     ) -> Vec<(i64, Vec<Option<f64>>)> {
         let step = step.max(1);
-        let Some(k) = self.kinds.get(&kind).filter(|_| from <= to) else {
-            return Vec::new();
-        };
-        let starts: Vec<i64> = {
-            let mut b: Vec<i64> = k
-                .slots
-                .range(from..=to)
-                .map(|(s, _)| s.div_euclid(step) * step)
-                .collect();
-            b.dedup();
-            b
-        };
+        let starts = self.bucket_starts(kind, from, to, step);
         let cache_key = (kind, step, qs.iter().map(|q| q.to_bits()).collect::<Vec<_>>());
         let mut cache = self.lines.remove(&cache_key).unwrap_or_default();
         let mut out = Vec::with_capacity(starts.len());
@@ -282,10 +271,8 @@ impl ClientStore {
         out
     }
 
-    /// `(bucket start, merged sketch)` per `step` ms bucket in `[from, to]`
-    /// that holds windows (for heatmaps).
-    pub fn buckets(&self, kind: SketchKind, from: i64, to: i64, step: i64) -> Vec<(i64, Sketch)> {
-        let step = step.max(1);
+    /// Starts of the `step` ms buckets that hold windows of `kind` starting in `[from, to]`.
+    fn bucket_starts(&self, kind: SketchKind, from: i64, to: i64, step: i64) -> Vec<i64> {
         let Some(k) = self.kinds.get(&kind).filter(|_| from <= to) else {
             return Vec::new();
         };
@@ -296,6 +283,13 @@ impl ClientStore {
             .collect();
         starts.dedup();
         starts
+    }
+
+    /// `(bucket start, merged sketch)` per `step` ms bucket in `[from, to]`
+    /// that holds windows (for heatmaps).
+    pub fn buckets(&self, kind: SketchKind, from: i64, to: i64, step: i64) -> Vec<(i64, Sketch)> {
+        let step = step.max(1);
+        self.bucket_starts(kind, from, to, step)
             .into_iter()
             .filter_map(|b| {
                 self.merged(kind, b.max(from), (b + step - 1).min(to))
