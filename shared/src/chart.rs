@@ -3,6 +3,7 @@
 //! histogram of a range (log latency axis) and a heatmap over time, the last
 //! two built from [`crate::Sketch::mass_points`] by [`LogBins`].
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -63,7 +64,6 @@ pub fn draw_percentiles<DB: DrawingBackend>(
 ) -> Result<(), ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
     let (background, foreground) = colours(theme);
-    root.fill(&background).map_err(|e| err(&e))?;
     let (first, last) = series.range_ms.unwrap_or((
         series.points.first().map_or(0, |p| p.0),
         series.points.last().map_or(0, |p| p.0),
@@ -82,24 +82,15 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1.0)
         * 1.05;
-    let text = ("sans-serif", 13).into_font().color(&foreground);
-    let mut chart = ChartBuilder::on(root)
-        .caption(&series.title, ("sans-serif", 15).into_font().color(&foreground))
-        .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d(x_min..0.0, 0.0..y_max)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc(unit)
-        .y_desc("ms")
-        .label_style(text.clone())
-        .axis_style(foreground)
-        .light_line_style(foreground.mix(0.08))
-        .bold_line_style(foreground.mix(0.2))
-        .draw()
-        .map_err(|e| err(&e))?;
+    let mut chart = themed_chart(
+        root,
+        &series.title,
+        theme,
+        (x_min..0.0, 0.0..y_max),
+        (unit, "ms"),
+        56,
+        0.08,
+    )?;
     for (i, label) in series.labels.iter().enumerate() {
         let colour = LINE_COLOURS[i % LINE_COLOURS.len()];
         let line = series.points.iter().filter_map(|(t, v)| {
@@ -116,7 +107,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
-        .label_font(text)
+        .label_font(("sans-serif", 13).into_font().color(&foreground))
         .background_style(background.mix(0.8))
         .border_style(foreground.mix(0.3))
         .draw()
@@ -212,6 +203,54 @@ fn colours(theme: Theme) -> (RGBColor, RGBColor) {
     }
 }
 
+/// A chart over the coordinates of ranges `X` × `Y`.
+type Chart<'a, DB, X, Y> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<<X as AsRangedCoord>::CoordDescType, <Y as AsRangedCoord>::CoordDescType>,
+>;
+
+/// Fills the background and builds a captioned chart over `x` × `y` with the
+/// theme's axes, labels and grid drawn: the frame every chart here shares.
+fn themed_chart<'a, DB, X, Y>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    theme: Theme,
+    ranges: (X, Y),
+    descs: (&str, &str),
+    y_label_area: u32,
+    light_mix: f64,
+) -> Result<Chart<'a, DB, X, Y>, ChartError>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord,
+    Y: AsRangedCoord,
+    X::CoordDescType: ValueFormatter<<X::CoordDescType as Ranged>::ValueType>,
+    Y::CoordDescType: ValueFormatter<<Y::CoordDescType as Ranged>::ValueType>,
+{
+    let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
+    let (background, foreground) = colours(theme);
+    root.fill(&background).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 15).into_font().color(&foreground))
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size(y_label_area)
+        .build_cartesian_2d(ranges.0, ranges.1)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc(descs.0)
+        .y_desc(descs.1)
+        .label_style(("sans-serif", 13).into_font().color(&foreground))
+        .axis_style(foreground)
+        .light_line_style(foreground.mix(light_mix))
+        .bold_line_style(foreground.mix(if light_mix > 0.0 { 0.2 } else { 0.1 }))
+        .draw()
+        .map_err(|e| err(&e))?;
+    Ok(chart)
+}
+
 /// Draws a histogram: log latency (ms) on x, values per bin on y.
 pub fn draw_histogram<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -219,32 +258,18 @@ pub fn draw_histogram<DB: DrawingBackend>(
     theme: Theme,
 ) -> Result<(), ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
-    let (background, foreground) = colours(theme);
-    root.fill(&background).map_err(|e| err(&e))?;
     let edges = &chart_data.bins.edges;
     let (lo, hi) = chart_data.bins.span();
     let y_max = chart_data.counts.iter().fold(0.0f64, |a, &b| a.max(b)).max(1.0) * 1.05;
-    let text = ("sans-serif", 13).into_font().color(&foreground);
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            &chart_data.title,
-            ("sans-serif", 15).into_font().color(&foreground),
-        )
-        .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d((lo..hi).log_scale(), 0.0..y_max)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("ms (log)")
-        .y_desc("values")
-        .label_style(text)
-        .axis_style(foreground)
-        .light_line_style(foreground.mix(0.08))
-        .bold_line_style(foreground.mix(0.2))
-        .draw()
-        .map_err(|e| err(&e))?;
+    let mut chart = themed_chart(
+        root,
+        &chart_data.title,
+        theme,
+        ((lo..hi).log_scale(), 0.0..y_max),
+        ("ms (log)", "values"),
+        64,
+        0.08,
+    )?;
     let bar = LINE_COLOURS[0];
     chart
         .draw_series(
@@ -280,35 +305,21 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     theme: Theme,
 ) -> Result<(), ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
-    let (background, foreground) = colours(theme);
-    root.fill(&background).map_err(|e| err(&e))?;
     let edges = &chart_data.bins.edges;
     let (lo, hi) = chart_data.bins.span();
     let step = chart_data.step_ms.max(1);
     let last = chart_data.columns.last().map_or(0, |c| c.0) + step;
     let first = chart_data.columns.first().map_or(0, |c| c.0);
     let x_min = ((first - last) as f64 / 1000.0).min(-1.0);
-    let text = ("sans-serif", 13).into_font().color(&foreground);
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            &chart_data.title,
-            ("sans-serif", 15).into_font().color(&foreground),
-        )
-        .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x_min..0.0, (lo..hi).log_scale())
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("ms (log)")
-        .label_style(text)
-        .axis_style(foreground)
-        .light_line_style(foreground.mix(0.0))
-        .bold_line_style(foreground.mix(0.1))
-        .draw()
-        .map_err(|e| err(&e))?;
+    let mut chart = themed_chart(
+        root,
+        &chart_data.title,
+        theme,
+        (x_min..0.0, (lo..hi).log_scale()),
+        ("seconds", "ms (log)"),
+        64,
+        0.0,
+    )?;
     let max = chart_data
         .columns
         .iter()
