@@ -54,21 +54,6 @@ fn view(brokers: &str, port: u16) -> Proc {
     p
 }
 
-fn produce_all(brokers: &str, csv: &std::path::Path, rate: Option<&str>) -> Proc {
-    let mut c = mss();
-    c.args(["produce", "--brokers", brokers, "--partitions", "4", "--csv"])
-        .arg(csv);
-    if let Some(r) = rate {
-        c.args(["--rate", r]);
-    }
-    Proc(
-        c.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("producer starts"),
-    )
-}
-
 fn processed(s: &serde_json::Value) -> i64 {
     s["messages_processed"].as_i64().unwrap_or(-1)
 }
@@ -92,7 +77,7 @@ fn an_ingest_process_killed_mid_replay_loses_nothing_and_counts_nothing_twice() 
     wait_ready(port_a);
     let port_view = free_port();
     let _view = view(&tansu.brokers, port_view);
-    let mut producer = produce_all(&tansu.brokers, &csv, Some("10000"));
+    let mut producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
     wait_summary(port_a, Duration::from_secs(60), "A to count a part", |s| {
         processed(s) >= 8_000
     });
@@ -148,7 +133,7 @@ fn two_ingest_processes_feed_one_view_that_survives_a_restart() {
     std::thread::sleep(Duration::from_secs(2));
     let port_view = free_port();
     let mut first_view = view(&tansu.brokers, port_view);
-    let mut producer = produce_all(&tansu.brokers, &csv, None);
+    let mut producer = spawn_producer(&tansu.brokers, &csv, None);
     assert!(producer.0.wait().expect("producer exits").success());
     let s = wait_summary(
         port_view,

@@ -246,3 +246,20 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// `mss produce` replaying `csv` into a 4-partition topic (at most `rate`
+/// msg/s), running in the background.
+pub fn spawn_producer(brokers: &str, csv: &Path, rate: Option<&str>) -> Proc {
+    let mut c = mss();
+    c.args(["produce", "--brokers", brokers, "--partitions", "4", "--csv"])
+        .arg(csv);
+    if let Some(r) = rate {
+        c.args(["--rate", r]);
+    }
+    Proc(
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("producer starts"),
+    )
+}
