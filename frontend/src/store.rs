@@ -178,16 +178,6 @@ impl ClientStore {
         kinds
     }
 
-    /// Window starts stored for `kind`.
-    pub fn window_count(&self, kind: SketchKind) -> usize {
-        self.kinds.get(&kind).map_or(0, |k| k.slots.len())
-    }
-
-    /// Start of the newest window of `kind`.
-    pub fn latest_start(&self, kind: SketchKind) -> Option<i64> {
-        self.kinds.get(&kind)?.slots.keys().next_back().copied()
-    }
-
     /// Values in the windows of `kind` starting in `[from, to]`.
     pub fn count_in(&self, kind: SketchKind, from: i64, to: i64) -> u64 {
         if from > to {

@@ -53,8 +53,6 @@ pub struct SketchPublisher {
     partitions: i32,
     failed: Arc<AtomicU64>,
     acked: Acked,
-    /// Windows handed to the producer.
-    pub sent: AtomicU64,
 }
 
 impl std::fmt::Debug for SketchPublisher {
@@ -98,7 +96,6 @@ impl SketchPublisher {
             partitions: partitions.max(1),
             failed,
             acked,
-            sent: AtomicU64::new(0),
         })
     }
 
@@ -125,7 +122,6 @@ impl SketchPublisher {
                     }
                 }
             }
-            self.sent.fetch_add(1, Relaxed);
         }
     }
 
