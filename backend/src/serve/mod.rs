@@ -7,7 +7,6 @@ pub mod ws;
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use axum::http::{header, HeaderValue};
@@ -31,11 +30,7 @@ then reload. The API under <code>/api/</code> works without it.</p>";
 pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: CancellationToken) -> Router {
     // Install the recorder before anything records.
     metrics::handle();
-    let ws_state = ws::WsState {
-        pipeline: pipeline.clone(),
-        shutdown,
-        clients: Arc::new(AtomicUsize::new(0)),
-    };
+    let ws_state = ws::WsState::new(pipeline.clone(), shutdown);
     let stream = Router::new().route("/ws", get(ws::upgrade)).with_state(ws_state);
     let api = Router::new()
         .route("/api/summary", get(api::summary))

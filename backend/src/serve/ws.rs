@@ -30,6 +30,7 @@ use shared::protocol::{
 };
 use shared::SketchKind;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 
 use crate::ingest::{now_ms, Pipeline};
 use crate::stats::RejectSource;
@@ -53,6 +54,46 @@ pub struct WsState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Open connections.
     pub clients: Arc<AtomicUsize>,
+    /// The `Stats` frame, built once a second for every client (started by
+    /// the first connection).
+    pub stats: Arc<std::sync::OnceLock<watch::Receiver<bytes::Bytes>>>,
+}
+
+impl WsState {
+    /// State for `pipeline`'s stream; `shutdown` closes every connection.
+    pub fn new(pipeline: Arc<Pipeline>, shutdown: tokio_util::sync::CancellationToken) -> Self {
+        Self {
+            pipeline,
+            shutdown,
+            clients: Arc::new(AtomicUsize::new(0)),
+            stats: Arc::default(),
+        }
+    }
+
+    /// The shared stats frames: one snapshot a second, however many clients.
+    fn stats_frames(&self) -> watch::Receiver<bytes::Bytes> {
+        self.stats
+            .get_or_init(|| {
+                let (tx, rx) = watch::channel(bytes::Bytes::new());
+                let (pipeline, shutdown) = (self.pipeline.clone(), self.shutdown.clone());
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(1));
+                    loop {
+                        tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            _ = tick.tick() => {}
+                        }
+                        let p = pipeline.clone();
+                        let Ok(snapshot) = tokio::task::spawn_blocking(move || stats(&p)).await else {
+                            continue;
+                        };
+                        let _ = tx.send(ServerMessage::Stats(snapshot).encode().into());
+                    }
+                });
+                rx
+            })
+            .clone()
+    }
 }
 
 /// What one client receives.
@@ -278,7 +319,9 @@ async fn run_client(socket: WebSocket, state: &WsState) {
     let Ok(mut sent) = send_history(&mut sink, pipeline, &filter).await else {
         return;
     };
-    let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut stats = state.stats_frames();
+    // The latest snapshot goes out at once, then every new one.
+    stats.mark_changed();
     let mut resyncs: Vec<Instant> = Vec::new();
     let mut frames_this_second = (Instant::now(), 0u32);
     loop {
@@ -362,10 +405,12 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                     None => {}
                 }
             }
-            _ = stats_tick.tick() => {
-                let p = pipeline.clone();
-                let Ok(snapshot) = tokio::task::spawn_blocking(move || stats(&p)).await else { continue };
-                if sink.send(binary(&ServerMessage::Stats(snapshot))).await.is_err() {
+            Ok(()) = stats.changed() => {
+                let frame = stats.borrow_and_update().clone();
+                if frame.is_empty() {
+                    continue;
+                }
+                if sink.send(Message::Binary(frame)).await.is_err() {
                     return;
                 }
             }
