@@ -371,15 +371,23 @@ impl Pipeline {
 
     /// All retained windows of `kind` plus the open ones, merged. Lock
     /// order: partitions (ascending), then the store — the order `publish`
-    /// runs in — so the snapshot sees every record exactly once.
+    /// runs in — so the snapshot sees every record exactly once. Only the
+    /// snapshot is taken under the locks; the merging runs after, so ingest
+    /// is paused for copies, not for a whole retention's merge.
     pub fn merged_all(&self, kind: SketchKind) -> Option<Sketch> {
-        let assigned = self.assigned();
-        let guards: Vec<_> = assigned.iter().filter_map(|(_, w)| w.lock().ok()).collect();
-        let mut acc = self.store.lock().ok()?.merged_all(kind)?;
-        for w in &guards {
-            if let Some(open) = w.open_sketch(kind) {
-                let _ = acc.merge(open);
-            }
+        let (rollups, open) = {
+            let assigned = self.assigned();
+            let guards: Vec<_> = assigned.iter().filter_map(|(_, w)| w.lock().ok()).collect();
+            let rollups = self.store.lock().ok()?.rollups_snapshot(kind)?;
+            let open: Vec<Sketch> = guards
+                .iter()
+                .filter_map(|w| w.open_sketch(kind).cloned())
+                .collect();
+            (rollups, open)
+        };
+        let mut acc = rollups.merge();
+        for s in &open {
+            let _ = acc.merge(s);
         }
         Some(acc)
     }

@@ -36,6 +36,41 @@ enum Rollup {
     Sealed(SharedWindow),
 }
 
+impl Rollup {
+    fn merge_into(&self, acc: &mut Sketch) {
+        match self {
+            // Same kind and parameters by construction.
+            Rollup::Open(s) => {
+                let _ = acc.merge(s);
+            }
+            Rollup::Sealed(w) => {
+                if let Ok(s) = Sketch::decode_kind(w.kind, &w.sketch) {
+                    let _ = acc.merge(&s);
+                }
+            }
+        }
+    }
+}
+
+/// One kind's rollups taken out of the store: sealed minutes shared, open
+/// ones copied (a few recent minutes).
+#[derive(Debug, Clone)]
+pub struct RollupsSnapshot {
+    empty: Sketch,
+    parts: Vec<Rollup>,
+}
+
+impl RollupsSnapshot {
+    /// All of them merged.
+    pub fn merge(self) -> Sketch {
+        let mut acc = self.empty;
+        for part in &self.parts {
+            part.merge_into(&mut acc);
+        }
+        acc
+    }
+}
+
 /// Closed windows kept for `retention_ms`.
 #[derive(Debug)]
 pub struct WindowStore {
@@ -182,35 +217,33 @@ impl WindowStore {
     }
 
     fn merge_rollup(&self, acc: &mut Sketch, slot: usize, minute: i64) {
-        let Some(r) = self
+        if let Some(r) = self
             .rollups
             .get(&minute)
             .and_then(|r| r.get(slot))
             .and_then(Option::as_ref)
-        else {
-            return;
-        };
-        match r {
-            // Same kind and parameters by construction.
-            Rollup::Open(s) => {
-                let _ = acc.merge(s);
-            }
-            Rollup::Sealed(w) => {
-                if let Ok(s) = Sketch::decode_kind(w.kind, &w.sketch) {
-                    let _ = acc.merge(&s);
-                }
-            }
+        {
+            r.merge_into(acc);
         }
+    }
+
+    /// Every rollup of `kind`, detached from the store so the merging can
+    /// happen after the store's (and the partitions') locks are released.
+    pub fn rollups_snapshot(&self, kind: SketchKind) -> Option<RollupsSnapshot> {
+        let slot = self.kinds.iter().position(|&k| k == kind)?;
+        Some(RollupsSnapshot {
+            empty: Sketch::new(kind, &self.params).ok()?,
+            parts: self
+                .rollups
+                .values()
+                .filter_map(|r| r.get(slot).cloned().flatten())
+                .collect(),
+        })
     }
 
     /// Every retained window of `kind` merged (all partitions).
     pub fn merged_all(&self, kind: SketchKind) -> Option<Sketch> {
-        let slot = self.kinds.iter().position(|&k| k == kind)?;
-        let mut acc = Sketch::new(kind, &self.params).ok()?;
-        for &minute in self.rollups.keys() {
-            self.merge_rollup(&mut acc, slot, minute);
-        }
-        Some(acc)
+        Some(self.rollups_snapshot(kind)?.merge())
     }
 
     /// Windows of `kind` starting in `[from_ms, to_ms)`, merged. Minutes
