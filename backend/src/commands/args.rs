@@ -253,3 +253,18 @@ impl HttpArgs {
         )))
     }
 }
+
+/// What every long-running command (`serve`, `consume`, `view`) takes:
+/// Kafka, ingest and the web server.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// Kafka and topic.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Consumer group and sketches.
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+    /// Web server.
+    #[command(flatten)]
+    pub http: HttpArgs,
+}

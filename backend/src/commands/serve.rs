@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::args::{HttpArgs, IngestArgs, KafkaArgs, SourceArgs};
+use super::args::{HttpArgs, IngestArgs, KafkaArgs, ServiceArgs, SourceArgs};
 use crate::broker::{ensure_topic, EmbeddedBroker};
 use crate::ingest::consumer::{self, ConsumerConfig};
 use crate::ingest::Pipeline;
@@ -46,18 +46,12 @@ impl ReportArgs {
 /// `mss serve` flags.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Kafka and topic.
+    /// Kafka, ingest and web server.
     #[command(flatten)]
-    pub kafka: KafkaArgs,
+    pub service: ServiceArgs,
     /// Rows to replay (optional).
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Consumer group and sketches.
-    #[command(flatten)]
-    pub ingest: IngestArgs,
-    /// Web server.
-    #[command(flatten)]
-    pub http: HttpArgs,
     /// Terminal dashboard.
     #[command(flatten)]
     pub report: ReportArgs,
@@ -73,15 +67,9 @@ pub struct ServeArgs {
 /// `mss consume` flags.
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
-    /// Kafka and topic.
+    /// Kafka, ingest and web server.
     #[command(flatten)]
-    pub kafka: KafkaArgs,
-    /// Consumer group and sketches.
-    #[command(flatten)]
-    pub ingest: IngestArgs,
-    /// Web server.
-    #[command(flatten)]
-    pub http: HttpArgs,
+    pub service: ServiceArgs,
     /// Terminal dashboard.
     #[command(flatten)]
     pub report: ReportArgs,
@@ -89,17 +77,17 @@ pub struct ConsumeArgs {
 
 /// Runs `mss consume` until Ctrl-C or SIGTERM.
 pub fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
-    let brokers = args
-        .kafka
+    let ServiceArgs { kafka, ingest, http } = args.service;
+    let brokers = kafka
         .brokers
         .clone()
         .context("mss consume needs --brokers (only mss serve can embed a broker)")?;
     run_service(Service {
         brokers: Some(brokers),
-        kafka: args.kafka,
+        kafka,
         source: None,
-        ingest: args.ingest,
-        http: args.http,
+        ingest,
+        http,
         report: args.report.every(),
         exit_when_done: false,
         profile_output: None,
@@ -109,12 +97,13 @@ pub fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
 /// Runs `mss serve` until Ctrl-C or SIGTERM (or done, with `--exit-when-done`).
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let source = args.source.is_set().then_some(args.source);
+    let ServiceArgs { kafka, ingest, http } = args.service;
     run_service(Service {
-        brokers: args.kafka.brokers.clone(),
-        kafka: args.kafka,
+        brokers: kafka.brokers.clone(),
+        kafka,
         source,
-        ingest: args.ingest,
-        http: args.http,
+        ingest,
+        http,
         report: args.report.every(),
         exit_when_done: args.exit_when_done,
         profile_output: args.profile_output,

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::args::{HttpArgs, IngestArgs, KafkaArgs};
+use super::args::ServiceArgs;
 use crate::ingest::{now_ms, Pipeline};
 use crate::record::RejectReason;
 use crate::serve;
@@ -22,20 +22,16 @@ use crate::stats::RejectSource;
 /// `mss view` flags.
 #[derive(Debug, Args)]
 pub struct ViewArgs {
-    /// Kafka (`--brokers` required) and the source topic whose windows to show.
+    /// Kafka (`--brokers` required) and the source topic whose windows to
+    /// show; sketch kinds and parameters (must match the ingest
+    /// processes'), retention and the sketch-log topic; web server.
     #[command(flatten)]
-    pub kafka: KafkaArgs,
-    /// Sketch kinds and parameters (must match the ingest processes'),
-    /// retention, and the sketch-log topic.
-    #[command(flatten)]
-    pub ingest: IngestArgs,
-    /// Web server.
-    #[command(flatten)]
-    pub http: HttpArgs,
+    pub service: ServiceArgs,
 }
 
 /// Runs `mss view` until Ctrl-C or SIGTERM.
 pub fn run(args: ViewArgs) -> anyhow::Result<()> {
+    let args = args.service;
     let brokers = args
         .kafka
         .brokers
