@@ -5,11 +5,12 @@
 //! and memory stays bounded for long retentions.
 //!
 //! A rollup is kept decoded while its minute can still receive windows; two
-//! minutes after the newest window seen it is *sealed*: encoded once into a
+//! minutes after the newest window seen, once no window reached it for a
+//! while, it is *sealed*: encoded once into a
 //! window of its own (partition −1, 60 s long, sent as history to
 //! WebSocket clients for minutes whose fine windows are gone) and its
-//! decoded sketches are dropped. A late window for a sealed minute is merged
-//! in by decoding, merging and re-encoding.
+//! decoded sketches are dropped. A late window for a sealed minute reopens it
+//! (decoded and merged), and it is sealed again once idle.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -22,8 +23,13 @@ use super::{ClosedWindow, PublishedWindow, SharedWindow};
 pub const ROLLUP_MS: i64 = 60_000;
 /// Default time fine windows are kept before only their rollups remain.
 pub const DEFAULT_FINE_RETENTION_MS: u64 = 15 * 60_000;
-/// A rollup is sealed once windows this much newer than its end arrived.
+/// A rollup is sealed once windows this much newer than its end arrived…
 const SEAL_AFTER_MS: i64 = 2 * ROLLUP_MS;
+/// …and no window reached it during this many additions (a view reading
+/// the sketch log gets one partition's whole history before the next one's).
+const SEAL_IDLE_ADDS: u64 = 512;
+/// The sealing pass runs once per this many additions.
+const SEAL_PASS_EVERY: u64 = 64;
 /// Partition of rollup windows (all partitions merged).
 pub const ALL_PARTITIONS: i32 = -1;
 
@@ -84,8 +90,10 @@ pub struct WindowStore {
     newest_start: i64,
     /// Minutes before this have no fine windows any more (rollups only).
     fine_cutoff: i64,
-    /// Rollups of minutes before this are sealed.
-    sealed_through: i64,
+    /// Windows added so far (the store's clock for idleness).
+    adds: u64,
+    /// Per minute, the value of `adds` when a window last reached it.
+    touched: BTreeMap<i64, u64>,
     /// Windows that could not be decoded or merged (never expected).
     pub merge_failures: u64,
 }
@@ -126,7 +134,8 @@ impl WindowStore {
             rollups: BTreeMap::new(),
             newest_start: i64::MIN,
             fine_cutoff: i64::MIN,
-            sealed_through: i64::MIN,
+            adds: 0,
+            touched: BTreeMap::new(),
             merge_failures: 0,
         }
     }
@@ -145,28 +154,23 @@ impl WindowStore {
                         }
                     }
                     Some(Rollup::Sealed(done)) => {
-                        // A late window: reopen, merge, seal again.
+                        // A late window: reopen (sealed again once idle).
                         let merged = Sketch::decode_kind(window.kind, &done.sketch)
                             .ok()
                             .and_then(|mut acc| acc.merge(&sketch).is_ok().then_some(acc));
                         match merged {
-                            Some(acc) => {
-                                rollup[slot] = Some(Rollup::Sealed(sealed(window.kind, minute, &acc)))
-                            }
+                            Some(acc) => rollup[slot] = Some(Rollup::Open(Box::new(acc))),
                             None => self.merge_failures += 1,
                         }
                     }
-                    empty => {
-                        *empty = Some(if minute < self.sealed_through {
-                            Rollup::Sealed(sealed(window.kind, minute, &sketch))
-                        } else {
-                            Rollup::Open(Box::new(sketch))
-                        });
-                    }
+                    empty => *empty = Some(Rollup::Open(Box::new(sketch))),
                 },
                 Err(_) => self.merge_failures += 1,
             }
         }
+        self.adds += 1;
+        let minute = window.window_start_ms - window.window_start_ms.rem_euclid(ROLLUP_MS);
+        self.touched.insert(minute, self.adds);
         self.newest_start = self.newest_start.max(window.window_start_ms);
         if window.window_start_ms >= self.fine_cutoff {
             self.fine.push_back(window);
@@ -193,18 +197,29 @@ impl WindowStore {
             .first_key_value()
             .is_some_and(|(&start, _)| start + ROLLUP_MS <= horizon)
         {
-            self.rollups.pop_first();
+            if let Some((minute, _)) = self.rollups.pop_first() {
+                self.touched.remove(&minute);
+            }
         }
+        if self.adds.is_multiple_of(SEAL_PASS_EVERY) {
+            self.seal_idle();
+        }
+    }
+
+    /// Seals the open rollups of minutes well behind the newest window that
+    /// no window reached for a while.
+    fn seal_idle(&mut self) {
         let seal_before = self.newest_start.saturating_sub(ROLLUP_MS + SEAL_AFTER_MS);
-        if seal_before > self.sealed_through {
-            for (&minute, rollup) in self.rollups.range_mut(self.sealed_through..seal_before) {
-                for (slot, r) in rollup.iter_mut().enumerate() {
-                    if let Some(Rollup::Open(acc)) = r {
-                        *r = Some(Rollup::Sealed(sealed(self.kinds[slot], minute, acc)));
-                    }
+        for (&minute, rollup) in self.rollups.range_mut(..seal_before) {
+            let last = self.touched.get(&minute).copied().unwrap_or(0);
+            if self.adds - last < SEAL_IDLE_ADDS {
+                continue;
+            }
+            for (slot, r) in rollup.iter_mut().enumerate() {
+                if let Some(Rollup::Open(acc)) = r {
+                    *r = Some(Rollup::Sealed(sealed(self.kinds[slot], minute, acc)));
                 }
             }
-            self.sealed_through = seal_before;
         }
     }
 
