@@ -173,7 +173,15 @@ fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
     let port_a = free_port();
     let mut a = consume(&tansu.brokers, "restart-group", port_a);
     wait_ready(port_a);
-    let mut producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
+    let mut producer = Proc(
+        mss()
+            .args(["produce", "--brokers", &tansu.brokers, "--rate", "10000", "--csv"])
+            .arg(&csv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("producer starts"),
+    );
     let snapshot = wait_summary(port_a, Duration::from_secs(60), "A to consume a part", |s| {
         s["messages_processed"].as_i64().unwrap_or(0) >= 8_000
     });
@@ -253,7 +261,15 @@ fn sigterm_commits_every_consumed_offset_so_a_restart_counts_nothing_twice() {
         .spawn()
         .expect("consumer starts");
     wait_ready(port_a);
-    let mut producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
+    let mut producer = Proc(
+        mss()
+            .args(["produce", "--brokers", &tansu.brokers, "--rate", "10000", "--csv"])
+            .arg(&csv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("producer starts"),
+    );
     wait_summary(port_a, Duration::from_secs(60), "A to consume a part", |s| {
         s["messages_processed"].as_i64().unwrap_or(0) >= 5_000
     });
