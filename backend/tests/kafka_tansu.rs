@@ -3,7 +3,8 @@
 //! processes, and a consumer killed mid-stream and restarted.
 //! Tansu quirks (see ../shared/ENVIRONMENT.md): its high watermark is wrong,
 //! so these tests count messages and never read lag; every test uses its
-//! own group id.
+//! own group id; and a fetch from the middle of a batch skips the rest of
+//! it, so producers write one record per batch (`ONE_RECORD_PER_BATCH`).
 
 mod common;
 
@@ -19,6 +20,7 @@ fn produce(brokers: &str, csv: &std::path::Path, extra: &[&str]) -> serde_json::
     let out = mss()
         .args(["produce", "--brokers", brokers, "--partitions", "4", "--csv"])
         .arg(csv)
+        .args(ONE_RECORD_PER_BATCH)
         .args(extra)
         .stderr(Stdio::null())
         .output()
@@ -173,15 +175,7 @@ fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
     let port_a = free_port();
     let mut a = consume(&tansu.brokers, "restart-group", port_a);
     wait_ready(port_a);
-    let mut producer = Proc(
-        mss()
-            .args(["produce", "--brokers", &tansu.brokers, "--rate", "10000", "--csv"])
-            .arg(&csv)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("producer starts"),
-    );
+    let mut producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
     let snapshot = wait_summary(port_a, Duration::from_secs(60), "A to consume a part", |s| {
         s["messages_processed"].as_i64().unwrap_or(0) >= 8_000
     });
@@ -261,15 +255,7 @@ fn sigterm_commits_every_consumed_offset_so_a_restart_counts_nothing_twice() {
         .spawn()
         .expect("consumer starts");
     wait_ready(port_a);
-    let mut producer = Proc(
-        mss()
-            .args(["produce", "--brokers", &tansu.brokers, "--rate", "10000", "--csv"])
-            .arg(&csv)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("producer starts"),
-    );
+    let mut producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
     wait_summary(port_a, Duration::from_secs(60), "A to consume a part", |s| {
         s["messages_processed"].as_i64().unwrap_or(0) >= 5_000
     });

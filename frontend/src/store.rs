@@ -82,8 +82,12 @@ impl Slot {
             SlotSketch::Decoded(s) => merge_into(acc, s),
             SlotSketch::Encoded(parts) => {
                 for bytes in parts {
-                    if let Ok(s) = Sketch::decode(bytes) {
-                        merge_into(acc, &s);
+                    match acc {
+                        // Buckets straight from the bytes: no histogram built.
+                        Some(a) => {
+                            let _ = a.merge_encoded(bytes);
+                        }
+                        None => *acc = Sketch::decode(bytes).ok(),
                     }
                 }
             }
@@ -111,6 +115,20 @@ impl ClientStore {
             self.duplicates += 1;
             return Err(Refused::Duplicate);
         }
+        let start = window.window_start_ms;
+        let minute = start.div_euclid(MINUTE_MS) * MINUTE_MS;
+        if keeps_encoded(window.kind) {
+            // Checked and added to its minute straight from the bytes.
+            let entry = self.kinds.entry(window.kind).or_default();
+            if let Some(agg) = entry.minutes.get_mut(&minute) {
+                if let Err(e) = agg.merge_encoded(&window.sketch) {
+                    self.bad_sketches += 1;
+                    return Err(Refused::BadSketch(e.to_string()));
+                }
+                self.keep(window, None);
+                return Ok(());
+            }
+        }
         let sketch = match Sketch::decode(&window.sketch) {
             Ok(s) if s.kind() == window.kind => s,
             Ok(s) => {
@@ -127,8 +145,6 @@ impl ClientStore {
             }
         };
         let entry = self.kinds.entry(window.kind).or_default();
-        let start = window.window_start_ms;
-        let minute = start.div_euclid(MINUTE_MS) * MINUTE_MS;
         if let Some(agg) = entry.minutes.get_mut(&minute) {
             if let Err(e) = agg.merge(&sketch) {
                 self.bad_sketches += 1;
@@ -137,21 +153,35 @@ impl ClientStore {
         } else {
             entry.minutes.insert(minute, sketch.clone());
         }
+        self.keep(window, Some(sketch));
+        Ok(())
+    }
+
+    /// Stores a checked window (already in its minute) in its slot;
+    /// `decoded` is its sketch when it was decoded.
+    fn keep(&mut self, window: &WindowSnapshot, decoded: Option<Sketch>) {
+        let start = window.window_start_ms;
+        let entry = self.kinds.entry(window.kind).or_default();
         match entry.slots.get_mut(&start) {
             Some(slot) => {
                 slot.count += window.count;
                 match &mut slot.sketch {
-                    SlotSketch::Decoded(s) => {
-                        let _ = s.merge(&sketch);
-                    }
+                    // Same kind and parameters: checked against the minute.
+                    SlotSketch::Decoded(s) => match &decoded {
+                        Some(d) => {
+                            let _ = s.merge(d);
+                        }
+                        None => {
+                            let _ = s.merge_encoded(&window.sketch);
+                        }
+                    },
                     SlotSketch::Encoded(parts) => parts.push(window.sketch.clone()),
                 }
             }
             None => {
-                let stored = if keeps_encoded(window.kind) {
-                    SlotSketch::Encoded(vec![window.sketch.clone()])
-                } else {
-                    SlotSketch::Decoded(Box::new(sketch))
+                let stored = match decoded {
+                    Some(d) if !keeps_encoded(window.kind) => SlotSketch::Decoded(Box::new(d)),
+                    _ => SlotSketch::Encoded(vec![window.sketch.clone()]),
                 };
                 entry.slots.insert(
                     start,
@@ -162,13 +192,12 @@ impl ClientStore {
                 );
             }
         }
-        self.seen.insert(key);
+        self.seen.insert((window.partition, start, window.kind));
         for ((kind, step, _), cache) in &mut self.lines {
             if *kind == window.kind {
                 cache.remove(&(start.div_euclid(*step) * step));
             }
         }
-        Ok(())
     }
 
     /// Kinds with at least one window.

@@ -66,6 +66,18 @@ pub enum MergeError {
     },
 }
 
+/// Why encoded bytes could not be merged into a sketch
+/// ([`crate::Sketch::merge_encoded`]); the sketch is unchanged on error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MergeEncodedError {
+    /// The bytes are not a valid sketch encoding.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The bytes hold a sketch of another kind or other parameters.
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+}
+
 /// Why a quantile could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QuantileError {

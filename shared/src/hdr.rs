@@ -17,7 +17,9 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 
 use crate::codec::{Reader, Writer};
-use crate::error::{ConfigError, DecodeError, EncodeError, InsertError, MergeError, QuantileError};
+use crate::error::{
+    ConfigError, DecodeError, EncodeError, InsertError, MergeEncodedError, MergeError, QuantileError,
+};
 use crate::kind::SketchKind;
 
 /// Default significant decimal digits.
@@ -235,8 +237,138 @@ impl HdrSketch {
     /// 1/ratio from the header (1 for histograms from other libraries); the
     /// sum is estimated from bucket midpoints, min/max from the outer buckets.
     pub fn from_v2(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut sketch = Self::from_v2_counts(bytes)?;
+        if sketch.count() > 0 {
+            let scale = sketch.scale;
+            sketch.min = sketch.histogram.min() as f64 / scale;
+            sketch.max = sketch.histogram.max() as f64 / scale;
+            sketch.sum = sketch.histogram.mean() * sketch.count() as f64 / scale;
+        }
+        Ok(sketch)
+    }
+
+    /// The histogram of V2 bytes, without min/max/sum.
+    fn from_v2_counts(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut v2 = V2Payload::parse(bytes)?;
+        // The crate only reads ratio 1.0; the scale is kept on our side.
+        v2.plain[32..40].copy_from_slice(&1.0f64.to_be_bytes());
+        let mut histogram: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut v2.plain.as_slice())
+            .map_err(|e| DecodeError::Hdr(format!("{e:?}")))?;
+        // Decoded histograms are bounded by their header; let them grow when
+        // merged with wider ones, like the ones this crate creates.
+        histogram.auto(true);
+        Ok(Self::from_histogram(histogram, v2.scale))
+    }
+
+    /// Adds the counts of V2 bytes straight into this histogram, without
+    /// building a histogram for them (a window's histogram is mostly empty
+    /// buckets: allocating and walking them is most of a decode + merge).
+    /// `stats` are the exact `(sum, min, max)` to fold in; `None` estimates
+    /// them from the buckets, as [`Self::from_v2`] does. Unchanged on error.
+    pub fn merge_v2(
+        &mut self,
+        bytes: &[u8],
+        stats: Option<(f64, f64, f64)>,
+    ) -> Result<(), MergeEncodedError> {
+        let v2 = V2Payload::parse(bytes)?;
+        let lowest = u64::from_be_bytes(v2.plain[16..24].try_into().map_err(|_| DecodeError::Truncated)?);
+        let offset = be_u32(&v2.plain, 8)?;
+        let same_layout = v2.digits == u32::from(self.significant_digits())
+            && lowest == self.histogram.low()
+            && lowest == 1
+            && offset == 0;
+        if !same_layout || v2.scale != self.scale {
+            // Another layout: decode it the general way (which also checks
+            // that the parameters match).
+            let mut other = Self::from_v2(bytes)?;
+            if let Some((sum, min, max)) = stats {
+                (other.sum, other.min, other.max) = (sum, min, max);
+            }
+            return Ok(self.merge(&other)?);
+        }
+        let layout = BucketLayout::new(v2.digits);
+        let counts = v2.counts()?;
+        let mut buckets = Vec::with_capacity(counts.len());
+        for (index, count) in counts {
+            buckets.push((layout.value_at(index)?, count));
+        }
+        // Everything was read: only now change the histogram.
+        let mut total = 0u64;
+        let (mut lo, mut hi) = (u64::MAX, 0u64);
+        for &(value, count) in &buckets {
+            self.histogram
+                .record_n(value, count)
+                .map_err(|e| DecodeError::Hdr(format!("{e:?}")))?;
+            total = total.saturating_add(count);
+            lo = lo.min(value);
+            hi = hi.max(value);
+        }
+        if total == 0 {
+            return Ok(());
+        }
+        let (sum, min, max) = match stats {
+            Some(s) => s,
+            None => {
+                let sum = buckets
+                    .iter()
+                    .map(|&(v, c)| self.histogram.median_equivalent(v) as f64 * c as f64)
+                    .sum::<f64>();
+                (
+                    sum / self.scale,
+                    self.histogram.lowest_equivalent(lo) as f64 / self.scale,
+                    self.histogram.highest_equivalent(hi) as f64 / self.scale,
+                )
+            }
+        };
+        self.sum += sum;
+        self.min = self.min.min(min);
+        self.max = self.max.max(max);
+        Ok(())
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
+        w.f64(self.sum);
+        w.f64(self.min);
+        w.f64(self.max);
+        // zlib-compressed V2: about a third of the plain size for a window.
+        w.bytes(&self.to_v2(true)?);
+        Ok(())
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let sum = r.f64()?;
+        let min = r.f64()?;
+        let max = r.f64()?;
+        let mut sketch = Self::from_v2_counts(r.bytes()?)?;
+        sketch.sum = sum;
+        sketch.min = min;
+        sketch.max = max;
+        Ok(sketch)
+    }
+
+    /// [`Self::read`] straight into this histogram (see [`Self::merge_v2`]).
+    pub(crate) fn merge_read(&mut self, r: &mut Reader<'_>) -> Result<(), MergeEncodedError> {
+        let sum = r.f64()?;
+        let min = r.f64()?;
+        let max = r.f64()?;
+        let bytes = r.bytes()?;
+        r.finish()?;
+        self.merge_v2(bytes, Some((sum, min, max)))
+    }
+}
+
+/// A V2 histogram's plain (inflated) bytes and the header fields we check.
+struct V2Payload {
+    plain: Vec<u8>,
+    digits: u32,
+    scale: f64,
+}
+
+impl V2Payload {
+    fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
         let cookie = be_u32(bytes, 0)?;
-        let mut plain = match cookie {
+        let plain = match cookie {
             V2_COOKIE => bytes.to_vec(),
             V2_COMPRESSED_COOKIE => {
                 let len = be_u32(bytes, 4)? as usize;
@@ -271,41 +403,85 @@ impl HdrSketch {
         if !(scale.is_finite() && scale >= 1e-9) {
             return Err(DecodeError::Hdr("conversion ratio out of range".into()));
         }
-        // The crate only reads ratio 1.0; the scale is kept on our side.
-        plain[32..40].copy_from_slice(&1.0f64.to_be_bytes());
-        let mut histogram: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut plain.as_slice())
-            .map_err(|e| DecodeError::Hdr(format!("{e:?}")))?;
-        // Decoded histograms are bounded by their header; let them grow when
-        // merged with wider ones, like the ones this crate creates.
-        histogram.auto(true);
-        let mut sketch = Self::from_histogram(histogram, scale);
-        if sketch.count() > 0 {
-            sketch.min = sketch.histogram.min() as f64 / scale;
-            sketch.max = sketch.histogram.max() as f64 / scale;
-            sketch.sum = sketch.histogram.mean() * sketch.count() as f64 / scale;
+        Ok(Self { plain, digits, scale })
+    }
+
+    /// `(counts index, count)` of every non-empty bucket: the payload is
+    /// zig-zag LEB128 numbers, a negative one being a run of empty buckets.
+    fn counts(&self) -> Result<Vec<(u64, u64)>, DecodeError> {
+        let len = be_u32(&self.plain, 4)? as usize;
+        let mut payload = self
+            .plain
+            .get(V2_HEADER_LEN..V2_HEADER_LEN + len)
+            .ok_or(DecodeError::Truncated)?;
+        let mut out = Vec::new();
+        let mut index = 0u64;
+        while !payload.is_empty() {
+            let (n, used) = read_leb128(payload)?;
+            payload = &payload[used..];
+            let n = (n >> 1) as i64 ^ -((n & 1) as i64);
+            if n < 0 {
+                index = index
+                    .checked_add(n.unsigned_abs())
+                    .ok_or(DecodeError::Hdr("run of empty buckets overflows".into()))?;
+            } else {
+                if n > 0 {
+                    out.push((index, n as u64));
+                }
+                index += 1;
+            }
         }
-        Ok(sketch)
+        Ok(out)
+    }
+}
+
+/// LEB128 as HdrHistogram writes it: at most 9 bytes, the 9th holding a
+/// whole 8 bits. Returns the number and the bytes used.
+fn read_leb128(bytes: &[u8]) -> Result<(u64, usize), DecodeError> {
+    let mut n = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(9) {
+        if i == 8 {
+            return Ok((n | (u64::from(b) << 56), 9));
+        }
+        n |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((n, i + 1));
+        }
+    }
+    Err(DecodeError::Truncated)
+}
+
+/// Which value a counts index stands for, for a histogram with lowest
+/// discernible value 1 and `digits` significant digits.
+struct BucketLayout {
+    /// log2 of half the sub-buckets per bucket.
+    half_magnitude: u32,
+}
+
+impl BucketLayout {
+    fn new(digits: u32) -> Self {
+        let largest_single_unit = 2 * 10u64.pow(digits);
+        let magnitude = 64 - (largest_single_unit - 1).leading_zeros();
+        Self {
+            half_magnitude: magnitude.max(1) - 1,
+        }
     }
 
-    pub(crate) fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
-        w.f64(self.sum);
-        w.f64(self.min);
-        w.f64(self.max);
-        // zlib-compressed V2: about a third of the plain size for a window.
-        w.bytes(&self.to_v2(true)?);
-        Ok(())
-    }
-
-    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let sum = r.f64()?;
-        let min = r.f64()?;
-        let max = r.f64()?;
-        let mut sketch = Self::from_v2(r.bytes()?)?;
-        sketch.sum = sum;
-        sketch.min = min;
-        sketch.max = max;
-        Ok(sketch)
+    /// The lowest value of the bucket at `index`.
+    fn value_at(&self, index: u64) -> Result<u64, DecodeError> {
+        let half = 1u64 << self.half_magnitude;
+        let bucket = (index >> self.half_magnitude) as i64 - 1;
+        let mut sub_bucket = (index & (half - 1)) + half;
+        let shift = if bucket < 0 {
+            sub_bucket -= half;
+            0
+        } else {
+            bucket as u32
+        };
+        if shift + (64 - sub_bucket.leading_zeros()) > 63 {
+            return Err(DecodeError::Hdr(format!("counts index {index} out of range")));
+        }
+        Ok(sub_bucket << shift)
     }
 }
 

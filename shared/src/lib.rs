@@ -31,6 +31,8 @@ pub mod sketch;
 pub mod text;
 pub mod time_spec;
 
-pub use error::{ConfigError, DecodeError, EncodeError, InsertError, MergeError, QuantileError};
+pub use error::{
+    ConfigError, DecodeError, EncodeError, InsertError, MergeEncodedError, MergeError, QuantileError,
+};
 pub use kind::SketchKind;
 pub use sketch::{Sketch, SketchParams};

@@ -3,7 +3,9 @@
 use crate::codec::{Reader, Writer, FORMAT_VERSION, MAGIC};
 use crate::datadog::{DatadogSketch, DATADOG_RELATIVE_ACCURACY};
 use crate::ddsketch::{DDSketch, DEFAULT_BIN_LIMIT, DEFAULT_RELATIVE_ACCURACY};
-use crate::error::{ConfigError, DecodeError, EncodeError, InsertError, MergeError, QuantileError};
+use crate::error::{
+    ConfigError, DecodeError, EncodeError, InsertError, MergeEncodedError, MergeError, QuantileError,
+};
 use crate::hdr::{HdrSketch, DEFAULT_SCALE, DEFAULT_SIGNIFICANT_DIGITS};
 use crate::kind::SketchKind;
 use crate::moments::{MomentSketch, SolveReport, DEFAULT_MOMENTS};
@@ -288,6 +290,35 @@ impl Sketch {
         };
         r.finish()?;
         Ok(sketch)
+    }
+
+    /// Adds the values of a sketch in native bytes ([`Self::encode`]) of
+    /// the same kind and parameters: what decoding then merging does, but an
+    /// HDR histogram's buckets go straight into this one (no histogram is
+    /// built for the bytes). Unchanged on error.
+    pub fn merge_encoded(&mut self, bytes: &[u8]) -> Result<(), MergeEncodedError> {
+        let mut r = Reader::new(bytes);
+        let magic = r.u8()?;
+        if magic != MAGIC {
+            return Err(DecodeError::BadMagic(magic).into());
+        }
+        let version = r.u8()?;
+        if version != FORMAT_VERSION {
+            return Err(DecodeError::UnsupportedVersion(version).into());
+        }
+        let tag = r.u8()?;
+        let kind = SketchKind::from_tag(tag).ok_or(DecodeError::UnknownKind(tag))?;
+        if kind != self.kind() {
+            return Err(MergeError::KindMismatch {
+                left: self.kind(),
+                right: kind,
+            }
+            .into());
+        }
+        match self {
+            Sketch::HdrHistogram(h) => h.merge_read(&mut r),
+            _ => Ok(self.merge(&Self::decode(bytes)?)?),
+        }
     }
 
     /// Decodes native bytes that must hold a sketch of `kind`.

@@ -56,3 +56,18 @@ fn decoded_sketches_merge_like_fresh_ones() {
         checks::decoded_sketches_merge_like_fresh_ones(kind);
     }
 }
+
+#[test]
+fn merging_encoded_bytes_equals_decoding_then_merging() {
+    for kind in SketchKind::ALL {
+        for seed in [1, 2, 3] {
+            checks::merge_encoded_equals_decode_then_merge(kind, seed);
+        }
+        checks::merge_encoded_refuses_bad_input_and_changes_nothing(kind);
+    }
+}
+
+#[test]
+fn hdr_v2_from_python_merges_straight_in_like_a_decoded_one() {
+    common::interop::hdr_python_v2_merges_straight_in();
+}

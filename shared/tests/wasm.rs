@@ -38,6 +38,8 @@ fn merge_equals_insert_all_in_wasm() {
     checks::mismatched_merges_are_errors();
     for kind in SketchKind::ALL {
         checks::decoded_sketches_merge_like_fresh_ones(kind);
+        checks::merge_encoded_equals_decode_then_merge(kind, 3);
+        checks::merge_encoded_refuses_bad_input_and_changes_nothing(kind);
     }
 }
 

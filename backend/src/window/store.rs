@@ -50,9 +50,7 @@ impl Rollup {
                 let _ = acc.merge(s);
             }
             Rollup::Sealed(w) => {
-                if let Ok(s) = Sketch::decode_kind(w.kind, &w.sketch) {
-                    let _ = acc.merge(&s);
-                }
+                let _ = acc.merge_encoded(&w.sketch);
             }
         }
     }
@@ -146,26 +144,32 @@ impl WindowStore {
             let minute = window.window_start_ms - window.window_start_ms.rem_euclid(ROLLUP_MS);
             let n = self.kinds.len();
             let rollup = self.rollups.entry(minute).or_insert_with(|| vec![None; n]);
-            match Sketch::decode_kind(window.kind, &window.sketch) {
-                Ok(sketch) => match &mut rollup[slot] {
-                    Some(Rollup::Open(acc)) => {
-                        if acc.merge(&sketch).is_err() {
-                            self.merge_failures += 1;
+            // The window's bytes are merged straight into the rollup.
+            let merged = match &mut rollup[slot] {
+                Some(Rollup::Open(acc)) => acc.merge_encoded(&window.sketch).is_ok(),
+                Some(Rollup::Sealed(done)) => {
+                    // A late window: reopen (sealed again once idle).
+                    let reopened = Sketch::decode_kind(window.kind, &done.sketch)
+                        .ok()
+                        .and_then(|mut acc| acc.merge_encoded(&window.sketch).is_ok().then_some(acc));
+                    match reopened {
+                        Some(acc) => {
+                            rollup[slot] = Some(Rollup::Open(Box::new(acc)));
+                            true
                         }
+                        None => false,
                     }
-                    Some(Rollup::Sealed(done)) => {
-                        // A late window: reopen (sealed again once idle).
-                        let merged = Sketch::decode_kind(window.kind, &done.sketch)
-                            .ok()
-                            .and_then(|mut acc| acc.merge(&sketch).is_ok().then_some(acc));
-                        match merged {
-                            Some(acc) => rollup[slot] = Some(Rollup::Open(Box::new(acc))),
-                            None => self.merge_failures += 1,
-                        }
+                }
+                empty => match Sketch::decode_kind(window.kind, &window.sketch) {
+                    Ok(sketch) => {
+                        *empty = Some(Rollup::Open(Box::new(sketch)));
+                        true
                     }
-                    empty => *empty = Some(Rollup::Open(Box::new(sketch))),
+                    Err(_) => false,
                 },
-                Err(_) => self.merge_failures += 1,
+            };
+            if !merged {
+                self.merge_failures += 1;
             }
         }
         self.adds += 1;
@@ -279,9 +283,7 @@ impl WindowStore {
         for w in &self.fine {
             let rollup = w.window_start_ms - w.window_start_ms.rem_euclid(ROLLUP_MS);
             if w.kind == kind && partial.contains(&rollup) && (from_ms..to_ms).contains(&w.window_start_ms) {
-                if let Ok(s) = Sketch::decode_kind(kind, &w.sketch) {
-                    let _ = acc.merge(&s);
-                }
+                let _ = acc.merge_encoded(&w.sketch);
             }
         }
         Some(acc)

@@ -167,3 +167,89 @@ pub fn decoded_sketches_merge_like_fresh_ones(kind: SketchKind) {
     }
     assert_eq!(first.map(|s| s.count()), Some(total), "{kind}");
 }
+
+/// Merging native bytes straight in (`merge_encoded`) gives exactly what
+/// decoding them and merging gives: same count, sum, min, max, buckets and
+/// quantiles — including HDR windows wider than the accumulator.
+pub fn merge_encoded_equals_decode_then_merge(kind: SketchKind, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let mut via_decode = build(kind, &Distribution::LogNormal.sample(&mut rng, 300));
+    let mut direct = via_decode.clone();
+    for i in 0..5 {
+        let dist = if i % 2 == 0 {
+            Distribution::HdfsLike
+        } else {
+            Distribution::Bimodal
+        };
+        let bytes = build(kind, &dist.sample(&mut rng, 100 + i * 400)).encode();
+        via_decode
+            .merge(&Sketch::decode(&bytes).expect("decodes"))
+            .expect("same kind and parameters");
+        direct.merge_encoded(&bytes).expect("same kind and parameters");
+    }
+    // An empty window changes nothing.
+    direct
+        .merge_encoded(&Sketch::with_defaults(kind).encode())
+        .expect("empty merges");
+    assert_eq!(direct.count(), via_decode.count(), "{kind}");
+    assert_eq!(direct.min(), via_decode.min(), "{kind}");
+    assert_eq!(direct.max(), via_decode.max(), "{kind}");
+    let (a, b) = (direct.sum(), via_decode.sum());
+    assert!((a - b).abs() <= 1e-9 * b.abs(), "{kind}: sum {a} vs {b}");
+    assert_eq!(direct.mass_points(), via_decode.mass_points(), "{kind}");
+    assert_eq!(
+        direct.quantiles(&QS).ok(),
+        via_decode.quantiles(&QS).ok(),
+        "{kind}"
+    );
+}
+
+/// Bad bytes, another kind or other parameters are errors that leave the
+/// accumulator as it was.
+pub fn merge_encoded_refuses_bad_input_and_changes_nothing(kind: SketchKind) {
+    let mut rng = Rng::new(11);
+    let mut acc = build(kind, &Distribution::HdfsLike.sample(&mut rng, 500));
+    let before = (acc.count(), acc.mass_points(), acc.quantiles(&QS).ok());
+    let good = build(kind, &Distribution::HdfsLike.sample(&mut rng, 500)).encode();
+    let other_kind = SketchKind::ALL
+        .into_iter()
+        .find(|&k| k != kind)
+        .expect("four kinds");
+    let other_params = SketchParams {
+        relative_accuracy: 0.02,
+        moments: 8,
+        significant_digits: 2,
+        ..SketchParams::default()
+    };
+    let mut wider = Sketch::new(kind, &other_params).expect("valid");
+    wider
+        .insert_slice(&Distribution::HdfsLike.sample(&mut rng, 50))
+        .expect("valid values");
+    let mut bad: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"hello".to_vec(),
+        good[..good.len() / 2].to_vec(),
+        build(other_kind, &[1.0, 2.0]).encode(),
+    ];
+    if kind != SketchKind::Datadog {
+        // datadog's accuracy is fixed: there are no other parameters.
+        bad.push(wider.encode());
+    }
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xff;
+    bad.push(flipped);
+    for (i, bytes) in bad.iter().enumerate() {
+        if acc.merge_encoded(bytes).is_ok() {
+            // A flipped last byte may still be a valid sketch; then it must
+            // have merged like a decoded one.
+            assert_eq!(i, bad.len() - 1, "{kind}: case {i} merged");
+            return;
+        }
+        assert_eq!(
+            (acc.count(), acc.mass_points(), acc.quantiles(&QS).ok()),
+            before,
+            "{kind}: case {i} changed the sketch"
+        );
+    }
+}

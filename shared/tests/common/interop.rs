@@ -146,3 +146,25 @@ pub fn hdr_reads_python_v2() {
         assert_eq!(back.quantiles(&super::QS).ok(), ours.quantiles(&super::QS).ok());
     }
 }
+
+/// The Python library's V2 bytes (scale 1, no exact stats) added straight
+/// into a histogram equal decoding them and merging.
+pub fn hdr_python_v2_merges_straight_in() {
+    let (_, b64, _) = HDR_FIXTURE;
+    let bytes = shared::text::from_base64(b64).expect("base64");
+    let theirs = shared::hdr::HdrSketch::from_v2(&bytes).expect("python V2 decodes");
+    let digits = theirs.significant_digits();
+    let mut direct = shared::hdr::HdrSketch::new(digits, 1.0).expect("valid");
+    let mut via_decode = direct.clone();
+    direct.merge_v2(&bytes, None).expect("same layout");
+    via_decode.merge(&theirs).expect("same parameters");
+    assert_eq!(direct.count(), via_decode.count());
+    assert_eq!(direct.mass_points(), via_decode.mass_points());
+    assert_eq!(direct.min(), via_decode.min());
+    assert_eq!(direct.max(), via_decode.max());
+    let (a, b) = (direct.sum(), via_decode.sum());
+    assert!((a - b).abs() <= 1e-9 * b, "sum {a} vs {b}");
+    for q in super::QS {
+        assert_eq!(direct.quantile(q).ok(), via_decode.quantile(q).ok(), "q={q}");
+    }
+}
