@@ -175,7 +175,7 @@ fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
     let port_a = free_port();
     let mut a = consume(&tansu.brokers, "restart-group", port_a);
     wait_ready(port_a);
-    let mut producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
+    let producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
     let snapshot = wait_summary(port_a, Duration::from_secs(60), "A to consume a part", |s| {
         s["messages_processed"].as_i64().unwrap_or(0) >= 8_000
     });
@@ -199,7 +199,7 @@ fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
 
     let port_b = free_port();
     let _b = consume(&tansu.brokers, "restart-group", port_b);
-    assert!(producer.0.wait().expect("producer exits").success());
+    producer.finish();
     // B resumes at the committed offsets and must consume everything after them.
     let s = wait_summary(port_b, Duration::from_secs(90), "B to reach the end", |s| {
         let parts = s["partitions"].as_array().cloned().unwrap_or_default();
@@ -255,7 +255,7 @@ fn sigterm_commits_every_consumed_offset_so_a_restart_counts_nothing_twice() {
         .spawn()
         .expect("consumer starts");
     wait_ready(port_a);
-    let mut producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
+    let producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
     wait_summary(port_a, Duration::from_secs(60), "A to consume a part", |s| {
         s["messages_processed"].as_i64().unwrap_or(0) >= 5_000
     });
@@ -278,7 +278,7 @@ fn sigterm_commits_every_consumed_offset_so_a_restart_counts_nothing_twice() {
 
     let port_b = free_port();
     let _b = consume(&tansu.brokers, "sigterm-group", port_b);
-    assert!(producer.0.wait().expect("producer exits").success());
+    producer.finish();
     let total = values.len() as i64;
     wait_summary(port_b, Duration::from_secs(90), "B to consume the rest", |s| {
         s["messages_processed"].as_i64().unwrap_or(0) + counted_a >= total

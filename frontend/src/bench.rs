@@ -92,9 +92,7 @@ fn bench_kind(kind: SketchKind, runs: usize) -> KindResult {
                 let t = now_ms();
                 let mut acc = Sketch::with_defaults(kind);
                 for b in &windows {
-                    if let Ok(s) = Sketch::decode(b) {
-                        let _ = acc.merge(&s);
-                    }
+                    let _ = acc.merge_encoded(b);
                 }
                 p99 = acc.quantiles(&qs).map_or(0.0, |v| v[2]);
                 now_ms() - t

@@ -20,6 +20,11 @@ use crate::window::{ClosedWindow, PublishedWindow, SharedWindow};
 
 /// Values per window.
 pub const VALUES_PER_WINDOW: usize = 160;
+/// What the embedded broker (librdkafka's mock cluster) keeps per partition
+/// before it drops the oldest records: 5 MiB, less some room for headers.
+const EMBEDDED_PARTITION_BYTES: u64 = 4_500_000;
+/// Bytes a sketch-log record takes besides its frame (key, headers, batch).
+const RECORD_OVERHEAD_BYTES: u64 = 100;
 
 /// What was measured (`--json` prints this).
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +91,7 @@ pub async fn run(
     let first_second = stamp / 1000 - i64::try_from(history_s).unwrap_or(0);
     let (mut windows, mut bytes) = (0u64, 0u64);
     let mut offsets = vec![0i64; usize::try_from(partitions.max(1)).unwrap_or(1)];
+    let mut partition_bytes = vec![0u64; offsets.len()];
     let publish_start = Instant::now();
     for second in first_second..stamp / 1000 {
         for p in 0..partitions {
@@ -112,6 +118,21 @@ pub async fn run(
                 .collect();
             windows += batch.len() as u64;
             bytes += batch.iter().map(|w| w.frame.len() as u64).sum::<u64>();
+            if embedded.is_some() {
+                let slot_bytes = &mut partition_bytes[slot];
+                *slot_bytes += batch
+                    .iter()
+                    .map(|w| w.frame.len() as u64 + RECORD_OVERHEAD_BYTES)
+                    .sum::<u64>();
+                if *slot_bytes > EMBEDDED_PARTITION_BYTES {
+                    anyhow::bail!(
+                        "{history_s} s of history do not fit the embedded broker, which keeps about 5 MiB per \
+                         partition (it would drop the oldest windows): use --brokers with a Kafka broker, \
+                         --direct, or a shorter --history (at most about {} s here)",
+                        second - first_second
+                    );
+                }
+            }
             match &publisher {
                 Some((publisher, _)) => publisher.send(&batch),
                 None => batch.into_iter().for_each(|w| pipeline.restore(w)),

@@ -257,9 +257,26 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// offset starts a batch.
 pub const ONE_RECORD_PER_BATCH: [&str; 2] = ["--librdkafka", "batch.num.messages=1"];
 
+/// `mss produce` replaying a CSV into Tansu in the background; its log is
+/// shown if it fails ([`Producer::finish`]).
+pub struct Producer {
+    proc: Proc,
+    log: PathBuf,
+}
+
+impl Producer {
+    /// Waits for the replay to end; panics with the producer's log if it failed.
+    pub fn finish(mut self) {
+        let status = self.proc.0.wait().expect("producer exits");
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(status.success(), "mss produce failed ({status}):\n{log}");
+    }
+}
+
 /// `mss produce` replaying `csv` into Tansu (creating the 4-partition topic
 /// if needed; at most `rate` msg/s), running in the background.
-pub fn spawn_producer(brokers: &str, csv: &Path, rate: Option<&str>) -> Proc {
+pub fn spawn_producer(brokers: &str, csv: &Path, rate: Option<&str>) -> Producer {
+    let log = csv.with_extension("producer.log");
     let mut c = mss();
     c.args(["produce", "--brokers", brokers, "--partitions", "4", "--csv"])
         .arg(csv)
@@ -267,10 +284,11 @@ pub fn spawn_producer(brokers: &str, csv: &Path, rate: Option<&str>) -> Proc {
     if let Some(r) = rate {
         c.args(["--rate", r]);
     }
-    Proc(
+    let proc = Proc(
         c.stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("producer log"))
             .spawn()
             .expect("producer starts"),
-    )
+    );
+    Producer { proc, log }
 }
