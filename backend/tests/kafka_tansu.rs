@@ -55,7 +55,7 @@ fn consume_command(brokers: &str, group: &str, port: u16, window: &str) -> std::
         "session.timeout.ms=6000",
     ])
     .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    .stderr(log_file(&format!("consume-{group}-{port}")));
     c
 }
 

@@ -29,7 +29,7 @@ fn consume(brokers: &str, group: &str, port: u16) -> Proc {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--librdkafka", "session.timeout.ms=6000"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file(&format!("consume-{group}-{port}")))
             .spawn()
             .expect("mss consume starts"),
     )
@@ -46,7 +46,7 @@ fn view(brokers: &str, port: u16) -> Proc {
                 &format!("127.0.0.1:{port}"),
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file(&format!("view-{port}")))
             .spawn()
             .expect("mss view starts"),
     );

@@ -175,18 +175,14 @@ fn histogram_of(kind: SketchKind, merged: &Sketch) -> HistogramChart {
 
 /// Heatmap of the range: one column per step, bins from every column.
 pub fn heatmap(
-    store: &ClientStore,
+    store: &mut ClientStore,
     kind: SketchKind,
     from: i64,
     to: i64,
     window_ms: i64,
 ) -> Option<HeatmapChart> {
     let step_ms = step_for(to - from, HEATMAP_COLUMNS, window_ms);
-    let columns: Vec<(i64, Vec<(f64, f64)>)> = store
-        .buckets(kind, from, to, step_ms)
-        .into_iter()
-        .map(|(t, s)| (t, s.mass_points()))
-        .collect();
+    let columns = store.bucket_mass_points(kind, from, to, step_ms);
     if columns.is_empty() {
         return None;
     }
@@ -300,7 +296,7 @@ mod tests {
             .histogram
             .expect("histogram");
         assert!((h.counts.iter().sum::<f64>() - 3000.0).abs() < 1e-9);
-        let m = heatmap(&store, SketchKind::QuantileFlow, 0, 29_999, 1000).expect("heatmap");
+        let m = heatmap(&mut store, SketchKind::QuantileFlow, 0, 29_999, 1000).expect("heatmap");
         let total: f64 = m.columns.iter().flat_map(|c| c.1.iter()).sum();
         assert!((total - 3000.0).abs() < 1e-9);
     }

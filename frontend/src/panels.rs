@@ -142,7 +142,8 @@ pub fn HeatmapPanel(
         let window_ms = page.window_ms();
         page.live
             .store
-            .with_value(|s| frame::heatmap(s, kind, from, to, window_ms))
+            .try_update_value(|s| frame::heatmap(s, kind, from, to, window_ms))
+            .flatten()
     });
     Effect::new(move |_| {
         page.resized.track();

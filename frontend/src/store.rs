@@ -47,6 +47,8 @@ struct KindWindows {
 
 /// Quantile lines of one kind at one step, cached per bucket start.
 type LineCache = BTreeMap<i64, Vec<Option<f64>>>;
+/// `(value, count)` mass points of one kind at one step, per bucket start.
+type MassCache = BTreeMap<i64, Vec<(f64, f64)>>;
 
 /// The closed windows the dashboard has received.
 #[derive(Debug, Default)]
@@ -55,6 +57,8 @@ pub struct ClientStore {
     seen: HashSet<(i32, i64, SketchKind)>,
     /// `(kind, step, quantiles as bits)` → bucket start → values.
     lines: HashMap<(SketchKind, i64, Vec<u64>), LineCache>,
+    /// `(kind, step)` → bucket start → mass points (heatmap columns).
+    mass: HashMap<(SketchKind, i64), MassCache>,
     /// Windows refused because their sketch did not decode.
     pub bad_sketches: u64,
     /// Windows received twice (ignored).
@@ -106,6 +110,7 @@ impl ClientStore {
         self.kinds.clear();
         self.seen.clear();
         self.lines.clear();
+        self.mass.clear();
     }
 
     /// Adds one partition's closed window.
@@ -194,6 +199,11 @@ impl ClientStore {
         }
         self.seen.insert((window.partition, start, window.kind));
         for ((kind, step, _), cache) in &mut self.lines {
+            if *kind == window.kind {
+                cache.remove(&(start.div_euclid(*step) * step));
+            }
+        }
+        for ((kind, step), cache) in &mut self.mass {
             if *kind == window.kind {
                 cache.remove(&(start.div_euclid(*step) * step));
             }
@@ -304,17 +314,39 @@ impl ClientStore {
         starts
     }
 
-    /// `(bucket start, merged sketch)` per `step` ms bucket in `[from, to]`
-    /// that holds windows (for heatmaps).
-    pub fn buckets(&self, kind: SketchKind, from: i64, to: i64, step: i64) -> Vec<(i64, Sketch)> {
+    /// `(bucket start, mass points of its merged windows)` per `step` ms
+    /// bucket in `[from, to]` that holds windows (heatmap columns). Like
+    /// [`Self::lines`], buckets are taken whole and cached until a window
+    /// lands in them, so a refresh only merges the newest column.
+    pub fn bucket_mass_points(
+        &mut self,
+        kind: SketchKind,
+        from: i64,
+        to: i64,
+        step: i64,
+    ) -> Vec<(i64, Vec<(f64, f64)>)> {
         let step = step.max(1);
-        self.bucket_starts(kind, from, to, step)
-            .into_iter()
-            .filter_map(|b| {
-                self.merged(kind, b.max(from), (b + step - 1).min(to))
-                    .map(|s| (b, s))
-            })
-            .collect()
+        let starts = self.bucket_starts(kind, from, to, step);
+        let mut cache = self.mass.remove(&(kind, step)).unwrap_or_default();
+        let mut out = Vec::with_capacity(starts.len());
+        for b in starts {
+            let points = match cache.get(&b) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = self
+                        .merged(kind, b, b + step - 1)
+                        .map(|s| s.mass_points())
+                        .unwrap_or_default();
+                    cache.insert(b, p.clone());
+                    p
+                }
+            };
+            if !points.is_empty() {
+                out.push((b, points));
+            }
+        }
+        self.mass.insert((kind, step), cache);
+        out
     }
 
     /// Drops windows (and aggregates) that start before `cutoff`.
@@ -325,6 +357,9 @@ impl ClientStore {
         }
         self.seen.retain(|(_, start, _)| *start >= cutoff);
         for cache in self.lines.values_mut() {
+            *cache = cache.split_off(&cutoff);
+        }
+        for cache in self.mass.values_mut() {
             *cache = cache.split_off(&cutoff);
         }
     }
@@ -425,6 +460,42 @@ mod tests {
         assert!(matches!(store.insert(&wrong_kind), Err(Refused::BadSketch(_))));
         assert_eq!((store.duplicates, store.bad_sketches), (1, 2));
         assert_eq!(store.count_in(SketchKind::QuantileFlow, 0, 10_000), 2);
+        // HDR windows joining a minute are checked straight from their bytes.
+        let hdr = SketchKind::HdrHistogram;
+        store.insert(&window(0, 5_000, hdr, &[1.0])).expect("first HDR");
+        let mut wrong = window(1, 6_000, SketchKind::QuantileFlow, &[1.0]);
+        wrong.kind = hdr;
+        assert!(matches!(store.insert(&wrong), Err(Refused::BadSketch(_))));
+        let mut garbage = window(2, 7_000, hdr, &[1.0]);
+        garbage.sketch.truncate(garbage.sketch.len() / 2);
+        assert!(matches!(store.insert(&garbage), Err(Refused::BadSketch(_))));
+        store.insert(&window(3, 8_000, hdr, &[2.0])).expect("good HDR");
+        assert_eq!(store.bad_sketches, 4);
+        assert_eq!(store.count_in(hdr, 0, 10_000), 2);
+        assert_eq!(store.merged(hdr, 0, 10_000).map(|s| s.count()), Some(2));
+    }
+
+    #[test]
+    fn heatmap_columns_are_cached_until_a_window_lands_in_them() {
+        let mut store = ClientStore::new();
+        let kind = SketchKind::QuantileFlow;
+        for sec in 0..10 {
+            store
+                .insert(&window(0, sec * 1000, kind, &[10.0]))
+                .expect("stored");
+        }
+        let count = |cols: &[(i64, Vec<(f64, f64)>)], i: usize| cols[i].1.iter().map(|p| p.1).sum::<f64>();
+        let cols = store.bucket_mass_points(kind, 0, 9_999, 5_000);
+        assert_eq!(cols.len(), 2);
+        assert_eq!((count(&cols, 0), count(&cols, 1)), (5.0, 5.0));
+        store
+            .insert(&window(1, 1_000, kind, &[20.0, 30.0]))
+            .expect("stored");
+        let cols = store.bucket_mass_points(kind, 0, 9_999, 5_000);
+        assert_eq!((count(&cols, 0), count(&cols, 1)), (7.0, 5.0));
+        // A range cutting a bucket still gets the whole (cached) column.
+        let cut = store.bucket_mass_points(kind, 2_000, 9_999, 5_000);
+        assert_eq!(count(&cut, 0), 7.0);
     }
 
     #[test]

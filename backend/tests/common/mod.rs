@@ -25,6 +25,16 @@ pub fn mss() -> Command {
     c
 }
 
+/// A log file for a child process: `mss-logs-<test pid>/<name>.log` under
+/// the temp dir. The path is printed, so a failing test shows where to look.
+pub fn log_file(name: &str) -> std::fs::File {
+    let dir = std::env::temp_dir().join(format!("mss-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let path = dir.join(format!("{name}.log"));
+    eprintln!("log of {name}: {}", path.display());
+    std::fs::File::create(&path).expect("log file")
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -57,6 +67,7 @@ impl Tansu {
     pub fn start() -> Self {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let log = log_file(&format!("tansu-{port}"));
         let child = Command::new(tansu_binary())
             .args([
                 "broker",
@@ -67,8 +78,9 @@ impl Tansu {
                 "--advertised-listener-url",
                 &url,
             ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
             .spawn()
             .expect("tansu starts (install it with: bash scripts/setup.sh test)");
         let proc = Proc(child);
