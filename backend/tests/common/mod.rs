@@ -78,7 +78,7 @@ impl Tansu {
                 "--advertised-listener-url",
                 &url,
             ])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "warn")
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .spawn()
