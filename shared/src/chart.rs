@@ -75,13 +75,18 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         (1000.0, "seconds")
     };
     let x_min = ((first - last) as f64 / unit_ms).min(-1.0);
+    // Headroom above the highest point for the legend (top right, one
+    // 18 px row per line), so it never covers a line.
+    let (_, height) = root.dim_in_pixel();
+    let legend_px = 18.0 * series.labels.len() as f64 + 16.0;
+    let plot_px = (f64::from(height) - 70.0).max(legend_px * 2.0);
     let y_max = series
         .points
         .iter()
         .flat_map(|p| p.1.iter().flatten())
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1.0)
-        * 1.05;
+        / (1.0 - legend_px / plot_px - 0.02);
     let mut chart = themed_chart(
         root,
         &series.title,
@@ -107,6 +112,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .label_font(("sans-serif", 13).into_font().color(&foreground))
         .background_style(background.mix(0.8))
         .border_style(foreground.mix(0.3))
@@ -386,6 +392,62 @@ mod tests {
             points.contains("\nseconds\n") && !points.contains("\n-60.0\n"),
             "{points}"
         );
+    }
+
+    /// Numbers of `name="…"` in an SVG element.
+    fn svg_attr(element: &str, name: &str) -> Option<f64> {
+        let start = element.find(&format!(" {name}=\""))? + name.len() + 3;
+        element[start..].split('"').next()?.parse().ok()
+    }
+
+    #[test]
+    fn the_legend_never_covers_a_line() {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (400, 240)).into_drawing_area();
+            // Every line ends at its highest point, top right, where the legend goes.
+            let points = (0..60)
+                .map(|i| {
+                    let v = f64::from(i);
+                    (i64::from(i) * 1000, vec![Some(v), Some(2.0 * v), Some(3.0 * v)])
+                })
+                .collect();
+            let s = PercentileSeries {
+                title: "p".into(),
+                labels: vec!["P50".into(), "P95".into(), "P99".into()],
+                points,
+                range_ms: None,
+            };
+            draw_percentiles(&root, &s, Theme::Light).expect("drawn");
+        }
+        // The legend box is the last rectangle drawn; the lines are polylines.
+        let rect = svg.rsplit("<rect").next().expect("a legend box");
+        let (x, y) = (svg_attr(rect, "x").expect("x"), svg_attr(rect, "y").expect("y"));
+        let (w, h) = (
+            svg_attr(rect, "width").expect("w"),
+            svg_attr(rect, "height").expect("h"),
+        );
+        let mut line_points = 0;
+        for polyline in svg.split("<polyline").skip(1) {
+            let list = polyline
+                .split("points=\"")
+                .nth(1)
+                .and_then(|p| p.split('"').next())
+                .unwrap_or("");
+            if list.split_whitespace().count() <= 2 {
+                continue; // a legend sample, drawn inside the legend
+            }
+            for point in list.split_whitespace() {
+                let (px, py) = point.split_once(',').expect("x,y");
+                let (px, py): (f64, f64) = (px.parse().expect("x"), py.parse().expect("y"));
+                line_points += 1;
+                assert!(
+                    !(px >= x && px <= x + w && py >= y && py <= y + h),
+                    "line point ({px}, {py}) under the legend at ({x}, {y}) {w}×{h}"
+                );
+            }
+        }
+        assert!(line_points >= 3 * 60, "{line_points} line points");
     }
 
     #[test]
