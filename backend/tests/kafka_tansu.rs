@@ -52,7 +52,7 @@ fn consume_command(brokers: &str, group: &str, port: u16, window: &str) -> std::
         "--listen",
         &format!("127.0.0.1:{port}"),
         "--librdkafka",
-        "session.timeout.ms=6000",
+        &format!("session.timeout.ms={SESSION_TIMEOUT_MS}"),
     ])
     .stdout(Stdio::null())
     .stderr(log_file(&format!("consume-{group}-{port}")));
@@ -181,6 +181,7 @@ fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
     });
     a.0.kill().expect("SIGKILL the consumer");
     let _ = a.0.wait();
+    wait_out_session();
     let committed_at_snapshot: i64 = snapshot["partitions"]
         .as_array()
         .expect("partitions")

@@ -27,7 +27,7 @@ fn consume(brokers: &str, group: &str, port: u16) -> Proc {
             ])
             .args(["--commit-interval", "3s"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--librdkafka", "session.timeout.ms=6000"])
+            .args(["--librdkafka", &format!("session.timeout.ms={SESSION_TIMEOUT_MS}")])
             .stdout(Stdio::null())
             .stderr(log_file(&format!("consume-{group}-{port}")))
             .spawn()
@@ -84,6 +84,7 @@ fn an_ingest_process_killed_mid_replay_loses_nothing_and_counts_nothing_twice() 
     a.0.kill().expect("SIGKILL the ingest process");
     let _ = a.0.wait();
     let killed_ms = now_ms();
+    wait_out_session();
 
     let port_b = free_port();
     let _b = consume(&tansu.brokers, "kill-group", port_b);

@@ -25,6 +25,18 @@ pub fn mss() -> Command {
     c
 }
 
+/// The consumers' `session.timeout.ms` in the broker tests.
+pub const SESSION_TIMEOUT_MS: u64 = 6_000;
+
+/// Waits until the group coordinator has given up on a killed member.
+/// Tansu 0.6 can hand a member that joins while a dead member is still in
+/// the group an empty assignment and never rebalance again; a replacement
+/// that joins after the session timeout (as a supervisor restarting a
+/// crashed process would) gets every partition.
+pub fn wait_out_session() {
+    std::thread::sleep(Duration::from_millis(SESSION_TIMEOUT_MS + 1_500));
+}
+
 /// A log file for a child process: `mss-logs-<test pid>/<name>.log` under
 /// the temp dir. The path is printed, so a failing test shows where to look.
 pub fn log_file(name: &str) -> std::fs::File {
