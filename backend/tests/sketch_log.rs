@@ -27,7 +27,10 @@ fn consume(brokers: &str, group: &str, port: u16) -> Proc {
             ])
             .args(["--commit-interval", "3s"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--librdkafka", &format!("session.timeout.ms={SESSION_TIMEOUT_MS}")])
+            .args([
+                "--librdkafka",
+                &format!("session.timeout.ms={SESSION_TIMEOUT_MS}"),
+            ])
             .stdout(Stdio::null())
             .stderr(log_file(&format!("consume-{group}-{port}")))
             .spawn()
