@@ -123,12 +123,19 @@ impl HdrSketch {
                 value,
             });
         }
-        let scaled = (value * self.scale).round();
+        let scaled = value * self.scale;
         if scaled >= 9.2e18 {
             return Err(InsertError::TooLarge(value));
         }
-        // Non-negative and below 2^63: the cast is exact up to rounding.
-        Ok(scaled as u64)
+        // Non-negative and below 2^63: truncate (one instruction), then
+        // round half away from zero like `f64::round`, which is a libm call
+        // on baseline x86-64.
+        let truncated = scaled as u64;
+        Ok(if scaled - truncated as f64 >= 0.5 {
+            truncated + 1
+        } else {
+            truncated
+        })
     }
 
     /// Records every value, or none if any is refused.
@@ -491,4 +498,25 @@ fn be_u32(bytes: &[u8], at: usize) -> Result<u32, DecodeError> {
         .and_then(|s| s.try_into().ok())
         .ok_or(DecodeError::Truncated)?;
     Ok(u32::from_be_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_rounds_half_away_from_zero_like_f64_round() {
+        let h = HdrSketch::new(3, 1000.0).expect("valid");
+        let values = [
+            0.0, 0.0004999, 0.0005, 0.0015, 0.0025, 1.2345, 2951.9355, 4.5e15, 9.1e15,
+        ];
+        for v in values
+            .into_iter()
+            .chain((0..5000).map(|i| f64::from(i) * 0.000_37))
+        {
+            let want = (v * 1000.0).round() as u64;
+            assert_eq!(h.scaled(v).expect("in range"), want, "{v}");
+        }
+        assert!(h.scaled(9.3e15).is_err(), "too large");
+    }
 }
