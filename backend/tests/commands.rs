@@ -130,3 +130,18 @@ fn bench_view_reads_back_every_published_window() {
     assert_eq!(doc["values"], 20 * 2 * 160);
     assert!(doc["rebuild_s"].as_f64().unwrap_or(-1.0) > 0.0);
 }
+
+#[test]
+fn bench_view_refuses_a_history_the_embedded_broker_would_drop() {
+    let out = mss()
+        .args(["bench", "view", "--history", "1h", "--partitions", "1", "--json"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "an hour cannot fit 5 MiB per partition");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("do not fit the embedded broker") && stderr.contains("--brokers"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no report for a refused run");
+}
