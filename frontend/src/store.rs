@@ -124,8 +124,11 @@ impl ClientStore {
         let minute = start.div_euclid(MINUTE_MS) * MINUTE_MS;
         if keeps_encoded(window.kind) {
             // Checked and added to its minute straight from the bytes.
-            let entry = self.kinds.entry(window.kind).or_default();
-            if let Some(agg) = entry.minutes.get_mut(&minute) {
+            if let Some(agg) = self
+                .kinds
+                .get_mut(&window.kind)
+                .and_then(|k| k.minutes.get_mut(&minute))
+            {
                 if let Err(e) = agg.merge_encoded(&window.sketch) {
                     self.bad_sketches += 1;
                     return Err(Refused::BadSketch(e.to_string()));
@@ -462,6 +465,14 @@ mod tests {
         assert_eq!(store.count_in(SketchKind::QuantileFlow, 0, 10_000), 2);
         // HDR windows joining a minute are checked straight from their bytes.
         let hdr = SketchKind::HdrHistogram;
+        let mut first_bad = window(9, 5_000, hdr, &[1.0]);
+        first_bad.sketch.truncate(4);
+        assert!(matches!(store.insert(&first_bad), Err(Refused::BadSketch(_))));
+        assert_eq!(
+            store.kinds(),
+            vec![SketchKind::QuantileFlow],
+            "a refused window adds no kind"
+        );
         store.insert(&window(0, 5_000, hdr, &[1.0])).expect("first HDR");
         let mut wrong = window(1, 6_000, SketchKind::QuantileFlow, &[1.0]);
         wrong.kind = hdr;
@@ -470,7 +481,7 @@ mod tests {
         garbage.sketch.truncate(garbage.sketch.len() / 2);
         assert!(matches!(store.insert(&garbage), Err(Refused::BadSketch(_))));
         store.insert(&window(3, 8_000, hdr, &[2.0])).expect("good HDR");
-        assert_eq!(store.bad_sketches, 4);
+        assert_eq!(store.bad_sketches, 5);
         assert_eq!(store.count_in(hdr, 0, 10_000), 2);
         assert_eq!(store.merged(hdr, 0, 10_000).map(|s| s.count()), Some(2));
     }

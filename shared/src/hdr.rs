@@ -280,10 +280,12 @@ impl HdrSketch {
     ) -> Result<(), MergeEncodedError> {
         let v2 = V2Payload::parse(bytes)?;
         let lowest = u64::from_be_bytes(v2.plain[16..24].try_into().map_err(|_| DecodeError::Truncated)?);
+        let highest = u64::from_be_bytes(v2.plain[24..32].try_into().map_err(|_| DecodeError::Truncated)?);
         let offset = be_u32(&v2.plain, 8)?;
         let same_layout = v2.digits == u32::from(self.significant_digits())
             && lowest == self.histogram.low()
             && lowest == 1
+            && highest >= 2
             && offset == 0;
         if !same_layout || v2.scale != self.scale {
             // Another layout: decode it the general way (which also checks
@@ -295,9 +297,18 @@ impl HdrSketch {
             return Ok(self.merge(&other)?);
         }
         let layout = BucketLayout::new(v2.digits);
+        // As the crate's decoder: no bucket past what the header's highest
+        // trackable value allows.
+        let counts_len = layout.counts_len(highest);
         let counts = v2.counts()?;
         let mut buckets = Vec::with_capacity(counts.len());
         for (index, count) in counts {
+            if index >= counts_len {
+                return Err(DecodeError::Hdr(format!(
+                    "counts index {index} beyond the {counts_len} buckets of the header"
+                ))
+                .into());
+            }
             buckets.push((layout.value_at(index)?, count));
         }
         // Everything was read: only now change the histogram.
@@ -474,21 +485,38 @@ impl BucketLayout {
         }
     }
 
+    /// Length of the counts array of a histogram tracking values up to
+    /// `highest` (the crate's `buckets_to_cover` + 1 buckets of half size).
+    fn counts_len(&self, highest: u64) -> u64 {
+        let mut smallest_untrackable = 1u64 << (self.half_magnitude + 1);
+        let mut buckets = 1u64;
+        while smallest_untrackable <= highest {
+            if smallest_untrackable > u64::MAX / 2 {
+                buckets += 1;
+                break;
+            }
+            smallest_untrackable <<= 1;
+            buckets += 1;
+        }
+        (buckets + 1) << self.half_magnitude
+    }
+
     /// The lowest value of the bucket at `index`.
     fn value_at(&self, index: u64) -> Result<u64, DecodeError> {
+        let out_of_range = || DecodeError::Hdr(format!("counts index {index} out of range"));
         let half = 1u64 << self.half_magnitude;
-        let bucket = (index >> self.half_magnitude) as i64 - 1;
         let mut sub_bucket = (index & (half - 1)) + half;
-        let shift = if bucket < 0 {
-            sub_bucket -= half;
-            0
-        } else {
-            bucket as u32
+        let shift = match (index >> self.half_magnitude).checked_sub(1) {
+            None => {
+                sub_bucket -= half;
+                0
+            }
+            Some(bucket) => u32::try_from(bucket).map_err(|_| out_of_range())?,
         };
-        if shift + (64 - sub_bucket.leading_zeros()) > 63 {
-            return Err(DecodeError::Hdr(format!("counts index {index} out of range")));
+        match shift.checked_add(64 - sub_bucket.leading_zeros()) {
+            Some(bits) if bits <= 63 => Ok(sub_bucket << shift),
+            _ => Err(out_of_range()),
         }
-        Ok(sub_bucket << shift)
     }
 }
 
@@ -518,5 +546,95 @@ mod tests {
             assert_eq!(h.scaled(v).expect("in range"), want, "{v}");
         }
         assert!(h.scaled(9.3e15).is_err(), "too large");
+    }
+
+    /// Plain V2 bytes: digits 3, lowest 1, `highest`, ratio 1, and `counts`
+    /// as zig-zag LEB128 numbers (negative: a run of empty buckets).
+    fn v2(highest: u64, counts: &[i64]) -> Vec<u8> {
+        let mut payload = Vec::new();
+        for &n in counts {
+            let mut z = ((n << 1) ^ (n >> 63)) as u64;
+            for i in 0..9 {
+                if i == 8 {
+                    payload.push(z as u8);
+                    break;
+                }
+                let byte = (z & 0x7f) as u8;
+                z >>= 7;
+                if z == 0 {
+                    payload.push(byte);
+                    break;
+                }
+                payload.push(byte | 0x80);
+            }
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&V2_COOKIE.to_be_bytes());
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(&3u32.to_be_bytes());
+        out.extend_from_slice(&1u64.to_be_bytes());
+        out.extend_from_slice(&highest.to_be_bytes());
+        out.extend_from_slice(&1.0f64.to_be_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    #[test]
+    fn merging_v2_refuses_what_decoding_refuses_and_changes_nothing() {
+        let mut acc = HdrSketch::new(3, 1.0).expect("valid");
+        acc.insert(7.0).expect("valid");
+        let good = v2(1000, &[-5, 3, 0, 2]);
+        let cases = [
+            ("highest below 2", v2(1, &[1])),
+            ("index past the header's range", v2(1000, &[-3000, 1])),
+            ("index near 2^42", v2(1000, &[-(1 << 42), 1])),
+            ("index 2^42 + 1024", v2(1000, &[-((1 << 42) + 1024), 1])),
+        ];
+        for (what, bytes) in cases {
+            assert!(HdrSketch::from_v2(&bytes).is_err(), "{what}: decode refuses");
+            assert!(acc.merge_v2(&bytes, None).is_err(), "{what}: merge refuses");
+            assert_eq!((acc.count(), acc.mass_points()), (1, vec![(7.0, 1.0)]), "{what}");
+        }
+        let decoded = HdrSketch::from_v2(&good).expect("valid");
+        acc.merge_v2(&good, None).expect("valid");
+        assert_eq!(acc.count(), 6);
+        assert_eq!(decoded.mass_points(), vec![(5.0, 3.0), (7.0, 2.0)]);
+    }
+
+    #[test]
+    fn huge_indices_are_errors_not_wrapped_values() {
+        let layout = BucketLayout::new(3);
+        assert_eq!(layout.value_at(1024 + 5).expect("in range"), 1024 + 5);
+        assert_eq!(layout.value_at(2048 + 5).expect("in range"), (1024 + 5) << 1);
+        for index in [1u64 << 42, (1 << 42) + 1024, u64::MAX] {
+            assert!(layout.value_at(index).is_err(), "{index}");
+        }
+    }
+
+    #[test]
+    fn counts_len_matches_the_crate() {
+        for digits in 1..=5u8 {
+            let layout = BucketLayout::new(u32::from(digits));
+            for highest in [
+                2,
+                3,
+                1000,
+                2047,
+                2048,
+                1 << 20,
+                3_600_000_000,
+                u64::MAX / 4,
+                u64::MAX,
+            ] {
+                let h: Histogram<u64> = Histogram::new_with_bounds(1, highest, digits).expect("valid");
+                let len = layout.counts_len(highest);
+                assert_eq!(
+                    len as usize,
+                    h.distinct_values(),
+                    "digits {digits}, highest {highest}"
+                );
+            }
+        }
     }
 }

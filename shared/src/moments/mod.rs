@@ -132,7 +132,7 @@ impl MomentSketch {
         accumulate_powers(&mut self.power_sums[..self.k], t);
         if t > 0.0 {
             self.min_positive = self.min_positive.min(value);
-            // ln without a libm call (relative error < 1e-14); subnormals take `ln`.
+            // ln without a libm call (error < 1e-14, relative once |ln| > 1); subnormals take `ln`.
             let ln =
                 crate::ddsketch::mapping::fast_log2(t).map_or_else(|| t.ln(), |l| l * std::f64::consts::LN_2);
             accumulate_powers(&mut self.log_sums[..self.k], ln);
