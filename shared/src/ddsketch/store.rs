@@ -107,24 +107,46 @@ impl CollapsingLowestStore {
 
     /// Adds every count of `other` into `self`.
     pub fn merge(&mut self, other: &Self) {
+        if other.bins.is_empty() {
+            return;
+        }
+        // Fast path: where the two bin arrays overlap, add slice to slice; the
+        // rest of `other` (usually just its growth slack) must be empty. No
+        // scan for other's occupied range, no branch per bucket.
+        let (own_start, own_end) = (
+            i64::from(self.offset),
+            i64::from(self.offset) + self.bins.len() as i64,
+        );
+        let (their_start, their_end) = (
+            i64::from(other.offset),
+            i64::from(other.offset) + other.bins.len() as i64,
+        );
+        let (lo, hi) = (own_start.max(their_start), own_end.min(their_end));
+        if lo < hi {
+            // In range by construction: lo..hi lies inside both arrays.
+            let (from, to) = ((lo - their_start) as usize, (hi - their_start) as usize);
+            let outside_empty = other.bins[..from]
+                .iter()
+                .chain(&other.bins[to..])
+                .all(|&c| c == 0.0);
+            if outside_empty {
+                let start = (lo - own_start) as usize;
+                let dst = &mut self.bins[start..start + (to - from)];
+                for (d, s) in dst.iter_mut().zip(&other.bins[from..to]) {
+                    *d += *s;
+                }
+                self.count += other.count;
+                return;
+            }
+        }
+        // Slow path: grow (or collapse) to cover other's occupied keys.
         let Some((lo, hi)) = other.key_range() else {
             return;
         };
-        let end = i64::from(self.offset) + self.bins.len() as i64;
-        if i64::from(lo) >= i64::from(self.offset) && i64::from(hi) < end {
-            // Fast path: other's buckets fall inside ours; add slice to slice.
-            let start = lo - self.offset;
-            let src = &other.bins[(lo - other.offset) as usize..=(hi - other.offset) as usize];
-            let dst = &mut self.bins[start as usize..start as usize + src.len()];
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d += *s;
-            }
-        } else {
-            self.reserve(lo, hi);
-            for (key, count) in other.iter() {
-                let index = (i64::from(key) - i64::from(self.offset)).max(0) as usize;
-                self.bins[index] += count;
-            }
+        self.reserve(lo, hi);
+        for (key, count) in other.iter() {
+            let index = (i64::from(key) - i64::from(self.offset)).max(0) as usize;
+            self.bins[index] += count;
         }
         self.count += other.count;
     }
@@ -202,6 +224,45 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.iter().collect::<Vec<_>>(), all.iter().collect::<Vec<_>>());
         assert_eq!(a.count(), all.count());
+    }
+
+    /// Overlapping, nested, disjoint and collapsing layouts: both the
+    /// slice-to-slice path and the growing path give what adding gives.
+    #[test]
+    fn merge_matches_adding_everything_for_every_overlap() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for case in 0..500 {
+            let limit = [16, 64, 2048][case % 3];
+            let (mut a, mut b, mut all) = (
+                CollapsingLowestStore::new(limit),
+                CollapsingLowestStore::new(limit),
+                CollapsingLowestStore::new(limit),
+            );
+            let (a_lo, b_lo) = (next(200) as i32 - 100, next(200) as i32 - 100);
+            for _ in 0..next(40) {
+                let k = a_lo + next(60) as i32;
+                a.add(k, 1.0);
+                all.add(k, 1.0);
+            }
+            for _ in 0..next(40) {
+                let k = b_lo + next(60) as i32;
+                b.add(k, 2.0);
+                all.add(k, 2.0);
+            }
+            a.merge(&b);
+            assert_eq!(
+                a.iter().collect::<Vec<_>>(),
+                all.iter().collect::<Vec<_>>(),
+                "case {case}"
+            );
+            assert_eq!(a.count(), all.count(), "case {case}");
+        }
     }
 
     #[test]
