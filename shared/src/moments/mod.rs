@@ -421,3 +421,25 @@ fn solve_with_retries(
     });
     Err(QuantileError::NotConverged(detail))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accumulated_powers_are_the_powers_for_every_k() {
+        for k in 1..=16 {
+            for t in [-2.5, -1.0, 0.0, 0.3, 1.0, 1.7, 9.1] {
+                let mut sums = vec![1.0; k];
+                accumulate_powers(&mut sums, t);
+                for (i, &s) in sums.iter().enumerate() {
+                    let want = 1.0 + f64::powi(t, i as i32 + 1);
+                    assert!(
+                        (s - want).abs() <= 1e-14 * want.abs().max(1.0),
+                        "k={k} t={t} i={i}: {s} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
