@@ -65,6 +65,31 @@ pub struct ClientStore {
     pub duplicates: u64,
 }
 
+/// Each bucket's value from `cache`, or computed by `compute` and cached.
+/// A bucket is fetched whole even when the range cuts it, so a cached value
+/// never depends on the range.
+fn through_cache<V: Clone>(
+    cache: &mut BTreeMap<i64, V>,
+    starts: Vec<i64>,
+    mut compute: impl FnMut(i64) -> V,
+) -> Vec<(i64, V)> {
+    starts
+        .into_iter()
+        .map(|b| {
+            let value = cache.entry(b).or_insert_with(|| compute(b)).clone();
+            (b, value)
+        })
+        .collect()
+}
+
+/// Drops the cached bucket holding a window that starts at `start` (when the
+/// cache is of that window's kind).
+fn forget_bucket<V>(cache: &mut BTreeMap<i64, V>, same_kind: bool, start: i64, step: i64) {
+    if same_kind {
+        cache.remove(&(start.div_euclid(step) * step));
+    }
+}
+
 fn keeps_encoded(kind: SketchKind) -> bool {
     kind == SketchKind::HdrHistogram
 }
@@ -173,17 +198,14 @@ impl ClientStore {
         match entry.slots.get_mut(&start) {
             Some(slot) => {
                 slot.count += window.count;
-                match &mut slot.sketch {
+                match (&mut slot.sketch, &decoded) {
                     // Same kind and parameters: checked against the minute.
-                    SlotSketch::Decoded(s) => match &decoded {
-                        Some(d) => {
-                            let _ = s.merge(d);
-                        }
-                        None => {
-                            let _ = s.merge_encoded(&window.sketch);
-                        }
-                    },
-                    SlotSketch::Encoded(parts) => parts.push(window.sketch.clone()),
+                    (SlotSketch::Decoded(s), Some(d)) => {
+                        let _ = s.merge(d);
+                    }
+                    // Only HDR windows come undecoded, and HDR slots keep bytes.
+                    (SlotSketch::Decoded(_), None) => {}
+                    (SlotSketch::Encoded(parts), _) => parts.push(window.sketch.clone()),
                 }
             }
             None => {
@@ -202,14 +224,10 @@ impl ClientStore {
         }
         self.seen.insert((window.partition, start, window.kind));
         for ((kind, step, _), cache) in &mut self.lines {
-            if *kind == window.kind {
-                cache.remove(&(start.div_euclid(*step) * step));
-            }
+            forget_bucket(cache, *kind == window.kind, start, *step);
         }
         for ((kind, step), cache) in &mut self.mass {
-            if *kind == window.kind {
-                cache.remove(&(start.div_euclid(*step) * step));
-            }
+            forget_bucket(cache, *kind == window.kind, start, *step);
         }
     }
 
@@ -279,26 +297,13 @@ impl ClientStore {
         let starts = self.bucket_starts(kind, from, to, step);
         let cache_key = (kind, step, qs.iter().map(|q| q.to_bits()).collect::<Vec<_>>());
         let mut cache = self.lines.remove(&cache_key).unwrap_or_default();
-        let mut out = Vec::with_capacity(starts.len());
-        for b in starts {
-            let values = match cache.get(&b) {
-                Some(v) => v.clone(),
-                None => {
-                    // The bucket is fetched whole even when the range cuts it,
-                    // so a cached point never depends on the range.
-                    let v = match self.merged(kind, b, b + step - 1) {
-                        Some(s) => match s.quantiles(qs) {
-                            Ok(v) => v.into_iter().map(Some).collect(),
-                            Err(_) => vec![None; qs.len()],
-                        },
-                        None => vec![None; qs.len()],
-                    };
-                    cache.insert(b, v.clone());
-                    v
-                }
-            };
-            out.push((b, values));
-        }
+        let out = through_cache(&mut cache, starts, |b| match self.merged(kind, b, b + step - 1) {
+            Some(s) => match s.quantiles(qs) {
+                Ok(v) => v.into_iter().map(Some).collect(),
+                Err(_) => vec![None; qs.len()],
+            },
+            None => vec![None; qs.len()],
+        });
         self.lines.insert(cache_key, cache);
         out
     }
@@ -331,24 +336,13 @@ impl ClientStore {
         let step = step.max(1);
         let starts = self.bucket_starts(kind, from, to, step);
         let mut cache = self.mass.remove(&(kind, step)).unwrap_or_default();
-        let mut out = Vec::with_capacity(starts.len());
-        for b in starts {
-            let points = match cache.get(&b) {
-                Some(p) => p.clone(),
-                None => {
-                    let p = self
-                        .merged(kind, b, b + step - 1)
-                        .map(|s| s.mass_points())
-                        .unwrap_or_default();
-                    cache.insert(b, p.clone());
-                    p
-                }
-            };
-            if !points.is_empty() {
-                out.push((b, points));
-            }
-        }
+        let mut out = through_cache(&mut cache, starts, |b| {
+            self.merged(kind, b, b + step - 1)
+                .map(|s| s.mass_points())
+                .unwrap_or_default()
+        });
         self.mass.insert((kind, step), cache);
+        out.retain(|(_, points)| !points.is_empty());
         out
     }
 
