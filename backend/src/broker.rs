@@ -19,6 +19,24 @@ use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::RDKafkaErrorCode;
 
+/// A client of `brokers` with this client's own `settings`, then the user's
+/// `--librdkafka` overrides (applied last, so they win).
+pub fn client_config(
+    brokers: &str,
+    settings: &[(&str, &str)],
+    overrides: &[(String, String)],
+) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    for (k, v) in overrides {
+        config.set(k, v);
+    }
+    config
+}
+
 /// A mock cluster running on its own thread (it cannot move between threads).
 pub struct EmbeddedBroker {
     bootstrap: String,

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
@@ -88,17 +87,17 @@ pub fn replay(
     stats: &Arc<Stats>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<ProduceReport> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &options.brokers)
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "500000")
-        .set("queue.buffering.max.kbytes", "262144")
-        .set("acks", "all");
-    for (k, v) in &options.librdkafka {
-        config.set(k, v);
-    }
+    let config = crate::broker::client_config(
+        &options.brokers,
+        &[
+            ("linger.ms", "5"),
+            ("batch.num.messages", "10000"),
+            ("queue.buffering.max.messages", "500000"),
+            ("queue.buffering.max.kbytes", "262144"),
+            ("acks", "all"),
+        ],
+        &options.librdkafka,
+    );
     let producer: ThreadedProducer<DeliveryCounter> = config
         .create_with_context(DeliveryCounter { stats: stats.clone() })
         .context("creating the Kafka producer")?;

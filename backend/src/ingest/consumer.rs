@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -62,6 +61,21 @@ struct IngestContext {
     assigned: mpsc::UnboundedSender<Result<Vec<i32>, String>>,
 }
 
+/// Closes the windows of `partitions`, waits until the sketch log holds them
+/// (the next owner reads it back) and commits their offsets synchronously,
+/// so the next owner starts exactly after them. Revocation and shutdown.
+fn release<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    pipeline: &Pipeline,
+    topic: &str,
+    partitions: &[i32],
+) -> anyhow::Result<usize> {
+    let commits = pipeline.close_partitions(partitions);
+    flush_sketch_log(pipeline).context("publishing the last windows to the sketch log")?;
+    commit(consumer, topic, &commits, CommitMode::Sync, pipeline).context("committing")?;
+    Ok(commits.len())
+}
+
 /// Waits until the sketch log acknowledged every window published so far.
 fn flush_sketch_log(pipeline: &Pipeline) -> anyhow::Result<()> {
     match pipeline.sketch_log.get() {
@@ -76,24 +90,9 @@ impl ConsumerContext for IngestContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let partitions = partitions_of(tpl, &self.config.topic);
-            let commits = self.pipeline.close_partitions(&partitions);
-            tracing::info!(
-                ?partitions,
-                "partitions revoked; committing {} offsets",
-                commits.len()
-            );
-            // The next owner reads the sketch log back: the closed windows
-            // must be in it before the partitions are released.
-            if let Err(e) = flush_sketch_log(&self.pipeline) {
-                tracing::error!("not committing on revoke: {e:#}");
-            } else if let Err(e) = commit(
-                consumer,
-                &self.config.topic,
-                &commits,
-                CommitMode::Sync,
-                &self.pipeline,
-            ) {
-                tracing::warn!("commit on revoke failed: {e}");
+            match release(consumer, &self.pipeline, &self.config.topic, &partitions) {
+                Ok(n) => tracing::info!(?partitions, "partitions revoked; committed {n} offsets"),
+                Err(e) => tracing::error!(?partitions, "partitions revoked uncommitted: {e:#}"),
             }
             self.pipeline.ready.store(false, Relaxed);
         }
@@ -221,20 +220,20 @@ pub async fn run(
         config: config.clone(),
         assigned: assigned_tx,
     };
-    let mut client = ClientConfig::new();
-    client
-        .set("bootstrap.servers", &config.brokers)
-        .set("group.id", &config.group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .set("session.timeout.ms", "10000")
-        .set("queued.min.messages", "200000")
-        .set("fetch.wait.max.ms", "50");
-    for (k, v) in &config.librdkafka {
-        client.set(k, v);
-    }
+    let client = crate::broker::client_config(
+        &config.brokers,
+        &[
+            ("group.id", config.group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+            ("session.timeout.ms", "10000"),
+            ("queued.min.messages", "200000"),
+            ("fetch.wait.max.ms", "50"),
+        ],
+        &config.librdkafka,
+    );
     let consumer: Arc<Member> = Arc::new(
         client
             .create_with_context(context)
@@ -327,17 +326,8 @@ pub async fn run(
         let _ = handle.await;
     }
     let partitions: Vec<i32> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
-    let commits = pipeline.close_partitions(&partitions);
-    flush_sketch_log(&pipeline).context("publishing the last windows to the sketch log")?;
-    commit(
-        consumer.as_ref(),
-        &config.topic,
-        &commits,
-        CommitMode::Sync,
-        &pipeline,
-    )
-    .context("final commit")?;
-    tracing::info!("committed final offsets of {} partitions", commits.len());
+    let n = release(consumer.as_ref(), &pipeline, &config.topic, &partitions).context("final commit")?;
+    tracing::info!("committed final offsets of {n} partitions");
     watermarks.abort();
     drop(consumer);
     Ok(())

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
@@ -74,18 +73,18 @@ impl SketchPublisher {
     ) -> anyhow::Result<Self> {
         let context = Deliveries::default();
         let (failed, acked) = (context.failed.clone(), context.acked.clone());
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            .set("acks", "all")
-            // In-order acknowledgements per partition: "acknowledged through
-            // offset N" then means every earlier window is in the log too.
-            .set("max.in.flight.requests.per.connection", "1")
-            .set("linger.ms", "5")
-            .set("compression.type", "none");
-        for (k, v) in librdkafka {
-            config.set(k, v);
-        }
+        let config = crate::broker::client_config(
+            brokers,
+            &[
+                ("acks", "all"),
+                // In-order acknowledgements per partition: "acknowledged through
+                // offset N" then means every earlier window is in the log too.
+                ("max.in.flight.requests.per.connection", "1"),
+                ("linger.ms", "5"),
+                ("compression.type", "none"),
+            ],
+            librdkafka,
+        );
         let producer = config
             .create_with_context(context)
             .context("creating the sketch-log producer")?;

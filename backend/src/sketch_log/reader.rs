@@ -16,18 +16,17 @@ use shared::protocol::ServerMessage;
 use crate::window::{ClosedWindow, PublishedWindow, SharedWindow};
 
 fn reader_config(brokers: &str, librdkafka: &[(String, String)]) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        // Partitions are assigned by hand: the group is never joined or committed.
-        .set("group.id", "mss-sketch-log-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .set("auto.offset.reset", "earliest");
-    for (k, v) in librdkafka {
-        config.set(k, v);
-    }
-    config
+    crate::broker::client_config(
+        brokers,
+        &[
+            // Partitions are assigned by hand: the group is never joined or committed.
+            ("group.id", "mss-sketch-log-reader"),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+            ("auto.offset.reset", "earliest"),
+        ],
+        librdkafka,
+    )
 }
 
 /// Decodes one sketch-log record (`None` for anything that is not a window frame).
@@ -90,6 +89,17 @@ fn start_offsets(
     Ok(tpl)
 }
 
+/// The first offset [`start_offsets`] chose per partition (`Beginning`: 0).
+fn first_offsets(tpl: &TopicPartitionList) -> BTreeMap<i32, i64> {
+    tpl.elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => (e.partition(), o),
+            _ => (e.partition(), 0),
+        })
+        .collect()
+}
+
 /// The sketch-log partitions holding `source_partitions`' windows.
 pub fn sketch_partitions_of(source_partitions: &[i32], sketch_partitions: i32) -> Vec<i32> {
     let mut needed: Vec<i32> = source_partitions
@@ -126,14 +136,7 @@ pub fn last_published_offsets(
     let ends = ends.clone();
     let since = crate::ingest::now_ms() - lookback_ms;
     let tpl = start_offsets(&consumer, topic, &sketch_partitions_needed, since, &ends)?;
-    let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
-    for e in tpl.elements() {
-        let start = match e.offset() {
-            Offset::Offset(o) => o,
-            _ => 0, // Beginning
-        };
-        positions.insert(e.partition(), start);
-    }
+    let mut positions = first_offsets(&tpl);
     consumer.assign(&tpl).context("assigning the sketch log")?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -204,15 +207,7 @@ impl SketchReader {
                 ends.insert(p, high);
             }
             let tpl = start_offsets(&probe, &topic, &partitions, since_ms, &ends)?;
-            let starts = tpl
-                .elements()
-                .iter()
-                .map(|e| match e.offset() {
-                    Offset::Offset(o) => (e.partition(), o),
-                    // Beginning.
-                    _ => (e.partition(), 0),
-                })
-                .collect();
+            let starts = first_offsets(&tpl);
             let consumer: StreamConsumer = reader_config(&brokers, &librdkafka).create()?;
             consumer.assign(&tpl).context("assigning the sketch log")?;
             Ok(Self {
