@@ -140,8 +140,8 @@ impl WindowStore {
 
     /// Adds a closed window and drops what fell out of the retention.
     pub fn add(&mut self, window: SharedWindow, now_ms: i64) {
+        let minute = window.window_start_ms - window.window_start_ms.rem_euclid(ROLLUP_MS);
         if let Some(slot) = self.kinds.iter().position(|&k| k == window.kind) {
-            let minute = window.window_start_ms - window.window_start_ms.rem_euclid(ROLLUP_MS);
             let n = self.kinds.len();
             let rollup = self.rollups.entry(minute).or_insert_with(|| vec![None; n]);
             // The window's bytes are merged straight into the rollup.
@@ -173,7 +173,6 @@ impl WindowStore {
             }
         }
         self.adds += 1;
-        let minute = window.window_start_ms - window.window_start_ms.rem_euclid(ROLLUP_MS);
         self.touched.insert(minute, self.adds);
         self.newest_start = self.newest_start.max(window.window_start_ms);
         if window.window_start_ms >= self.fine_cutoff {
