@@ -19,6 +19,11 @@ use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::RDKafkaErrorCode;
 
+/// Record bytes the embedded broker (librdkafka's mock cluster, which drops
+/// the oldest records past 5 MiB per partition) can be trusted to keep: 5 MiB
+/// less room for batch headers.
+pub const EMBEDDED_PARTITION_BYTES: u64 = 4_500_000;
+
 /// A client of `brokers` with this client's own `settings`, then the user's
 /// `--librdkafka` overrides (applied last, so they win).
 pub fn client_config(

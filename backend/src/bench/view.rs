@@ -20,9 +20,6 @@ use crate::window::{ClosedWindow, PublishedWindow, SharedWindow};
 
 /// Values per window.
 pub const VALUES_PER_WINDOW: usize = 160;
-/// What the embedded broker (librdkafka's mock cluster) keeps per partition
-/// before it drops the oldest records: 5 MiB, less some room for headers.
-const EMBEDDED_PARTITION_BYTES: u64 = 4_500_000;
 /// Bytes a sketch-log record takes besides its frame (key, headers, batch).
 const RECORD_OVERHEAD_BYTES: u64 = 100;
 
@@ -124,7 +121,7 @@ pub async fn run(
                     .iter()
                     .map(|w| w.frame.len() as u64 + RECORD_OVERHEAD_BYTES)
                     .sum::<u64>();
-                if *slot_bytes > EMBEDDED_PARTITION_BYTES {
+                if *slot_bytes > crate::broker::EMBEDDED_PARTITION_BYTES {
                     anyhow::bail!(
                         "{history_s} s of history do not fit the embedded broker, which keeps about 5 MiB per \
                          partition (it would drop the oldest windows): use --brokers with a Kafka broker, \
