@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use backend::ingest::{IngestConfig, Pipeline};
 use backend::record::{encode, LatencyRecord};
 use backend::source::synthetic::SyntheticSource;
-use backend::window::PartitionWindows;
+use backend::window::{PartitionWindows, WindowConfig};
 use futures::StreamExt;
 use shared::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
 use shared::{SketchKind, SketchParams};
@@ -31,6 +31,7 @@ fn config(window_ms: u64) -> IngestConfig {
         retention_ms: 3_600_000,
         fine_retention_ms: 3_600_000,
         exact: false,
+        ..Default::default()
     }
 }
 
@@ -40,19 +41,25 @@ fn bandwidth() {
         "{:>10} {:>14} {:>14} {:>14}",
         "msg/s", "all kinds", "quantileflow", "stats only"
     );
-    let p = Pipeline::new(config(1000));
+    let p = Pipeline::new(config(1000)).expect("valid config");
     let stats_bytes = ServerMessage::Stats(backend::serve::ws::stats(&p)).encode().len();
     for rate in [1_245u64, 2_000, 10_000, 100_000] {
         let mut source = SyntheticSource::new(None, 9);
         let mut all = 0usize;
         let mut one = 0usize;
         for partition in 0..4 {
-            let mut w = PartitionWindows::new(partition, 1000, &SketchKind::ALL, &SketchParams::default())
-                .expect("valid");
+            let mut w = PartitionWindows::new(
+                0,
+                partition,
+                WindowConfig::with_window(1000),
+                &SketchKind::ALL,
+                &SketchParams::default(),
+            )
+            .expect("valid");
             for i in 0..rate / 4 {
-                let _ = w.insert(i as i64, "blk", source.latency(), 0);
+                let _ = w.insert(i as i64, p.default_series(), source.latency(), 0, 0, "blk");
             }
-            for window in w.close().unwrap_or_default() {
+            for window in w.cut().map(|c| c.windows).unwrap_or_default() {
                 let bytes = ServerMessage::Window(window.clone()).encode().len();
                 all += bytes;
                 if window.kind == SketchKind::QuantileFlow {
@@ -115,6 +122,8 @@ fn spawn_clients(
                     kinds: None,
                     partitions: None,
                     history_from_ms: None,
+                    metric: None,
+                    filter: None,
                 };
                 use futures::SinkExt;
                 let _ = ws
@@ -147,7 +156,7 @@ fn pipeline_rate(clients: usize) -> f64 {
         .build()
         .expect("runtime");
     let broker = EmbeddedBroker::start(&[("latency-metrics".to_owned(), 4)]).expect("broker");
-    let pipeline = Pipeline::new(config(1000));
+    let pipeline = Pipeline::new(config(1000)).expect("valid config");
     let port = runtime.block_on(start(pipeline.clone()));
     let _clients = spawn_clients(&runtime, port, clients);
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -170,6 +179,7 @@ fn pipeline_rate(clients: usize) -> f64 {
     let options = ProduceOptions {
         brokers: broker.bootstrap().to_owned(),
         topic: "latency-metrics".into(),
+        metric: backend::ingest::DEFAULT_METRIC.to_owned(),
         rate: None,
         total_hint: None,
         progress: false,
@@ -227,9 +237,9 @@ fn main() {
             (i % 4, encode(&rec))
         })
         .collect();
-    let quiet = Pipeline::new(config(100));
+    let quiet = Pipeline::new(config(100)).expect("valid config");
     let alone = ingest_rate(&quiet, &records);
-    let busy = Pipeline::new(config(100));
+    let busy = Pipeline::new(config(100)).expect("valid config");
     let port = runtime.block_on(start(busy.clone()));
     let clients = spawn_clients(&runtime, port, 100);
     std::thread::sleep(Duration::from_secs(2));

@@ -19,6 +19,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::RDKafkaErrorCode;
 
+/// Default source topic (`--topic`).
+pub const DEFAULT_TOPIC: &str = "latency-metrics";
+
 /// Record bytes the embedded broker (librdkafka's mock cluster, which drops
 /// the oldest records past 5 MiB per partition) can be trusted to keep: 5 MiB
 /// less room for batch headers.

@@ -7,7 +7,8 @@
 //! - [`broker`]: the embedded mock cluster or an external Kafka; topic admin.
 //! - [`produce`]: replays rows into the topic.
 //! - [`ingest`]: consumer group, per-partition workers, the shared [`ingest::Pipeline`].
-//! - [`window`]: per-partition windows of sketches and the retained store
+//! - [`series`]: the catalog of series (metric + tags) and their ids.
+//! - [`window`]: per-partition event-time windows of sketches and the retained store
 //!   (fine windows, then sealed 1-minute rollups).
 //! - [`sketch_log`]: closed windows made durable in Kafka (`latency-sketches`),
 //!   read back for exactly-once resumption and by `mss view`.
@@ -25,6 +26,7 @@ pub mod ingest;
 pub mod produce;
 pub mod profile;
 pub mod record;
+pub mod series;
 pub mod serve;
 pub mod sketch_log;
 pub mod source;

@@ -17,7 +17,7 @@ use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
 use crate::ingest::now_ms;
-use crate::record::{self, LatencyRecord};
+use crate::record::{self, LatencyRecord, SeriesRecord};
 use crate::source::SourceItem;
 use crate::stats::{RejectSource, Stats};
 
@@ -31,6 +31,9 @@ pub struct ProduceOptions {
     pub brokers: String,
     /// Target topic.
     pub topic: String,
+    /// Metric of tagged rows (`--metric`); untagged rows are written as HDFS
+    /// records, which the consumer puts in its own default series.
+    pub metric: String,
     /// Messages per second at most (`None`: as fast as possible).
     pub rate: Option<f64>,
     /// Rows expected, for the progress bar's ETA.
@@ -107,6 +110,7 @@ pub fn replay(
     let mut sent = 0u64;
     let mut rejected = 0u64;
     let mut value = Vec::with_capacity(128);
+    let mut key = String::with_capacity(32);
     for item in rows {
         if cancel.is_cancelled() {
             break;
@@ -127,16 +131,31 @@ pub fn replay(
                 continue;
             }
         };
-        let rec = LatencyRecord {
-            block_id: row.block_id,
-            latency: row.latency,
-            ts_ms: now_ms(),
-        };
         value.clear();
-        record::encode_into(&rec, &mut value);
-        let mut record = BaseRecord::to(&options.topic)
-            .key(rec.block_id.as_bytes())
-            .payload(&value);
+        if row.tags.is_empty() {
+            let rec = LatencyRecord {
+                block_id: row.block_id,
+                latency: row.latency,
+                ts_ms: now_ms(),
+            };
+            record::encode_into(&rec, &mut value);
+            key.clear();
+            key.push_str(&rec.block_id);
+        } else {
+            record::encode_series_into(
+                &SeriesRecord {
+                    metric: &options.metric,
+                    tags: &row.tags,
+                    value: row.latency,
+                    ts_ms: now_ms(),
+                    block_id: Some(&row.block_id),
+                },
+                &mut value,
+            );
+            key.clear();
+            key.push_str(&row.block_id);
+        }
+        let mut record = BaseRecord::to(&options.topic).key(key.as_bytes()).payload(&value);
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -93,9 +93,15 @@ pub fn start() -> Option<Instant> {
 /// Ends a stage begun with [`start`].
 #[inline]
 pub fn record(stage: Stage, started: Option<Instant>) {
+    record_many(stage, started, 1);
+}
+
+/// Like [`record`] for a batch of `hits` items handled together (a window's
+/// values inserted at once): the time is shared, the hits are counted.
+pub fn record_many(stage: Stage, started: Option<Instant>, hits: u64) {
     if let Some(t) = started {
         let i = stage.index();
-        HITS[i].fetch_add(1, Relaxed);
+        HITS[i].fetch_add(hits, Relaxed);
         NANOS[i].fetch_add(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX), Relaxed);
     }
 }

@@ -1,12 +1,22 @@
 //! The Kafka record: what `mss produce` writes and `mss consume` reads.
 //!
-//! Key: the block id (UTF-8). Value: a JSON object
-//! `{"block_id":"blk_-1608999687919862906","latency":131.0,"ts_ms":1764072000000}`
-//! where `latency` is in milliseconds and `ts_ms` is the produce time (Unix
-//! epoch ms). The consumer also accepts a bare number (`131.0`) as the value,
-//! for other producers; the block id then comes from the key.
+//! Three value formats, one decoder ([`decode`]):
+//! - the series record
+//!   `{"metric":"http.server.duration","tags":{"service":"checkout"},"value":12.5,"ts_ms":1764072000000}`
+//!   (`unit` optional, default `ms`; time units `ns`, `us`, `ms`, `s`,
+//!   `min`, `h` are converted to ms; `block_id` optional, shown as the
+//!   "current block");
+//! - the HDFS record `{"block_id":"blk_-1608999687919862906","latency":131.0,"ts_ms":1764072000000}`;
+//! - a bare number (`131.0`).
+//!
+//! The last two belong to the consumer's default series (`--metric` with
+//! the `--tag`s); the block id then comes from the key when the value has
+//! none. Keys are otherwise only used for partitioning.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use shared::series::{SeriesError, MAX_TAGS};
 
 /// One latency measurement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,11 +51,25 @@ pub enum RejectReason {
     WrongColumnCount,
     /// The Kafka payload is neither the JSON record nor a bare number.
     Malformed,
+    /// The metric name breaks the naming rules.
+    BadMetric,
+    /// A tag key or value breaks the naming rules (or is not a string).
+    BadTag,
+    /// More than 16 tags.
+    TooManyTags,
+    /// A new series past `--max-series`.
+    SeriesLimit,
+    /// Event time older than the watermark minus `--max-lateness`.
+    Late,
+    /// Event time more than a minute ahead of the wall clock.
+    Future,
+    /// A `unit` that is not a time unit.
+    BadUnit,
 }
 
 impl RejectReason {
     /// Every reason, for stable output order.
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::MissingField,
         RejectReason::NonNumeric,
         RejectReason::NotFinite,
@@ -53,6 +77,13 @@ impl RejectReason {
         RejectReason::OutOfRange,
         RejectReason::WrongColumnCount,
         RejectReason::Malformed,
+        RejectReason::BadMetric,
+        RejectReason::BadTag,
+        RejectReason::TooManyTags,
+        RejectReason::SeriesLimit,
+        RejectReason::Late,
+        RejectReason::Future,
+        RejectReason::BadUnit,
     ];
 
     /// Snake-case name used in JSON and metrics.
@@ -65,6 +96,22 @@ impl RejectReason {
             RejectReason::OutOfRange => "out_of_range",
             RejectReason::WrongColumnCount => "wrong_column_count",
             RejectReason::Malformed => "malformed",
+            RejectReason::BadMetric => "bad_metric",
+            RejectReason::BadTag => "bad_tag",
+            RejectReason::TooManyTags => "too_many_tags",
+            RejectReason::SeriesLimit => "series_limit",
+            RejectReason::Late => "late",
+            RejectReason::Future => "future",
+            RejectReason::BadUnit => "bad_unit",
+        }
+    }
+
+    /// The reason for a series naming error.
+    pub fn of_series(e: &SeriesError) -> Self {
+        match e {
+            SeriesError::BadMetric(_) => RejectReason::BadMetric,
+            SeriesError::BadTag(_) => RejectReason::BadTag,
+            SeriesError::TooManyTags(_) => RejectReason::TooManyTags,
         }
     }
 
@@ -97,25 +144,164 @@ pub fn parse_latency(text: &str) -> Result<f64, RejectReason> {
     validate_latency(v)
 }
 
+/// Up to [`MAX_TAGS`] tags of a record, borrowed from its bytes where no
+/// JSON escape forces a copy: decoding a record allocates nothing for the
+/// tags. More tags, or a value that is not a string, are remembered as such
+/// (rejected as `too_many_tags` / `bad_tag` by the caller).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TagBuf<'a> {
+    tags: [(Cow<'a, str>, Cow<'a, str>); MAX_TAGS],
+    len: usize,
+    /// Tags seen in all (may exceed [`MAX_TAGS`]).
+    seen: usize,
+    /// A tag value was not a string.
+    not_string: bool,
+}
+
+impl<'a> TagBuf<'a> {
+    /// The tags kept, in record order.
+    pub fn as_slice(&self) -> &[(Cow<'a, str>, Cow<'a, str>)] {
+        &self.tags[..self.len]
+    }
+
+    /// Sorts the tags by key (the series' canonical order).
+    pub fn sort(&mut self) {
+        self.tags[..self.len].sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+
+    /// Checks count and kinds; the names are checked by the caller.
+    pub fn check(&self) -> Result<(), RejectReason> {
+        if self.seen > MAX_TAGS {
+            Err(RejectReason::TooManyTags)
+        } else if self.not_string {
+            Err(RejectReason::BadTag)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn push(&mut self, key: Cow<'a, str>, value: Option<Cow<'a, str>>) {
+        self.seen += 1;
+        match value {
+            None => self.not_string = true,
+            Some(v) if self.len < MAX_TAGS => {
+                self.tags[self.len] = (key, v);
+                self.len += 1;
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TagBuf<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = TagBuf<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of string tags")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut buf = TagBuf::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let value = map.next_value::<TagValue<'de>>()?;
+                    buf.push(key, value.0);
+                }
+                Ok(buf)
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// A tag value: a string, or anything else (remembered as not a string).
+struct TagValue<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for TagValue<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Any<'a> {
+            Str(#[serde(borrow)] Cow<'a, str>),
+            Other(serde::de::IgnoredAny),
+        }
+        Ok(match Any::deserialize(d)? {
+            Any::Str(s) => TagValue(Some(s)),
+            Any::Other(_) => TagValue(None),
+        })
+    }
+}
+
+/// Which series a record belongs to.
+// `Named` is large (16 borrowed tags) on purpose: boxing it would allocate
+// for every record.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesRef<'a> {
+    /// An HDFS record or a bare number: the consumer's `--metric`/`--tag`.
+    Default,
+    /// A series record's own metric and tags (not validated yet).
+    Named {
+        /// Metric name.
+        metric: Cow<'a, str>,
+        /// Tags in record order.
+        tags: TagBuf<'a>,
+    },
+}
+
 /// The parts of a payload the consumer needs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decoded<'a> {
-    /// Block id from the JSON, or from the key for bare numbers.
-    pub block_id: &'a str,
-    /// Validated latency.
+    /// The record's series.
+    pub series: SeriesRef<'a>,
+    /// Block id from the JSON, or from the key for bare numbers ("" if none).
+    pub block_id: Cow<'a, str>,
+    /// Validated value, in ms.
     pub latency: f64,
-    /// Produce time if the record carries one.
+    /// Event time if the record carries one.
     pub ts_ms: Option<i64>,
 }
 
 #[derive(Deserialize)]
 struct Borrowed<'a> {
     #[serde(borrow, default)]
-    block_id: Option<&'a str>,
+    block_id: Option<Cow<'a, str>>,
     #[serde(default)]
     latency: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    metric: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tags: Option<TagBuf<'a>>,
+    #[serde(default)]
+    value: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    unit: Option<Cow<'a, str>>,
     #[serde(default)]
     ts_ms: Option<i64>,
+}
+
+/// Milliseconds per unit of a time unit name (`None`: not a time unit).
+pub fn ms_per_unit(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ns" => 1e-6,
+        "us" | "\u{b5}s" => 1e-3,
+        "ms" => 1.0,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        _ => return None,
+    })
+}
+
+/// A JSON value that should be a number (strings like "12.5" or "NaN" are
+/// parsed, then validated).
+fn number(value: Option<serde_json::Value>) -> Result<f64, RejectReason> {
+    match value {
+        None | Some(serde_json::Value::Null) => Err(RejectReason::MissingField),
+        Some(serde_json::Value::Number(n)) => n.as_f64().ok_or(RejectReason::NonNumeric),
+        Some(serde_json::Value::String(s)) => s.trim().parse().map_err(|_| RejectReason::NonNumeric),
+        Some(_) => Err(RejectReason::NonNumeric),
+    }
 }
 
 /// Whether `s` is a JSON number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
@@ -178,14 +364,16 @@ fn decode_canonical(text: &str) -> Option<Decoded<'_>> {
         return None;
     }
     Some(Decoded {
-        block_id,
+        series: SeriesRef::Default,
+        block_id: Cow::Borrowed(block_id),
         latency: latency.parse().ok()?,
         // Not an i64 (fraction, exponent, overflow): the general decoder decides.
         ts_ms: Some(ts.parse().ok()?),
     })
 }
 
-/// Decodes a record value (JSON record or bare number) with its key.
+/// Decodes a record value (series record, HDFS record or bare number)
+/// with its key.
 pub fn decode<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Result<Decoded<'a>, RejectReason> {
     let value = value.ok_or(RejectReason::Malformed)?;
     let text = std::str::from_utf8(value).map_err(|_| RejectReason::Malformed)?;
@@ -199,16 +387,25 @@ pub fn decode<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Result<Deco
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
         let rec: Borrowed<'a> = serde_json::from_str(text).map_err(|_| RejectReason::Malformed)?;
-        let latency = match rec.latency {
-            None | Some(serde_json::Value::Null) => return Err(RejectReason::MissingField),
-            Some(serde_json::Value::Number(n)) => n.as_f64().ok_or(RejectReason::NonNumeric)?,
-            // "NaN", "inf", "12.5" as strings: parse, then validate.
-            Some(serde_json::Value::String(s)) => s.trim().parse().map_err(|_| RejectReason::NonNumeric)?,
-            Some(_) => return Err(RejectReason::NonNumeric),
+        let block_id = rec.block_id.unwrap_or(Cow::Borrowed(key_id));
+        let Some(metric) = rec.metric else {
+            return Ok(Decoded {
+                series: SeriesRef::Default,
+                block_id,
+                latency: validate_latency(number(rec.latency)?)?,
+                ts_ms: rec.ts_ms,
+            });
         };
+        let scale = match rec.unit.as_deref() {
+            None => 1.0,
+            Some(u) => ms_per_unit(u).ok_or(RejectReason::BadUnit)?,
+        };
+        let tags = rec.tags.unwrap_or_default();
+        tags.check()?;
         Ok(Decoded {
-            block_id: rec.block_id.unwrap_or(key_id),
-            latency: validate_latency(latency)?,
+            series: SeriesRef::Named { metric, tags },
+            block_id,
+            latency: validate_latency(number(rec.value)? * scale)?,
             ts_ms: rec.ts_ms,
         })
     } else {
@@ -217,7 +414,8 @@ pub fn decode<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Result<Deco
             .parse::<f64>()
             .map_err(|_| RejectReason::Malformed)?;
         Ok(Decoded {
-            block_id: key_id,
+            series: SeriesRef::Default,
+            block_id: Cow::Borrowed(key_id),
             latency: validate_latency(latency)?,
             ts_ms: None,
         })
@@ -237,6 +435,47 @@ pub fn encode_into(record: &LatencyRecord, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(out, record);
 }
 
+/// A series record to encode (`mss produce` of tagged rows).
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesRecord<'a> {
+    /// Metric name.
+    pub metric: &'a str,
+    /// Tags (any order).
+    pub tags: &'a [(String, String)],
+    /// Value in ms.
+    pub value: f64,
+    /// Event time, Unix epoch ms.
+    pub ts_ms: i64,
+    /// HDFS block id (the "current block" display), if any.
+    pub block_id: Option<&'a str>,
+}
+
+/// Appends a series record value to `out`:
+/// `{"metric":..,"tags":{..},"value":..,"ts_ms":..[,"block_id":..]}`.
+pub fn encode_series_into(record: &SeriesRecord<'_>, out: &mut Vec<u8>) {
+    // Strings and finite numbers into a Vec: serde_json cannot fail here.
+    out.extend_from_slice(b"{\"metric\":");
+    let _ = serde_json::to_writer(&mut *out, record.metric);
+    out.extend_from_slice(b",\"tags\":{");
+    for (i, (k, v)) in record.tags.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, v);
+    }
+    out.extend_from_slice(b"},\"value\":");
+    let _ = serde_json::to_writer(&mut *out, &record.value);
+    out.extend_from_slice(b",\"ts_ms\":");
+    let _ = serde_json::to_writer(&mut *out, &record.ts_ms);
+    if let Some(id) = record.block_id {
+        out.extend_from_slice(b",\"block_id\":");
+        let _ = serde_json::to_writer(&mut *out, id);
+    }
+    out.push(b'}');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,7 +488,8 @@ mod tests {
             _ => return Err(RejectReason::NonNumeric),
         };
         Ok(Decoded {
-            block_id: rec.block_id.unwrap_or(""),
+            series: SeriesRef::Default,
+            block_id: rec.block_id.unwrap_or_default(),
             latency: validate_latency(latency)?,
             ts_ms: rec.ts_ms,
         })
@@ -283,8 +523,8 @@ mod tests {
             let fast = decode_canonical(text).expect("our own encoding takes the fast path");
             let general = decode_general(text).expect("valid record");
             assert_eq!(
-                (fast.block_id, fast.ts_ms),
-                (general.block_id, general.ts_ms),
+                (&fast.block_id, fast.ts_ms),
+                (&general.block_id, general.ts_ms),
                 "{text}"
             );
             // Both read back exactly what was written (serde_json with `float_roundtrip`).
@@ -322,9 +562,63 @@ mod tests {
         };
         let bytes = encode(&rec);
         let d = decode(Some(b"blk_1"), Some(&bytes)).expect("valid");
-        assert_eq!((d.block_id, d.latency, d.ts_ms), ("blk_1", 131.5, Some(42)));
+        assert_eq!((&*d.block_id, d.latency, d.ts_ms), ("blk_1", 131.5, Some(42)));
+        assert_eq!(d.series, SeriesRef::Default);
         let d = decode(Some(b"blk_2"), Some(b" 7.25 ")).expect("bare number");
-        assert_eq!((d.block_id, d.latency), ("blk_2", 7.25));
+        assert_eq!((&*d.block_id, d.latency), ("blk_2", 7.25));
+        assert_eq!(d.series, SeriesRef::Default);
+    }
+
+    #[test]
+    fn series_records_decode_with_their_metric_tags_and_unit() {
+        let tags = vec![
+            ("service".to_owned(), "checkout".to_owned()),
+            ("route".to_owned(), "/pay\"x".to_owned()),
+        ];
+        let mut bytes = Vec::new();
+        encode_series_into(
+            &SeriesRecord {
+                metric: "http.server.duration",
+                tags: &tags,
+                value: 12.5,
+                ts_ms: 1_764_072_000_000,
+                block_id: None,
+            },
+            &mut bytes,
+        );
+        let d = decode(Some(b"any key"), Some(&bytes)).expect("valid");
+        let SeriesRef::Named { metric, mut tags } = d.series else {
+            panic!("a named series: {bytes:?}");
+        };
+        assert_eq!(metric, "http.server.duration");
+        tags.sort();
+        let got: Vec<(&str, &str)> = tags.as_slice().iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(got, [("route", "/pay\"x"), ("service", "checkout")]);
+        assert_eq!((d.latency, d.ts_ms), (12.5, Some(1_764_072_000_000)));
+        let d = decode(None, Some(br#"{"metric":"m","value":1.5,"unit":"s"}"#)).expect("seconds");
+        assert_eq!(d.latency, 1_500.0, "converted to ms");
+        let cases: [(&[u8], RejectReason); 5] = [
+            (
+                br#"{"metric":"m","value":1,"unit":"bytes"}"#,
+                RejectReason::BadUnit,
+            ),
+            (
+                br#"{"metric":"m","tags":{"a":1},"value":1}"#,
+                RejectReason::BadTag,
+            ),
+            (br#"{"metric":"m","value":-1}"#, RejectReason::Negative),
+            (br#"{"metric":"m"}"#, RejectReason::MissingField),
+            (br#"{"metric":"m","tags":[1],"value":1}"#, RejectReason::Malformed),
+        ];
+        for (payload, reason) in cases {
+            assert_eq!(decode(None, Some(payload)).err(), Some(reason), "{payload:?}");
+        }
+        let many: Vec<String> = (0..17).map(|i| format!("\"k{i}\":\"v\"")).collect();
+        let payload = format!(r#"{{"metric":"m","tags":{{{}}},"value":1}}"#, many.join(","));
+        assert_eq!(
+            decode(None, Some(payload.as_bytes())).err(),
+            Some(RejectReason::TooManyTags)
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Stats {
     pub windows_closed: AtomicU64,
     /// Records delivered again after a rebalance and skipped (already counted).
     pub redelivered: AtomicU64,
+    /// Windows that could not be stored (a poisoned store lock).
+    pub store_failures: AtomicU64,
     /// Rejected CSV rows by reason.
     rejected_csv: [AtomicU64; RejectReason::ALL.len()],
     /// Rejected payloads by reason.
@@ -47,6 +49,7 @@ impl Default for Stats {
             produce_errors: AtomicU64::new(0),
             windows_closed: AtomicU64::new(0),
             redelivered: AtomicU64::new(0),
+            store_failures: AtomicU64::new(0),
             rejected_csv: Default::default(),
             rejected_payload: Default::default(),
             samples: Mutex::new(Vec::new()),
@@ -70,6 +73,11 @@ impl Stats {
             RejectSource::Csv => &self.rejected_csv,
             RejectSource::Payload => &self.rejected_payload,
         }
+    }
+
+    /// Rejected count of `source` for one reason.
+    pub fn rejected_count(&self, source: RejectSource, reason: RejectReason) -> u64 {
+        self.table(source)[reason.index()].load(Relaxed)
     }
 
     /// Rejected count of `source` by reason (non-zero only).

@@ -93,9 +93,17 @@ pub struct Summary {
 }
 
 /// Builds the summary for `kind` and quantiles `qs` (`(key, q)` pairs).
-pub fn build(pipeline: &Pipeline, kind: SketchKind, qs: &[(String, f64)]) -> Summary {
+///
+/// `wanted` selects the series of `quantiles`, `data_points`, `mean` and
+/// `current`; the counters are process-wide.
+pub fn build(
+    pipeline: &Pipeline,
+    kind: SketchKind,
+    qs: &[(String, f64)],
+    wanted: crate::window::store::SeriesFilter<'_>,
+) -> Summary {
     let stats = &pipeline.stats;
-    let merged = pipeline.merged_all(kind);
+    let merged = pipeline.merged_all(kind, wanted);
     let mut quantile_error = None;
     let mut quantiles: BTreeMap<String, Option<f64>> = qs.iter().map(|(k, _)| (k.clone(), None)).collect();
     if let Some(sketch) = merged.as_ref().filter(|s| !s.is_empty()) {
@@ -144,7 +152,7 @@ pub fn build(pipeline: &Pipeline, kind: SketchKind, qs: &[(String, f64)]) -> Sum
         recent_throughput_msg_s: stats.recent_throughput(),
         mean: merged.as_ref().and_then(|s| s.mean()),
         current: pipeline
-            .current()
+            .current(wanted)
             .map(|(block_id, latency)| Current { block_id, latency }),
         quantiles,
         rejected: Rejected {

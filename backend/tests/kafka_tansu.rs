@@ -293,3 +293,189 @@ fn sigterm_commits_every_consumed_offset_so_a_restart_counts_nothing_twice() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// What the consumer should find: values per (metric, route) and of the default series.
+#[derive(Default)]
+struct Expected {
+    pay: Vec<f64>,
+    cart: Vec<f64>,
+    db: Vec<f64>,
+    default: Vec<f64>,
+}
+
+/// Produces series records of two metrics, HDFS records and bare numbers
+/// with interleaved event times (offsets of one partition jump between
+/// windows), plus late, future and badly named records.
+fn produce_mixed(brokers: &str, n: usize) -> Expected {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("batch.num.messages", "1")
+        .create()
+        .expect("producer");
+    let base = now_ms() - 5 * 60_000;
+    let mut want = Expected::default();
+    let send = |key: &str, value: String| {
+        let mut record = BaseRecord::<str, str>::to("latency-metrics")
+            .key(key)
+            .payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    };
+    for i in 0..n {
+        // Event times jump back and forth across seven 1 s windows.
+        let ts = base + ((i * 3) % 7) as i64 * 1000 + (i % 1000) as i64;
+        let v = 1.0 + (i % 997) as f64 * 1.5;
+        let key = format!("k{}", i % 13);
+        match i % 5 {
+            0 => {
+                want.pay.push(v);
+                send(
+                    &key,
+                    format!(
+                        r#"{{"metric":"http.server.duration","tags":{{"service":"checkout","route":"/pay"}},"value":{v},"ts_ms":{ts}}}"#
+                    ),
+                );
+            }
+            1 => {
+                want.cart.push(v / 1000.0 * 1000.0);
+                send(
+                    &key,
+                    format!(
+                        r#"{{"metric":"http.server.duration","tags":{{"route":"/cart","service":"checkout"}},"value":{},"unit":"s","ts_ms":{ts}}}"#,
+                        v / 1000.0
+                    ),
+                );
+            }
+            2 => {
+                want.db.push(v);
+                send(
+                    &key,
+                    format!(r#"{{"metric":"db.query","value":{v},"ts_ms":{ts}}}"#),
+                );
+            }
+            3 => {
+                want.default.push(v);
+                send(
+                    &key,
+                    format!(r#"{{"block_id":"blk_{i}","latency":{v},"ts_ms":{ts}}}"#),
+                );
+            }
+            _ => {
+                want.default.push(v);
+                send(&key, format!("{v}"));
+            }
+        }
+    }
+    // Two of each kind of refusal, after the good records (so the watermark is set).
+    for i in 0..2 {
+        let key = format!("k{i}");
+        send(
+            &key,
+            format!(r#"{{"metric":"m","value":1,"ts_ms":{}}}"#, now_ms() - 40 * 60_000),
+        );
+        send(
+            &key,
+            format!(r#"{{"metric":"m","value":1,"ts_ms":{}}}"#, now_ms() + 10 * 60_000),
+        );
+        send(
+            &key,
+            format!(r#"{{"metric":"9bad","value":1,"ts_ms":{}}}"#, now_ms()),
+        );
+        send(
+            &key,
+            format!(r#"{{"metric":"m","tags":{{"bad key":"x"}},"value":1}}"#),
+        );
+    }
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+    want
+}
+
+fn direct(values: &[f64]) -> shared::Sketch {
+    let mut s = shared::Sketch::with_defaults(shared::SketchKind::QuantileFlow);
+    s.insert_slice(values).expect("valid");
+    s
+}
+
+#[test]
+fn records_of_several_metrics_and_tags_land_in_their_series_and_refusals_are_counted_by_reason() {
+    let tansu = Tansu::start();
+    let dir = temp_dir("series");
+    create_topic(&tansu.brokers, &dir);
+    let want = produce_mixed(&tansu.brokers, 5_000);
+    let port = free_port();
+    let _consumer = consume(&tansu.brokers, "series-group", port);
+    let good = 5_000;
+    let s = wait_summary(port, Duration::from_secs(90), "every record", |s| {
+        s["messages_processed"] == good && s["rejected"]["payload"] == 8
+    });
+    for (reason, n) in [("late", 2), ("future", 2), ("bad_metric", 2), ("bad_tag", 2)] {
+        assert_eq!(s["rejected_by_reason"]["payload"][reason], n, "{reason}: {s}");
+    }
+    // The HDFS records and bare numbers are the default series (metric latency).
+    assert_eq!(s["data_points"], want.default.len());
+    let qs = [0.5, 0.9, 0.99];
+    let get = |query: &str| {
+        let (status, body) = http_get(port, query).expect("answer");
+        assert_eq!(status, 200, "{query}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")
+    };
+    let quantiles = |doc: &serde_json::Value| -> Vec<f64> {
+        ["0.5", "0.9", "0.99"]
+            .iter()
+            .map(|q| doc["quantiles"][q].as_f64().expect("q"))
+            .collect()
+    };
+    // Windows close once the idle partitions' grace passed: wait for all of them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let by_route = loop {
+        let doc = get("/api/quantiles?metric=http.server.duration&by=route&q=0.5,0.9,0.99");
+        let total: u64 = doc["groups"]
+            .as_array()
+            .map_or(0, |g| g.iter().map(|g| g["count"].as_u64().unwrap_or(0)).sum());
+        if total as usize == want.pay.len() + want.cart.len() || std::time::Instant::now() > deadline {
+            break doc;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(by_route["groups_total"], 2, "{by_route}");
+    for g in by_route["groups"].as_array().expect("groups") {
+        let values = match g["tags"]["route"].as_str() {
+            Some("/pay") => &want.pay,
+            Some("/cart") => &want.cart,
+            other => panic!("unexpected group {other:?}"),
+        };
+        assert_eq!(g["count"].as_u64(), Some(values.len() as u64));
+        assert_eq!(quantiles(g), direct(values).quantiles(&qs).expect("q"), "{g}");
+    }
+    let pay =
+        get("/api/quantiles?metric=http.server.duration&filter=route:/pay,service:check*&q=0.5,0.9,0.99");
+    assert_eq!(quantiles(&pay), direct(&want.pay).quantiles(&qs).expect("q"));
+    let db = get("/api/quantiles?metric=db.query&q=0.5,0.9,0.99");
+    assert_eq!(db["count"].as_u64(), Some(want.db.len() as u64));
+    assert_eq!(quantiles(&db), direct(&want.db).quantiles(&qs).expect("q"));
+    let default = get("/api/quantiles?q=0.5,0.9,0.99");
+    assert_eq!(
+        quantiles(&default),
+        direct(&want.default).quantiles(&qs).expect("q")
+    );
+    let metrics = get("/api/metrics");
+    let names: Vec<&str> = metrics
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|m| m["metric"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["db.query", "http.server.duration", "latency"],
+        "{metrics}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -106,3 +106,130 @@ fn summary_and_health_endpoints_answer_and_bad_parameters_get_a_400() {
         assert_eq!(err["param"], param, "{query}: {body}");
     }
 }
+
+/// The quantiles `/api/quantiles` answers, by key.
+fn quantiles_of(doc: &serde_json::Value) -> Vec<f64> {
+    ["0.5", "0.9", "0.99"]
+        .iter()
+        .map(|q| doc["quantiles"][q].as_f64().expect("a quantile"))
+        .collect()
+}
+
+#[test]
+fn csv_labels_are_series_and_group_by_and_filters_equal_sketches_of_the_same_values() {
+    let dir = temp_dir("mss-embedded-series");
+    let csv = dir.join("events.csv");
+    let (values, _) = write_csv(&csv, 6_000, 11);
+    let port = free_port();
+    let _serve = Proc(
+        mss()
+            .args(["serve", "--csv"])
+            .arg(&csv)
+            .args([
+                "--window",
+                "200ms",
+                "--grace",
+                "0s",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mss serve starts"),
+    );
+    wait_for_port(port, std::time::Duration::from_secs(30));
+    wait_summary(port, std::time::Duration::from_secs(60), "6000 rows", |s| {
+        s["messages_processed"] == 6000
+    });
+    // Sketches built directly from each label's values.
+    let direct = |label: Option<&str>| {
+        let mut s = shared::Sketch::with_defaults(shared::SketchKind::QuantileFlow);
+        for (i, v) in values.iter().enumerate() {
+            if label.is_none_or(|l| l == label_of(i)) {
+                s.insert(*v).expect("valid");
+            }
+        }
+        s
+    };
+    let qs = [0.5, 0.9, 0.99];
+    // Every window is closed once the idle partitions' grace has passed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let grouped = loop {
+        let (status, body) = http_get(port, "/api/quantiles?by=label&q=0.5,0.9,0.99").expect("answer");
+        assert_eq!(status, 200, "{body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let total: u64 = doc["groups"]
+            .as_array()
+            .map_or(0, |g| g.iter().map(|g| g["count"].as_u64().unwrap_or(0)).sum());
+        if total == 6000 || std::time::Instant::now() > deadline {
+            break doc;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(grouped["groups_total"], 2, "{grouped}");
+    for g in grouped["groups"].as_array().expect("groups") {
+        let label = g["tags"]["label"].as_str().expect("a label group");
+        let want = direct(Some(label));
+        assert_eq!(g["count"].as_u64(), Some(want.count()), "{label}");
+        assert_eq!(
+            quantiles_of(g),
+            want.quantiles(&qs).expect("q"),
+            "{label}: merged = one sketch of its values"
+        );
+    }
+    let fail = summary(port, "?filter=label:Fail&q=0.5,0.9,0.99").expect("summary");
+    let want = direct(Some("Fail"));
+    assert_eq!(fail["data_points"].as_u64(), Some(want.count()));
+    assert_eq!(quantiles_of(&fail), want.quantiles(&qs).expect("q"));
+    let not_fail = summary(port, "?filter=!label:Fail&q=0.5,0.9,0.99").expect("summary");
+    assert_eq!(
+        not_fail["data_points"].as_u64(),
+        Some(direct(Some("Success")).count())
+    );
+    let all = summary(port, "?q=0.5,0.9,0.99").expect("summary");
+    assert_eq!(quantiles_of(&all), direct(None).quantiles(&qs).expect("q"));
+    let (status, body) = http_get(port, "/api/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    let metrics: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(metrics[0]["metric"], "latency", "{metrics}");
+    assert_eq!(metrics[0]["series"], 2);
+    assert_eq!(metrics[0]["tags"]["label"]["values"], 2);
+    assert_eq!(metrics[0]["tags"]["label"]["top"][0][0], "Success");
+    for (query, param) in [
+        ("/api/summary?by=label", "by"),
+        ("/api/quantiles?filter=label", "filter"),
+        ("/api/quantiles?by=a,b,c", "by"),
+        ("/api/series?metric=9bad", "metric"),
+        ("/api/quantiles?by=label&limit=0", "limit"),
+    ] {
+        let (status, body) = http_get(port, query).expect("answer");
+        assert_eq!(status, 400, "{query}: {body}");
+        let err: serde_json::Value = serde_json::from_str(&body).expect("JSON error");
+        assert_eq!(err["param"], param, "{query}: {body}");
+    }
+    // Series points per group, and a CSV with a group column.
+    let (status, body) = http_get(port, "/api/series?by=label&step=1m").expect("series");
+    assert_eq!(status, 200, "{body}");
+    let series: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let counted: u64 = series["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| {
+            g["points"]
+                .as_array()
+                .expect("points")
+                .iter()
+                .map(|p| p["count"].as_u64().unwrap_or(0))
+        })
+        .sum();
+    assert_eq!(counted, 6000);
+    let (_, csv_body) = http_get(port, "/api/series?by=label&step=1m&format=csv").expect("csv");
+    assert!(csv_body.starts_with("group,t,count,"), "{csv_body}");
+    assert!(
+        csv_body.lines().any(|l| l.starts_with("label=Fail,")),
+        "{csv_body}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

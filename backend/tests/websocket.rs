@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backend::ingest::{now_ms, IngestConfig, Pipeline};
-use backend::window::PartitionWindows;
+use backend::window::{PartitionWindows, WindowConfig};
 use futures::{SinkExt, StreamExt};
-use shared::protocol::{ClientMessage, ServerMessage, WindowSnapshot, PROTOCOL_VERSION};
+use shared::protocol::{ClientMessage, SeriesId, ServerMessage, WindowSnapshot, PROTOCOL_VERSION};
 use shared::{Sketch, SketchKind, SketchParams};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -28,18 +28,31 @@ fn pipeline() -> Arc<Pipeline> {
         retention_ms: 3_600_000,
         fine_retention_ms: 3_600_000,
         exact: false,
+        ..Default::default()
     })
+    .expect("valid config")
 }
 
-/// Publishes one closed window per kind for `partition` at `start_ms`.
+/// Publishes one window per kind of the default series for `partition` at `start_ms`.
 fn publish(p: &Pipeline, partition: i32, start_ms: i64, values: &[f64]) {
-    let mut w =
-        PartitionWindows::new(partition, 1000, &SketchKind::ALL, &SketchParams::default()).expect("valid");
+    publish_series(p, p.default_series(), partition, start_ms, values);
+}
+
+/// Publishes one window per kind of `series` for `partition` at `start_ms`.
+fn publish_series(p: &Pipeline, series: SeriesId, partition: i32, start_ms: i64, values: &[f64]) {
+    let mut w = PartitionWindows::new(
+        0,
+        partition,
+        WindowConfig::with_window(1000),
+        &SketchKind::ALL,
+        &SketchParams::default(),
+    )
+    .expect("valid");
     for (i, &v) in values.iter().enumerate() {
-        let _ = w.insert(i as i64, "blk_t", v, start_ms);
+        let _ = w.insert(i as i64, series, v, start_ms, now_ms(), "blk_t");
     }
-    if let Some(closed) = w.close() {
-        p.publish(closed);
+    if let Some(cut) = w.cut() {
+        p.publish(cut);
     }
 }
 
@@ -69,11 +82,13 @@ async fn subscribe(c: &mut Client, kinds: Option<Vec<SketchKind>>, partitions: O
         kinds,
         partitions,
         history_from_ms: None,
+        metric: None,
+        filter: None,
     };
     c.send(Message::Binary(m.encode().into())).await.expect("send");
 }
 
-/// Next protocol message (skipping Stats), with a timeout.
+/// Next protocol message (skipping Stats and Catalog), with a timeout.
 async fn next(c: &mut Client) -> ServerMessage {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), c.next())
@@ -81,7 +96,7 @@ async fn next(c: &mut Client) -> ServerMessage {
             .expect("a frame in time");
         match frame.expect("stream open").expect("frame ok") {
             Message::Binary(b) => match ServerMessage::decode(&b).expect("decodes with shared") {
-                ServerMessage::Stats(_) => continue,
+                ServerMessage::Stats(_) | ServerMessage::Catalog { .. } => continue,
                 m => return m,
             },
             Message::Close(f) => panic!("closed: {f:?}"),
@@ -154,7 +169,7 @@ async fn hello_history_live_merge_to_the_server_quantiles() {
     }
     for kind in SketchKind::ALL {
         let ours = merge(kind, &windows);
-        let server = p.merged_all(kind).expect("kind enabled");
+        let server = p.merged_all(kind, &|_| true).expect("kind enabled");
         assert_eq!(ours.count(), 32);
         let a = ours.quantiles(&[0.5, 0.9, 0.99]).expect("ours");
         let b = server.quantiles(&[0.5, 0.9, 0.99]).expect("server");
@@ -225,6 +240,8 @@ async fn malformed_oversized_and_wrong_version_frames_are_handled_and_the_server
         kinds: None,
         partitions: None,
         history_from_ms: None,
+        metric: None,
+        filter: None,
     };
     old.send(Message::Binary(m.encode().into())).await.expect("send");
     let mut reason = None;
@@ -452,7 +469,10 @@ async fn chart_svg_is_valid_svg_with_the_requested_series() {
         texts.contains(&"P50") && texts.contains(&"P99"),
         "a legend entry per quantile: {texts:?}"
     );
-    assert!(texts.contains(&"hdrhistogram percentiles"), "the title");
+    assert!(
+        texts.contains(&"latency · hdrhistogram percentiles"),
+        "the title: {texts:?}"
+    );
     assert!(svg.matches("<polyline").count() >= 2, "one line per quantile");
     for (query, param) in [
         ("?theme=pink", "theme"),
@@ -494,4 +514,116 @@ async fn static_dashboard_has_an_spa_fallback_and_a_hint_when_not_built() {
         "says how to build the dashboard: {body}"
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// Reads frames until `n` windows arrived; returns them with the catalog
+/// messages seen before each window's first use.
+async fn windows_with_catalog(
+    c: &mut Client,
+    n: usize,
+    defined: &mut std::collections::HashSet<SeriesId>,
+) -> (Vec<WindowSnapshot>, Vec<ServerMessage>) {
+    let (mut windows, mut catalogs) = (Vec::new(), Vec::new());
+    while windows.len() < n {
+        let frame = tokio::time::timeout(Duration::from_secs(10), c.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("frame");
+        let Message::Binary(b) = frame else { continue };
+        match ServerMessage::decode(&b).expect("decodes") {
+            ServerMessage::Catalog { series, topics } => {
+                defined.extend(series.iter().map(|d| d.id));
+                catalogs.push(ServerMessage::Catalog { series, topics });
+            }
+            ServerMessage::History { windows: w, .. } => {
+                assert!(
+                    w.iter().all(|w| defined.contains(&w.series)),
+                    "defined before use"
+                );
+                windows.extend(w);
+            }
+            ServerMessage::Window(w) => {
+                assert!(defined.contains(&w.series), "defined before use");
+                windows.push(w);
+            }
+            _ => {}
+        }
+    }
+    (windows, catalogs)
+}
+
+#[tokio::test]
+async fn a_client_subscribed_to_one_series_gets_only_its_windows_defined_by_the_catalog_first() {
+    let p = pipeline();
+    let key = |route: &str| shared::series::SeriesKey::new("latency", [("route", route)]).expect("valid");
+    let pay = p.catalog.intern(&key("/pay")).expect("room");
+    let cart = p.catalog.intern(&key("/cart")).expect("room");
+    let t0 = now_ms() - 60_000;
+    for i in 0..5 {
+        publish_series(&p, pay, 0, t0 + i * 1000, &[1.0, 2.0]);
+        publish_series(&p, cart, 0, t0 + i * 1000, &[500.0]);
+    }
+    let (port, _stop) = start(p.clone()).await;
+    let mut c = connect(port).await;
+    let m = ClientMessage::Subscribe {
+        protocol_version: PROTOCOL_VERSION,
+        kinds: Some(vec![SketchKind::QuantileFlow]),
+        partitions: None,
+        history_from_ms: None,
+        metric: None,
+        filter: Some("route:/pa*".into()),
+    };
+    c.send(Message::Binary(m.encode().into())).await.expect("send");
+    let mut defined = std::collections::HashSet::new();
+    let (history, catalogs) = windows_with_catalog(&mut c, 5, &mut defined).await;
+    assert!(history.iter().all(|w| w.series == pay), "only /pay");
+    let ServerMessage::Catalog { series, topics } = &catalogs[0] else {
+        panic!("a catalog first");
+    };
+    assert_eq!(series.len(), 1, "only the series this client gets");
+    assert_eq!(series[0].key, key("/pay"));
+    assert_eq!(topics[0].topic, "latency-metrics");
+    // Live: /cart's windows never reach this client; /pay's do, without a second definition.
+    publish_series(&p, cart, 1, t0 + 10_000, &[7.0]);
+    publish_series(&p, pay, 1, t0 + 10_000, &[8.0]);
+    let (live, more) = windows_with_catalog(&mut c, 1, &mut defined).await;
+    assert_eq!((live[0].series, live[0].partition), (pay, 1));
+    assert!(more.is_empty(), "already defined: {more:?}");
+}
+
+#[tokio::test]
+async fn a_version_1_client_is_closed_1002_naming_both_versions() {
+    #[derive(serde::Serialize)]
+    enum V1 {
+        Subscribe {
+            protocol_version: u16,
+            kinds: Option<Vec<SketchKind>>,
+            partitions: Option<Vec<i32>>,
+            history_from_ms: Option<i64>,
+        },
+    }
+    let (port, _stop) = start(pipeline()).await;
+    let mut old = connect(port).await;
+    let frame = postcard::to_stdvec(&V1::Subscribe {
+        protocol_version: 1,
+        kinds: None,
+        partitions: None,
+        history_from_ms: None,
+    })
+    .expect("encodes");
+    old.send(Message::Binary(frame.into())).await.expect("send");
+    let mut close = None;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(5), old.next()).await {
+        if let Message::Close(Some(f)) = frame {
+            close = Some((u16::from(f.code), f.reason.to_string()));
+            break;
+        }
+    }
+    let (code, reason) = close.expect("a close frame");
+    assert_eq!(code, 1002, "{reason}");
+    assert!(
+        reason.contains('1') && reason.contains(&PROTOCOL_VERSION.to_string()),
+        "{reason}"
+    );
 }

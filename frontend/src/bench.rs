@@ -103,6 +103,9 @@ fn bench_kind(kind: SketchKind, runs: usize) -> KindResult {
     let start = 1_764_072_000_000i64;
     for (i, b) in windows.into_iter().enumerate() {
         let _ = store.insert(&WindowSnapshot {
+            series: 0,
+            topic: 0,
+            through_offset: 0,
             partition: 0,
             window_start_ms: start + i as i64 * 1000,
             window_ms: 1000,

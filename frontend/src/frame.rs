@@ -239,6 +239,9 @@ mod tests {
                     .collect();
                 s.insert_slice(&values).expect("values");
                 let w = WindowSnapshot {
+                    series: 0,
+                    topic: 0,
+                    through_offset: 0,
                     partition: 0,
                     window_start_ms: sec * 1000,
                     window_ms: 1000,

@@ -3,10 +3,13 @@
 //! per animation frame when new windows arrive (so redraws are throttled to
 //! frames and stop while the tab is hidden, where browsers pause frames).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use shared::protocol::{ClientMessage, FrameError, Hello, ServerMessage, StatsSnapshot, PROTOCOL_VERSION};
+use shared::protocol::{
+    ClientMessage, FrameError, Hello, SeriesDef, SeriesId, ServerMessage, StatsSnapshot, PROTOCOL_VERSION,
+};
 
 use crate::store::ClientStore;
 use crate::stream::{self, Handlers, Status, Stream};
@@ -34,6 +37,8 @@ pub struct Live {
     pub bad_frames: RwSignal<u64>,
     /// Last problem reported by or about the server.
     pub last_error: RwSignal<Option<String>>,
+    /// The series the server defined on this connection, by id.
+    pub catalog: StoredValue<HashMap<SeriesId, SeriesDef>>,
     frame_requested: StoredValue<bool>,
 }
 
@@ -57,6 +62,7 @@ impl Live {
             clock_offset_ms: RwSignal::new(0),
             bad_frames: RwSignal::new(0),
             last_error: RwSignal::new(None),
+            catalog: StoredValue::new(HashMap::new()),
             frame_requested: StoredValue::new(false),
         }
     }
@@ -68,6 +74,10 @@ impl Live {
             kinds: None,
             partitions: None,
             history_from_ms: None,
+            // The server's --metric, every series of it (the series
+            // dashboard subscribes to its filter).
+            metric: None,
+            filter: None,
         };
         let handlers = Handlers {
             on_message: Box::new(move |m| self.apply(m)),
@@ -102,6 +112,8 @@ impl Live {
             }
             Ok(ServerMessage::Hello(h)) => {
                 self.store.update_value(ClientStore::clear);
+                // Ids are per connection: a new connection defines them anew.
+                self.catalog.update_value(HashMap::clear);
                 self.clock_offset_ms
                     .set(h.server_time_ms - js_sys::Date::now() as i64);
                 self.history_done.set(false);
@@ -142,6 +154,13 @@ impl Live {
             Ok(ServerMessage::Error { message }) => {
                 self.bad_frames.update(|n| *n += 1);
                 self.last_error.set(Some(message));
+            }
+            Ok(ServerMessage::Catalog { series, topics: _ }) => {
+                self.catalog.update_value(|c| {
+                    for def in series {
+                        c.insert(def.id, def);
+                    }
+                });
             }
         }
     }

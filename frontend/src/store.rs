@@ -9,8 +9,25 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use shared::protocol::WindowSnapshot;
+use shared::protocol::{SeriesId, TopicId, WindowSnapshot};
+use shared::range::{bucket_start, TimeRange};
 use shared::{Sketch, SketchKind};
+
+/// What identifies one snapshot of a window: series, topic, partition,
+/// kind, start and first offset (later snapshots of a window — late
+/// records — are merged, a repeat of the same one is refused).
+type SnapshotKey = (SeriesId, TopicId, i32, SketchKind, i64, i64);
+
+fn snapshot_key(w: &WindowSnapshot) -> SnapshotKey {
+    (
+        w.series,
+        w.topic,
+        w.partition,
+        w.kind,
+        w.window_start_ms,
+        w.first_offset,
+    )
+}
 
 /// Length of the aggregates, ms.
 pub const MINUTE_MS: i64 = 60_000;
@@ -18,7 +35,7 @@ pub const MINUTE_MS: i64 = 60_000;
 /// Why a window was not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
-    /// This partition's window of this kind was stored before.
+    /// This snapshot (series, source, kind, start, first offset) was stored before.
     Duplicate,
     /// The sketch bytes did not decode, or had another kind or parameters.
     BadSketch(String),
@@ -54,7 +71,7 @@ type MassCache = BTreeMap<i64, Vec<(f64, f64)>>;
 #[derive(Debug, Default)]
 pub struct ClientStore {
     kinds: HashMap<SketchKind, KindWindows>,
-    seen: HashSet<(i32, i64, SketchKind)>,
+    seen: HashSet<SnapshotKey>,
     /// `(kind, step, quantiles as bits)` → bucket start → values.
     lines: HashMap<(SketchKind, i64, Vec<u64>), LineCache>,
     /// `(kind, step)` → bucket start → mass points (heatmap columns).
@@ -65,19 +82,26 @@ pub struct ClientStore {
     pub duplicates: u64,
 }
 
-/// Each bucket's value from `cache`, or computed by `compute` and cached.
-/// A bucket is fetched whole even when the range cuts it, so a cached value
-/// never depends on the range.
+/// Each bucket's value: a bucket the range covers whole from `cache` (or
+/// computed by `compute(lo, hi)` over `[lo, hi)` and cached); a bucket the
+/// range cuts computed over its part in the range, not cached (its value
+/// depends on the range).
 fn through_cache<V: Clone>(
     cache: &mut BTreeMap<i64, V>,
     starts: Vec<i64>,
-    mut compute: impl FnMut(i64) -> V,
+    range: TimeRange,
+    step: i64,
+    mut compute: impl FnMut(i64, i64) -> V,
 ) -> Vec<(i64, V)> {
     starts
         .into_iter()
         .map(|b| {
-            let value = cache.entry(b).or_insert_with(|| compute(b)).clone();
-            (b, value)
+            let end = b.saturating_add(step);
+            if range.covers(b, step) {
+                (b, cache.entry(b).or_insert_with(|| compute(b, end)).clone())
+            } else {
+                (b, compute(b.max(range.from), end.min(range.to)))
+            }
         })
         .collect()
 }
@@ -86,7 +110,7 @@ fn through_cache<V: Clone>(
 /// cache is of that window's kind).
 fn forget_bucket<V>(cache: &mut BTreeMap<i64, V>, same_kind: bool, start: i64, step: i64) {
     if same_kind {
-        cache.remove(&(start.div_euclid(step) * step));
+        cache.remove(&bucket_start(start, step));
     }
 }
 
@@ -140,13 +164,12 @@ impl ClientStore {
 
     /// Adds one partition's closed window.
     pub fn insert(&mut self, window: &WindowSnapshot) -> Result<(), Refused> {
-        let key = (window.partition, window.window_start_ms, window.kind);
-        if self.seen.contains(&key) {
+        if self.seen.contains(&snapshot_key(window)) {
             self.duplicates += 1;
             return Err(Refused::Duplicate);
         }
         let start = window.window_start_ms;
-        let minute = start.div_euclid(MINUTE_MS) * MINUTE_MS;
+        let minute = bucket_start(start, MINUTE_MS);
         if keeps_encoded(window.kind) {
             // Checked and added to its minute straight from the bytes.
             if let Some(agg) = self
@@ -222,7 +245,7 @@ impl ClientStore {
                 );
             }
         }
-        self.seen.insert((window.partition, start, window.kind));
+        self.seen.insert(snapshot_key(window));
         for ((kind, step, _), cache) in &mut self.lines {
             forget_bucket(cache, *kind == window.kind, start, *step);
         }
@@ -238,28 +261,29 @@ impl ClientStore {
         kinds
     }
 
-    /// Values in the windows of `kind` starting in `[from, to]`.
+    /// Values in the windows of `kind` starting in `[from, to)`.
     pub fn count_in(&self, kind: SketchKind, from: i64, to: i64) -> u64 {
-        if from > to {
+        if from >= to {
             return 0;
         }
         self.kinds
             .get(&kind)
-            .map_or(0, |k| k.slots.range(from..=to).map(|(_, s)| s.count).sum())
+            .map_or(0, |k| k.slots.range(from..to).map(|(_, s)| s.count).sum())
     }
 
-    /// Every window of `kind` starting in `[from, to]`, merged (whole
-    /// minutes from the aggregates). `None` if there is none.
+    /// Every window of `kind` starting in `[from, to)` (the range convention
+    /// of [`shared::range`]), merged (whole minutes from the aggregates).
+    /// `None` if there is none.
     pub fn merged(&self, kind: SketchKind, from: i64, to: i64) -> Option<Sketch> {
         let k = self.kinds.get(&kind)?;
-        if from > to {
+        if from >= to {
             return None;
         }
         let mut acc = None;
         // Minutes wholly inside the range: starts in [lo, hi).
-        let lo = from.div_euclid(MINUTE_MS) * MINUTE_MS;
+        let lo = bucket_start(from, MINUTE_MS);
         let lo = if lo < from { lo + MINUTE_MS } else { lo };
-        let hi = to.saturating_add(1).div_euclid(MINUTE_MS) * MINUTE_MS;
+        let hi = bucket_start(to, MINUTE_MS);
         if lo < hi {
             for (_, s) in k.slots.range(from..lo) {
                 s.merge_into(&mut acc);
@@ -267,24 +291,22 @@ impl ClientStore {
             for (_, m) in k.minutes.range(lo..hi) {
                 merge_into(&mut acc, m);
             }
-            // `hi` is `to + 1` when the range ends on a minute boundary.
-            if hi <= to {
-                for (_, s) in k.slots.range(hi..=to) {
-                    s.merge_into(&mut acc);
-                }
+            for (_, s) in k.slots.range(hi..to) {
+                s.merge_into(&mut acc);
             }
         } else {
-            for (_, s) in k.slots.range(from..=to) {
+            for (_, s) in k.slots.range(from..to) {
                 s.merge_into(&mut acc);
             }
         }
         acc
     }
 
-    /// Quantile lines of `kind`: one point per `step` ms bucket in
-    /// `[from, to]` holding at least one window, each the quantiles of the
-    /// bucket's merged windows. Buckets are cached until a window lands in
-    /// them.
+    /// Quantile lines of `kind`: one point per epoch-aligned `step` ms
+    /// bucket holding a window that starts in `[from, to)`; point `b` merges
+    /// the windows starting in `[b, b + step) ∩ [from, to)` — the same
+    /// buckets `/api/series` gives for the same range. Whole buckets are
+    /// cached until a window lands in them.
     pub fn lines(
         &mut self,
         kind: SketchKind,
@@ -297,35 +319,39 @@ impl ClientStore {
         let starts = self.bucket_starts(kind, from, to, step);
         let cache_key = (kind, step, qs.iter().map(|q| q.to_bits()).collect::<Vec<_>>());
         let mut cache = self.lines.remove(&cache_key).unwrap_or_default();
-        let out = through_cache(&mut cache, starts, |b| match self.merged(kind, b, b + step - 1) {
-            Some(s) => match s.quantiles(qs) {
-                Ok(v) => v.into_iter().map(Some).collect(),
-                Err(_) => vec![None; qs.len()],
-            },
-            None => vec![None; qs.len()],
+        let range = TimeRange::new(from, to);
+        let out = through_cache(&mut cache, starts, range, step, |lo, hi| {
+            match self.merged(kind, lo, hi) {
+                Some(s) => match s.quantiles(qs) {
+                    Ok(v) => v.into_iter().map(Some).collect(),
+                    Err(_) => vec![None; qs.len()],
+                },
+                None => vec![None; qs.len()],
+            }
         });
         self.lines.insert(cache_key, cache);
         out
     }
 
-    /// Starts of the `step` ms buckets that hold windows of `kind` starting in `[from, to]`.
+    /// Starts of the `step` ms buckets that hold windows of `kind` starting in `[from, to)`.
     fn bucket_starts(&self, kind: SketchKind, from: i64, to: i64, step: i64) -> Vec<i64> {
-        let Some(k) = self.kinds.get(&kind).filter(|_| from <= to) else {
+        let Some(k) = self.kinds.get(&kind).filter(|_| from < to) else {
             return Vec::new();
         };
         let mut starts: Vec<i64> = k
             .slots
-            .range(from..=to)
-            .map(|(s, _)| s.div_euclid(step) * step)
+            .range(from..to)
+            .map(|(s, _)| bucket_start(*s, step))
             .collect();
         starts.dedup();
         starts
     }
 
     /// `(bucket start, mass points of its merged windows)` per `step` ms
-    /// bucket in `[from, to]` that holds windows (heatmap columns). Like
-    /// [`Self::lines`], buckets are taken whole and cached until a window
-    /// lands in them, so a refresh only merges the newest column.
+    /// bucket that holds windows starting in `[from, to)` (heatmap columns).
+    /// Like [`Self::lines`], buckets are cut by the range and whole ones
+    /// cached until a window lands in them, so a refresh only merges the
+    /// newest column.
     pub fn bucket_mass_points(
         &mut self,
         kind: SketchKind,
@@ -336,8 +362,9 @@ impl ClientStore {
         let step = step.max(1);
         let starts = self.bucket_starts(kind, from, to, step);
         let mut cache = self.mass.remove(&(kind, step)).unwrap_or_default();
-        let mut out = through_cache(&mut cache, starts, |b| {
-            self.merged(kind, b, b + step - 1)
+        let range = TimeRange::new(from, to);
+        let mut out = through_cache(&mut cache, starts, range, step, |lo, hi| {
+            self.merged(kind, lo, hi)
                 .map(|s| s.mass_points())
                 .unwrap_or_default()
         });
@@ -352,7 +379,7 @@ impl ClientStore {
             k.slots = k.slots.split_off(&cutoff);
             k.minutes = k.minutes.split_off(&(cutoff.div_euclid(MINUTE_MS) * MINUTE_MS));
         }
-        self.seen.retain(|(_, start, _)| *start >= cutoff);
+        self.seen.retain(|key| key.4 >= cutoff);
         for cache in self.lines.values_mut() {
             *cache = cache.split_off(&cutoff);
         }
@@ -382,6 +409,9 @@ mod tests {
         let mut s = Sketch::with_defaults(kind);
         s.insert_slice(values).expect("values");
         WindowSnapshot {
+            series: 0,
+            topic: 0,
+            through_offset: 0,
             partition,
             window_start_ms: start,
             window_ms: 1000,
@@ -430,11 +460,17 @@ mod tests {
             );
             assert!(store.merged(kind, 1_050_000, 1_040_000).is_none());
             assert_eq!(store.count_in(kind, 1_050_000, 1_040_000), 0);
+            // Half-open: [10 s, 141 s) holds the windows of seconds 10 … 140.
             let merged = store
-                .merged(kind, 1_010_000, 1_140_000)
+                .merged(kind, 1_010_000, 1_141_000)
                 .expect("windows in range");
             assert_eq!(merged.count(), all.count(), "{kind}");
-            assert_eq!(store.count_in(kind, 1_010_000, 1_140_000), all.count(), "{kind}");
+            assert_eq!(store.count_in(kind, 1_010_000, 1_141_000), all.count(), "{kind}");
+            assert_eq!(
+                store.count_in(kind, 1_010_000, 1_140_000),
+                all.count() - 40,
+                "{kind}"
+            );
             let qs = [0.5, 0.95, 0.99];
             let (a, b) = (merged.quantiles(&qs).expect("q"), all.quantiles(&qs).expect("q"));
             for (x, y) in a.iter().zip(&b) {
@@ -498,9 +534,12 @@ mod tests {
             .expect("stored");
         let cols = store.bucket_mass_points(kind, 0, 9_999, 5_000);
         assert_eq!((count(&cols, 0), count(&cols, 1)), (7.0, 5.0));
-        // A range cutting a bucket still gets the whole (cached) column.
+        // A range cutting a bucket gets the part in the range (as /api/series
+        // does), without disturbing the cached whole column.
         let cut = store.bucket_mass_points(kind, 2_000, 9_999, 5_000);
-        assert_eq!(count(&cut, 0), 7.0);
+        assert_eq!(count(&cut, 0), 3.0);
+        let cols = store.bucket_mass_points(kind, 0, 9_999, 5_000);
+        assert_eq!(count(&cols, 0), 7.0);
     }
 
     #[test]
@@ -529,5 +568,37 @@ mod tests {
         assert_eq!(step_for(900_000, 300, 1000), 5_000);
         assert_eq!(step_for(3_600_000, 300, 1000), 15_000);
         assert_eq!(step_for(60_000, 300, 10_000), 10_000);
+    }
+
+    #[test]
+    fn buckets_follow_the_shared_range_convention_like_the_server() {
+        // The same vectors the server's store is tested with.
+        let cases: serde_json::Value =
+            serde_json::from_str(include_str!("../../shared/tests/fixtures/range_cases.json"))
+                .expect("fixture");
+        let kind = SketchKind::QuantileFlow;
+        let mut store = ClientStore::new();
+        for start in cases["windows_ms"].as_array().expect("windows") {
+            let start = start.as_i64().expect("ms");
+            store.insert(&window(0, start, kind, &[1.0])).expect("stored");
+        }
+        for case in cases["cases"].as_array().expect("cases") {
+            let n = |k: &str| case[k].as_i64().expect("number");
+            let (from, to, step) = (n("from"), n("to"), n("step"));
+            let got: Vec<(i64, i64)> = store
+                .bucket_mass_points(kind, from, to, step)
+                .into_iter()
+                .map(|(t, points)| (t, points.iter().map(|p| p.1).sum::<f64>() as i64))
+                .collect();
+            let want: Vec<(i64, i64)> = case["points"]
+                .as_array()
+                .expect("points")
+                .iter()
+                .map(|p| (p[0].as_i64().expect("t"), p[1].as_i64().expect("count")))
+                .collect();
+            assert_eq!(got, want, "{case}");
+            let lines = store.lines(kind, from, to, step, &[0.5]);
+            assert_eq!(lines.len(), want.len(), "{case}");
+        }
     }
 }

@@ -34,6 +34,9 @@ fn decoded_frames_merge_to_one_sketch_of_every_value() {
                 let mut s = Sketch::with_defaults(kind);
                 s.insert_slice(&v).expect("positive values");
                 let w = WindowSnapshot {
+                    series: 0,
+                    topic: 0,
+                    through_offset: 0,
                     partition: partition as i32,
                     window_start_ms: 1_764_072_000_000 + sec * 1000,
                     window_ms: 1000,
@@ -69,6 +72,9 @@ fn garbage_frames_and_sketches_are_refused_not_fatal() {
     assert!(ServerMessage::decode(&[0xff, 0x00, 0x13]).is_err());
     let mut store = ClientStore::new();
     let w = WindowSnapshot {
+        series: 0,
+        topic: 0,
+        through_offset: 0,
         partition: 0,
         window_start_ms: 0,
         window_ms: 1000,

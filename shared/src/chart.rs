@@ -29,7 +29,7 @@ impl std::str::FromStr for Theme {
 }
 
 /// Quantile lines over time.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PercentileSeries {
     /// Chart title (e.g. the sketch kind).
     pub title: String,

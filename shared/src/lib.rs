@@ -11,8 +11,14 @@
 //! - [`moments`]: `momentsketch`, power/log sums and the max-entropy solver.
 //! - [`hdr`]: `hdrhistogram`, the `hdrhistogram` crate with a value scale and V2 I/O.
 //! - `chart` (feature `chart`): percentile charts for any plotters backend.
+//! - [`series`]: [`series::SeriesKey`], a metric name plus sorted tags, and the naming rules.
+//! - [`filter`]: the `filter=`/`by=` syntax of the API, the dashboard URL and the browser.
+//! - [`range`]: the one range convention (half-open, epoch-aligned buckets).
 //! - [`protocol`]: the versioned WebSocket messages (postcard frames).
 //! - [`codec`]: byte reader/writer of the native encoding.
+//! - [`series`]: [`series::SeriesKey`], a metric name plus a sorted, validated tag set.
+//! - [`filter`]: [`filter::Filter`] (`filter=`) and [`filter::GroupBy`] (`by=`), one parser
+//!   for the API, the dashboard URL and the browser.
 //! - [`text`]: base64 helpers for sketches carried as text.
 //! - [`time_spec`]: `now-15m` style times of the API and the dashboard URL.
 //! - [`error`]: one error enum per operation.
@@ -23,10 +29,13 @@ pub mod codec;
 pub mod datadog;
 pub mod ddsketch;
 pub mod error;
+pub mod filter;
 pub mod hdr;
 pub mod kind;
 pub mod moments;
 pub mod protocol;
+pub mod range;
+pub mod series;
 pub mod sketch;
 pub mod text;
 pub mod time_spec;

@@ -153,7 +153,9 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         retention_ms: 3_600_000,
         fine_retention_ms: crate::window::store::DEFAULT_FINE_RETENTION_MS,
         exact: false,
-    });
+        topic: topic.clone(),
+        ..Default::default()
+    })?;
     let _ = pipeline.latency_probe.set(LatencyProbe::default());
     let shutdown = CancellationToken::new();
     let consumer = tokio::spawn(consumer::run(
@@ -180,13 +182,14 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
     let produce_options = ProduceOptions {
         brokers,
         topic,
+        metric: crate::ingest::DEFAULT_METRIC.to_owned(),
         rate: None,
         total_hint: Some(rows),
         progress: false,
         librdkafka: options.librdkafka.clone(),
         max_unconsumed: embedded.as_ref().map(|_| EMBEDDED_MAX_UNCONSUMED),
     };
-    let source = SyntheticSource::new(Some(rows), options.seed);
+    let source = SyntheticSource::new(Some(rows), options.seed).untagged();
     let (stats, cancel) = (pipeline.stats.clone(), shutdown.clone());
     let t0 = Instant::now();
     let producer = tokio::task::spawn_blocking(move || replay(source, &produce_options, &stats, &cancel));

@@ -14,9 +14,10 @@ use shared::{Sketch, SketchKind, SketchParams};
 use crate::bench::e2e::process_usage;
 use crate::broker::{ensure_topic, EmbeddedBroker};
 use crate::ingest::{now_ms, IngestConfig, Pipeline};
+use crate::sketch_log::reader::CutAssembler;
 use crate::sketch_log::{SketchPublisher, SketchReader};
 use crate::source::synthetic::SyntheticSource;
-use crate::window::{ClosedWindow, PublishedWindow, SharedWindow};
+use crate::window::{ClosedWindow, Cut, PublishedWindow, SharedWindow};
 
 /// Values per window.
 pub const VALUES_PER_WINDOW: usize = 160;
@@ -66,7 +67,11 @@ pub async fn run(
         retention_ms: (history_s + 60) * 1000,
         fine_retention_ms: crate::window::store::DEFAULT_FINE_RETENTION_MS,
         exact: false,
-    });
+        topic: source_topic.clone(),
+        ..Default::default()
+    })?;
+    let series = pipeline.default_series();
+    let legacy_series = pipeline.legacy_series()?;
     let (embedded, publisher) = if direct {
         (None, None)
     } else {
@@ -102,6 +107,8 @@ pub async fn run(
                     let mut s = Sketch::new(kind, &params).unwrap_or_else(|_| Sketch::with_defaults(kind));
                     let _ = s.insert_slice(&values);
                     Arc::new(PublishedWindow::new(ClosedWindow {
+                        series,
+                        topic: 0,
                         partition: p,
                         window_start_ms: second * 1000,
                         window_ms: 1000,
@@ -110,6 +117,7 @@ pub async fn run(
                         sketch: s.encode(),
                         first_offset: first,
                         last_offset: first + VALUES_PER_WINDOW as i64 - 1,
+                        through_offset: first + VALUES_PER_WINDOW as i64 - 1,
                     }))
                 })
                 .collect();
@@ -131,7 +139,14 @@ pub async fn run(
                 }
             }
             match &publisher {
-                Some((publisher, _)) => publisher.send(&batch),
+                Some((publisher, _)) => {
+                    let cut = Cut {
+                        partition: p,
+                        through_offset: first + VALUES_PER_WINDOW as i64 - 1,
+                        windows: batch.iter().map(|w| w.window.clone()).collect(),
+                    };
+                    publisher.send_cut(&cut, &pipeline.catalog);
+                }
                 None => batch.into_iter().for_each(|w| pipeline.restore(w)),
             }
         }
@@ -158,16 +173,22 @@ pub async fn run(
     let reader = SketchReader::open(&bootstrap, &topic, first_second * 1000 - 60_000, librdkafka).await?;
     let mut positions = std::collections::BTreeMap::new();
     let mut read = 0u64;
+    let mut assembler = CutAssembler::default();
     while !reader.caught_up(&positions) || read < windows {
-        let next = tokio::time::timeout(Duration::from_secs(30), reader.next(&source_topic)).await;
+        let next = tokio::time::timeout(
+            Duration::from_secs(30),
+            reader.next(&source_topic, &legacy_series),
+        )
+        .await;
         let Ok(next) = next else {
             anyhow::bail!("the view read {read} of {windows} windows, then nothing for 30 s");
         };
-        let (partition, offset, window) = next?;
+        let (partition, offset, chunk) = next?;
         positions.insert(partition, offset + 1);
-        if let Some(Some(w)) = window {
-            read += 1;
-            pipeline.restore(w);
+        if let Some(Ok(chunk)) = chunk {
+            if let Some(cut) = assembler.push(chunk) {
+                read += pipeline.restore_cut(cut, i64::MIN) as u64;
+            }
         }
     }
     let rebuild_s = rebuild_start.elapsed().as_secs_f64();

@@ -22,7 +22,7 @@ pub struct KafkaArgs {
     #[arg(long, env = "MSS_BROKERS")]
     pub brokers: Option<String>,
     /// Topic of latency records.
-    #[arg(long, env = "MSS_TOPIC", default_value = "latency-metrics")]
+    #[arg(long, env = "MSS_TOPIC", default_value = crate::broker::DEFAULT_TOPIC)]
     pub topic: String,
     /// Partitions of the topic when it is created.
     #[arg(long, env = "MSS_PARTITIONS", default_value_t = 4)]
@@ -162,6 +162,38 @@ pub struct IngestArgs {
     /// to the retention): `/api/exact` and the dashboard's compare view.
     #[arg(long)]
     pub exact: bool,
+    /// Metric of HDFS records, bare numbers and CSV rows, and of queries
+    /// that name none.
+    #[arg(long, env = "MSS_METRIC", default_value = crate::ingest::DEFAULT_METRIC)]
+    pub metric: String,
+    /// Tag of HDFS records, bare numbers and CSV rows, `key=value`
+    /// (repeatable; none by default).
+    #[arg(long = "tag", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// Most series an ingest process keeps; a record of a new series past
+    /// it is rejected as `series_limit`.
+    #[arg(long, env = "MSS_MAX_SERIES", default_value_t = crate::ingest::DEFAULT_MAX_SERIES)]
+    pub max_series: usize,
+    /// Wait past a window's end (in event time) before its first snapshot.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// Records this far behind a partition's watermark still land in their
+    /// window; older ones are rejected as `late`.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub max_lateness: Duration,
+}
+
+/// Parses `key=value`.
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not key=value"))?;
+    shared::series::validate_tag(k, v).map_err(|e| e.to_string())?;
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl IngestArgs {
@@ -174,8 +206,8 @@ impl IngestArgs {
         })
     }
 
-    /// The ingest configuration, validated.
-    pub fn config(&self) -> anyhow::Result<IngestConfig> {
+    /// The ingest configuration of source topic `topic`, validated.
+    pub fn config(&self, topic: &str) -> anyhow::Result<IngestConfig> {
         let mut kinds = self.sketches.clone();
         kinds.sort();
         kinds.dedup();
@@ -198,14 +230,21 @@ impl IngestArgs {
         if window_ms == 0 {
             bail!("--window must be at least 1ms");
         }
+        shared::series::validate_metric(&self.metric).context("--metric")?;
         Ok(IngestConfig {
             kinds,
             default_kind: self.sketch,
             params,
             window_ms,
-            retention_ms: u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX),
-            fine_retention_ms: u64::try_from(self.fine_retention.as_millis()).unwrap_or(u64::MAX),
+            grace_ms: millis(self.grace),
+            max_lateness_ms: millis(self.max_lateness),
+            retention_ms: millis(self.retention),
+            fine_retention_ms: millis(self.fine_retention),
             exact: self.exact,
+            topic: topic.to_owned(),
+            metric: self.metric.clone(),
+            tags: self.tags.clone(),
+            max_series: Some(self.max_series),
         })
     }
 }

@@ -20,6 +20,9 @@ pub struct ProduceArgs {
     /// Rows to replay.
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Metric of tagged rows (CSV `Label`, synthetic `op`/`datanode`).
+    #[arg(long, env = "MSS_METRIC", default_value = crate::ingest::DEFAULT_METRIC)]
+    pub metric: String,
 }
 
 /// Replays the source, then prints what was sent and refused.
@@ -47,6 +50,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let options = ProduceOptions {
         brokers,
         topic: args.kafka.topic.clone(),
+        metric: args.metric.clone(),
         rate: args.source.rate,
         total_hint,
         progress: std::io::stderr().is_terminal(),

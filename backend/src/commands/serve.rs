@@ -122,7 +122,7 @@ struct Service {
 }
 
 fn run_service(service: Service) -> anyhow::Result<()> {
-    let config = service.ingest.config()?;
+    let config = service.ingest.config(&service.kafka.topic)?;
     let profile = service
         .profile_output
         .as_deref()
@@ -167,7 +167,7 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
                 (Some(broker), b)
             }
         };
-        let pipeline = Pipeline::new(config);
+        let pipeline = Pipeline::new(config)?;
         let shutdown = CancellationToken::new();
 
         let server = service.http.spawn_server(pipeline.clone(), &shutdown).await?;
@@ -191,6 +191,7 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
                 let options = ProduceOptions {
                     brokers: brokers.clone(),
                     topic: kafka.topic.clone(),
+                    metric: service.ingest.metric.clone(),
                     rate: source.rate,
                     total_hint,
                     progress: service.report.is_none() && std::io::stderr().is_terminal(),
@@ -235,7 +236,10 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
                         _ = tick.tick() => {
                             let p = pipeline.clone();
                             if let Ok(text) = tokio::task::spawn_blocking(move || {
-                                summary::report(&summary::build(&p, p.config.default_kind, &default_qs()))
+                                {
+                                    let ids = p.series_of_metric(&p.config.metric);
+                                    summary::report(&summary::build(&p, p.config.default_kind, &default_qs(), &|id| ids.contains(&id)))
+                                }
                             }).await {
                                 println!("{text}");
                             }
@@ -275,7 +279,8 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
         }
         let _ = server.await;
         if service.report.is_some() {
-            let doc = summary::build(&pipeline, pipeline.config.default_kind, &default_qs());
+            let ids = pipeline.series_of_metric(&pipeline.config.metric);
+            let doc = summary::build(&pipeline, pipeline.config.default_kind, &default_qs(), &|id| ids.contains(&id));
             println!("{}", summary::report(&doc));
             println!("final summary: {}", serde_json::to_string(&doc)?);
         }

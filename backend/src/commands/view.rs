@@ -16,6 +16,7 @@ use super::args::ServiceArgs;
 use crate::ingest::{now_ms, Pipeline};
 use crate::record::RejectReason;
 use crate::serve;
+use crate::sketch_log::reader::CutAssembler;
 use crate::sketch_log::SketchReader;
 use crate::stats::RejectSource;
 
@@ -37,11 +38,14 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         .brokers
         .clone()
         .context("mss view needs --brokers (the Kafka holding the sketch log)")?;
-    let config = args.ingest.config()?;
+    let mut config = args.ingest.config(&args.kafka.topic)?;
+    // A view holds whatever the ingest processes published (they enforce --max-series).
+    config.max_series = None;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let retention_ms = i64::try_from(config.retention_ms).unwrap_or(i64::MAX);
-        let pipeline = Pipeline::new(config);
+        let pipeline = Pipeline::new(config)?;
+        let legacy_series = pipeline.legacy_series()?;
         let shutdown = CancellationToken::new();
         let server = args.http.spawn_server(pipeline.clone(), &shutdown).await?;
 
@@ -51,7 +55,8 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             .with_context(|| format!("opening the sketch log {topic}"))?;
         let started = Instant::now();
         let mut positions = BTreeMap::new();
-        let mut windows = 0u64;
+        let mut assembler = CutAssembler::default();
+        let mut windows = 0usize;
         let mut sample = tokio::time::interval(Duration::from_secs(1));
         if reader.caught_up(&positions) {
             pipeline.ready.store(true, Relaxed);
@@ -59,24 +64,27 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         loop {
             tokio::select! {
                 () = serve::shutdown_signal() => break,
-                _ = sample.tick() => pipeline.stats.sample(),
-                next = reader.next(&args.kafka.topic) => match next {
-                    Ok((partition, offset, window)) => {
+                _ = sample.tick() => {
+                    pipeline.stats.sample();
+                    pipeline.evict(now_ms());
+                }
+                next = reader.next(&args.kafka.topic, &legacy_series) => match next {
+                    Ok((partition, offset, chunk)) => {
                         positions.insert(partition, offset + 1);
-                        // Windows older than the retention (a broker may start
-                        // us a little early) are not history any more.
-                        let horizon = now_ms() - retention_ms;
-                        match window {
-                            Some(Some(w)) if w.window_start_ms + w.window_ms as i64 > horizon => {
-                                windows += 1;
-                                pipeline.restore(w);
+                        match chunk {
+                            Some(Ok(chunk)) => {
+                                if let Some(cut) = assembler.push(chunk) {
+                                    // Windows older than the retention (a broker may
+                                    // start us a little early) are not history any more.
+                                    windows += pipeline.restore_cut(cut, now_ms() - retention_ms);
+                                }
                             }
-                            Some(None) => {
-                                tracing::warn!(partition, offset, "sketch-log record that is not a window: skipped");
+                            Some(Err(e)) => {
+                                tracing::warn!(partition, offset, "sketch-log record skipped: {e}");
                                 pipeline.stats.reject(RejectSource::Payload, RejectReason::Malformed);
                             }
-                            // Another source topic's window, or older than the retention.
-                            _ => {}
+                            // Another source topic's cut.
+                            None => {}
                         }
                         if !pipeline.ready.load(Relaxed) && reader.caught_up(&positions) {
                             pipeline.ready.store(true, Relaxed);

@@ -9,7 +9,7 @@
 //! synchronously, so the next owner starts exactly after them.
 //!
 //! Offsets: auto-commit is off. A record's offset is committed only after the
-//! window holding it has closed and been published — with the sketch log,
+//! cut holding it has been published — with the sketch log,
 //! acknowledged by the broker (the ticker commits every quarter window or
 //! `--commit-interval`; revocation and shutdown commit synchronously). So a
 //! crash loses no record: the next member resumes at the first record that
@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{PartitionPosition, Pipeline};
-use crate::sketch_log::reader::sketch_partitions_of;
+use crate::sketch_log::reader::{sketch_partitions_of, ReadBack};
 use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
 use crate::window::PartitionWindows;
 
@@ -119,15 +119,16 @@ impl ConsumerContext for IngestContext {
                     })
                     .collect();
                 let read = ends.map_err(anyhow::Error::from).and_then(|ends| {
-                    last_published_offsets(
-                        &self.config.brokers,
-                        &log.topic,
-                        &self.config.topic,
-                        &partitions,
-                        &ends,
-                        log.lookback_ms,
-                        &self.config.librdkafka,
-                    )
+                    let legacy_series = self.pipeline.legacy_series()?;
+                    let read = ReadBack {
+                        brokers: &self.config.brokers,
+                        topic: &log.topic,
+                        source_topic: &self.config.topic,
+                        lookback_ms: log.lookback_ms,
+                        librdkafka: &self.config.librdkafka,
+                        legacy_series: &legacy_series,
+                    };
+                    last_published_offsets(&read, &partitions, &ends)
                 });
                 match read {
                     Ok(published) => {

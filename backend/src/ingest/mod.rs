@@ -13,14 +13,20 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
 
+use shared::protocol::SeriesId;
+use shared::series::{self as names, SeriesKey, MAX_TAGS};
 use shared::{Sketch, SketchKind, SketchParams};
 use tokio::sync::broadcast;
 
 use crate::profile::{self, Stage};
-use crate::record::{self, RejectReason};
+use crate::record::{self, RejectReason, SeriesRef, TagBuf};
+use crate::series::{InternError, SeriesCatalog};
+use crate::sketch_log::record::LogCut;
 use crate::stats::{RejectSource, Stats};
-use crate::window::store::WindowStore;
-use crate::window::{ClosedWindow, PartitionWindows, PublishedWindow, SharedWindow};
+use crate::window::store::{SeriesFilter, WindowStore};
+use crate::window::{
+    ClosedWindow, Cut, PartitionWindows, PublishedWindow, SeriesCache, SharedWindow, WindowConfig,
+};
 pub use latency_probe::LatencyProbe;
 
 /// Ingest settings.
@@ -34,12 +40,66 @@ pub struct IngestConfig {
     pub params: SketchParams,
     /// Window length in ms.
     pub window_ms: u64,
+    /// Wait past a window's end before its first snapshot, ms (`--grace`).
+    pub grace_ms: u64,
+    /// Records this far behind the watermark still land, ms (`--max-lateness`).
+    pub max_lateness_ms: u64,
     /// How long closed windows are kept, in ms.
     pub retention_ms: u64,
     /// How long fine windows are kept before only 1-minute rollups remain, in ms.
     pub fine_retention_ms: u64,
     /// Keep every value as an exact reference (`--exact`, `/api/exact`).
     pub exact: bool,
+    /// Source topic (`--topic`).
+    pub topic: String,
+    /// Metric of HDFS records and bare numbers, and of queries naming none (`--metric`).
+    pub metric: String,
+    /// Tags of HDFS records and bare numbers (`--tag key=value`).
+    pub tags: Vec<(String, String)>,
+    /// Most series at once (`--max-series`; `None`: no limit, as in a view).
+    pub max_series: Option<usize>,
+}
+
+/// Default `--metric`.
+pub const DEFAULT_METRIC: &str = "latency";
+/// Default `--max-series` (see README: the worst case fits in 2 GB).
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            kinds: SketchKind::ALL.to_vec(),
+            default_kind: SketchKind::QuantileFlow,
+            params: SketchParams::default(),
+            window_ms: 1000,
+            grace_ms: crate::window::DEFAULT_GRACE_MS,
+            max_lateness_ms: crate::window::DEFAULT_MAX_LATENESS_MS,
+            retention_ms: 3_600_000,
+            fine_retention_ms: crate::window::store::DEFAULT_FINE_RETENTION_MS,
+            exact: false,
+            topic: crate::broker::DEFAULT_TOPIC.to_owned(),
+            metric: DEFAULT_METRIC.to_owned(),
+            tags: Vec::new(),
+            max_series: Some(DEFAULT_MAX_SERIES),
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The window timing.
+    pub fn window(&self) -> WindowConfig {
+        WindowConfig {
+            window_ms: self.window_ms.max(1),
+            grace_ms: self.grace_ms,
+            max_lateness_ms: self.max_lateness_ms,
+        }
+    }
+
+    /// The default series (`--metric` with the `--tag`s).
+    pub fn default_series(&self) -> anyhow::Result<SeriesKey> {
+        SeriesKey::new(self.metric.clone(), self.tags.iter().cloned())
+            .map_err(|e| anyhow::anyhow!("--metric/--tag: {e}"))
+    }
 }
 
 /// Per-partition Kafka positions, for the stats.
@@ -76,6 +136,8 @@ pub struct Pipeline {
     pub config: IngestConfig,
     /// Counters (shared with the producer thread of `mss serve`).
     pub stats: Arc<Stats>,
+    /// Every series and source topic this process knows.
+    pub catalog: SeriesCatalog,
     /// Every value, when `config.exact` (the compare view's reference).
     pub exact: Option<crate::exact::ExactValues>,
     /// Produce → closed-window latency of every record (`mss bench e2e` only).
@@ -83,6 +145,8 @@ pub struct Pipeline {
     /// Where closed windows are made durable (set by the consumer when the
     /// sketch log is on).
     pub sketch_log: std::sync::OnceLock<crate::sketch_log::SketchPublisher>,
+    /// The series of HDFS records and bare numbers.
+    default_series: SeriesId,
     /// Windows of the partitions assigned to this process.
     partitions: RwLock<BTreeMap<i32, Arc<Mutex<PartitionWindows>>>>,
     /// Kafka positions of every partition seen.
@@ -94,7 +158,7 @@ pub struct Pipeline {
     /// Set once the consumer has been assigned partitions.
     pub ready: std::sync::atomic::AtomicBool,
     /// Latest record of partitions no longer assigned.
-    last_current: Mutex<Option<(String, f64, i64)>>,
+    last_current: Mutex<Option<(String, f64, i64, SeriesId)>>,
     /// Highest offset counted per partition, kept across revocations.
     counted_through: Mutex<BTreeMap<i32, i64>>,
 }
@@ -106,11 +170,26 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// How many `series_limit` rejections are logged with their series.
+const LOGGED_SERIES_LIMIT: u64 = 5;
+
+/// Whether `tags` (sorted by key) repeat a key.
+fn has_duplicate_keys(tags: &[(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)]) -> bool {
+    tags.windows(2).any(|p| p[0].0 == p[1].0)
+}
+
 impl Pipeline {
     /// A pipeline with no partitions yet.
-    pub fn new(config: IngestConfig) -> Arc<Self> {
+    pub fn new(config: IngestConfig) -> anyhow::Result<Arc<Self>> {
         let (windows, _) = broadcast::channel(4096);
-        Arc::new(Self {
+        let catalog = SeriesCatalog::new(config.max_series);
+        let default_key = config.default_series()?;
+        let default_series = catalog
+            .intern(&default_key)
+            .map_err(|e| anyhow::anyhow!("the default series: {e}"))?;
+        // The source topic is topic 0.
+        catalog.topic_id(&config.topic);
+        Ok(Arc::new(Self {
             store: Mutex::new(WindowStore::with_fine_retention(
                 &config.kinds,
                 config.params,
@@ -122,6 +201,8 @@ impl Pipeline {
                 .then(|| crate::exact::ExactValues::new(config.retention_ms)),
             latency_probe: std::sync::OnceLock::new(),
             sketch_log: std::sync::OnceLock::new(),
+            catalog,
+            default_series,
             config,
             stats: Arc::new(Stats::default()),
             partitions: RwLock::new(BTreeMap::new()),
@@ -130,7 +211,21 @@ impl Pipeline {
             ready: std::sync::atomic::AtomicBool::new(false),
             last_current: Mutex::new(None),
             counted_through: Mutex::new(BTreeMap::new()),
-        })
+        }))
+    }
+
+    /// The id of the default series.
+    pub fn default_series(&self) -> SeriesId {
+        self.default_series
+    }
+
+    /// Every series of `metric` (for answers about the whole metric).
+    pub fn series_of_metric(&self, metric: &str) -> std::collections::HashSet<SeriesId> {
+        self.catalog
+            .matching(metric, &shared::filter::Filter::default())
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// The windows of `partition`, created if new.
@@ -138,8 +233,9 @@ impl Pipeline {
         if let Some(p) = self
             .partitions
             .read()
-            .ok()
-            .and_then(|m| m.get(&partition).cloned())
+            .map_err(|_| anyhow::anyhow!("partition map poisoned"))?
+            .get(&partition)
+            .cloned()
         {
             return Ok(p);
         }
@@ -150,19 +246,21 @@ impl Pipeline {
         if let Some(p) = map.get(&partition) {
             return Ok(p.clone());
         }
+        let topic = self.catalog.topic_id(&self.config.topic);
         let mut windows = PartitionWindows::new(
+            topic,
             partition,
-            self.config.window_ms,
+            self.config.window(),
             &self.config.kinds,
             &self.config.params,
         )?;
-        if let Some(&through) = self
+        let through = self
             .counted_through
             .lock()
-            .ok()
-            .as_ref()
-            .and_then(|m| m.get(&partition))
-        {
+            .map_err(|_| anyhow::anyhow!("counted-through map poisoned"))?
+            .get(&partition)
+            .copied();
+        if let Some(through) = through {
             // Redelivered records (e.g. after a failed commit on revoke) are
             // recognised by offset and never counted twice by this process.
             windows.resume_after(through);
@@ -174,37 +272,108 @@ impl Pipeline {
 
     /// Forgets a revoked partition (after its windows were closed).
     pub fn remove_partition(&self, partition: i32) {
-        if let Ok(mut map) = self.partitions.write() {
-            map.remove(&partition);
+        match self.partitions.write() {
+            Ok(mut map) => {
+                map.remove(&partition);
+            }
+            Err(_) => tracing::error!(partition, "partition map poisoned: not removed"),
         }
     }
 
     /// Partitions currently assigned, with their windows.
     pub fn assigned(&self) -> Vec<(i32, Arc<Mutex<PartitionWindows>>)> {
-        self.partitions
-            .read()
-            .map(|m| m.iter().map(|(&p, w)| (p, w.clone())).collect())
-            .unwrap_or_default()
+        match self.partitions.read() {
+            Ok(m) => m.iter().map(|(&p, w)| (p, w.clone())).collect(),
+            Err(_) => {
+                tracing::error!("partition map poisoned");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The series id of a decoded record: the default series, or its own
+    /// (validated, interned; looked up in the partition's cache by its
+    /// canonical bytes without allocating when already seen).
+    fn resolve(&self, cache: &mut SeriesCache, series: SeriesRef<'_>) -> Result<SeriesId, RejectReason> {
+        let SeriesRef::Named { metric, mut tags } = series else {
+            return Ok(self.default_series);
+        };
+        names::validate_metric(&metric).map_err(|e| RejectReason::of_series(&e))?;
+        tags.sort();
+        let list = tags.as_slice();
+        if has_duplicate_keys(list) {
+            return Err(RejectReason::BadTag);
+        }
+        let mut pairs: [(&str, &str); MAX_TAGS] = [("", ""); MAX_TAGS];
+        for (slot, (k, v)) in pairs.iter_mut().zip(list) {
+            names::validate_tag(k, v).map_err(|e| RejectReason::of_series(&e))?;
+            *slot = (k, v);
+        }
+        cache.buf.clear();
+        names::write_canonical(&metric, &pairs[..list.len()], &mut cache.buf);
+        if let Some(id) = cache.get(self.catalog.generation()) {
+            return Ok(id);
+        }
+        let id = self.intern_new(&cache.buf, &metric, &tags)?;
+        cache.put(id);
+        Ok(id)
+    }
+
+    fn intern_new(
+        &self,
+        canonical: &[u8],
+        metric: &str,
+        tags: &TagBuf<'_>,
+    ) -> Result<SeriesId, RejectReason> {
+        let key = SeriesKey::new(
+            metric.to_owned(),
+            tags.as_slice()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .map_err(|e| RejectReason::of_series(&e))?;
+        match self.catalog.intern_with(canonical, || key.clone()) {
+            Ok(id) => Ok(id),
+            Err(InternError::Limit(max)) => {
+                let n = self
+                    .stats
+                    .rejected_count(RejectSource::Payload, RejectReason::SeriesLimit);
+                if n < LOGGED_SERIES_LIMIT {
+                    tracing::warn!(series = %key, max, "series limit reached (--max-series): record rejected");
+                }
+                Err(RejectReason::SeriesLimit)
+            }
+            Err(InternError::Poisoned) => {
+                tracing::error!("series catalog poisoned: record rejected");
+                Err(RejectReason::SeriesLimit)
+            }
+        }
     }
 
     /// Decodes and inserts one record of `partition` at `offset`.
-    #[inline]
     ///
-    /// `produced_ms` is the record's Kafka timestamp (CreateTime), used only
-    /// by the latency probe of `mss bench e2e`.
+    /// `record_ms` is the record's Kafka timestamp: the event time of
+    /// records without `ts_ms`, and the produce time for the latency probe
+    /// of `mss bench e2e`.
+    #[inline]
     pub fn ingest(
         &self,
         windows: &Mutex<PartitionWindows>,
         offset: i64,
         key: Option<&[u8]>,
         payload: Option<&[u8]>,
-        produced_ms: Option<i64>,
+        record_ms: Option<i64>,
     ) {
         let now = now_ms();
         let t = profile::start();
         let decoded = record::decode(key, payload);
         profile::record(Stage::Decode, t);
-        let Ok(mut w) = windows.lock() else { return };
+        let Ok(mut w) = windows.lock() else {
+            // A poisoned partition lock: the record is not lost silently.
+            tracing::error!(offset, "partition lock poisoned: record dropped");
+            self.reject_payload(RejectReason::Malformed);
+            return;
+        };
         if w.revoked {
             return;
         }
@@ -212,27 +381,35 @@ impl Pipeline {
             self.stats.redelivered.fetch_add(1, Relaxed);
             return;
         }
-        let closed = match decoded {
-            Ok(d) => {
-                let closed = w.insert(offset, d.block_id, d.latency, now);
-                if let (Some(probe), Some(produced)) = (self.latency_probe.get(), produced_ms) {
-                    probe.landed(w.partition(), w.window_start(now), produced);
+        let accepted = decoded.and_then(|d| {
+            // Time first: a late or future record never takes a series slot.
+            let event = d.ts_ms.or(record_ms).unwrap_or(now);
+            w.check_time(event, now)?;
+            let series = self.resolve(&mut w.series_cache, d.series)?;
+            Ok((series, event, d.latency, d.block_id))
+        });
+        let cut = match accepted {
+            Ok((series, event, value, block_id)) => {
+                let cut = w.insert(offset, series, value, event, now, &block_id);
+                if let (Some(probe), Some(produced)) = (self.latency_probe.get(), record_ms) {
+                    probe.landed(w.partition(), w.window_start(event), produced);
                 }
                 if let Some(exact) = &self.exact {
-                    exact.push(w.window_start(now), d.latency);
+                    exact.push(series, w.window_start(event), value);
                 }
                 self.stats.messages.fetch_add(1, Relaxed);
-                closed
+                cut
             }
             Err(reason) => {
                 self.reject_payload(reason);
-                w.skip(offset, now)
+                w.skip(offset, now);
+                None
             }
         };
-        // Published under the partition lock: a window is always either open
-        // or in the store, never in between (see `merged_all`).
-        if let Some(closed) = closed {
-            self.publish(closed);
+        // Published under the partition lock: a record is always either in
+        // an open window or in the store, never in between (see `merged_all`).
+        if let Some(cut) = cut {
+            self.publish(cut);
         }
     }
 
@@ -240,24 +417,27 @@ impl Pipeline {
         self.stats.reject(RejectSource::Payload, reason);
     }
 
-    /// Stores and broadcasts closed windows.
-    pub fn publish(&self, closed: Vec<ClosedWindow>) {
+    /// Stores, broadcasts and logs a cut's snapshots.
+    pub fn publish(&self, cut: Cut) {
         let started = std::time::Instant::now();
         let t = profile::start();
         let now = now_ms();
         if let Some(probe) = self.latency_probe.get() {
-            for w in closed.iter().filter(|w| w.kind == self.config.default_kind) {
+            for w in cut.windows.iter().filter(|w| w.kind == self.config.default_kind) {
                 probe.closed(w.partition, w.window_start_ms, now);
             }
         }
-        // Each window's frame is encoded once, for the sketch log and every client.
-        let shared: Vec<SharedWindow> = closed
+        self.catalog
+            .touch(cut.windows.iter().map(|w| (w.series, w.window_start_ms)));
+        if let Some(log) = self.sketch_log.get() {
+            log.send_cut(&cut, &self.catalog);
+        }
+        // Each window's frame is encoded once, for every client.
+        let shared: Vec<SharedWindow> = cut
+            .windows
             .into_iter()
             .map(|w| Arc::new(PublishedWindow::new(w)))
             .collect();
-        if let Some(log) = self.sketch_log.get() {
-            log.send(&shared);
-        }
         self.store_and_broadcast(shared, now);
         metrics::histogram!("mss_window_close_seconds").record(started.elapsed().as_secs_f64());
         profile::record(Stage::Publish, t);
@@ -265,9 +445,15 @@ impl Pipeline {
 
     /// Adds windows to the retained store and streams them to subscribers.
     fn store_and_broadcast(&self, windows: Vec<SharedWindow>, now: i64) {
-        if let Ok(mut store) = self.store.lock() {
-            for w in &windows {
-                store.add(w.clone(), now);
+        match self.store.lock() {
+            Ok(mut store) => {
+                for w in &windows {
+                    store.add(w.clone(), now);
+                }
+            }
+            Err(_) => {
+                tracing::error!(n = windows.len(), "window store poisoned: windows not stored");
+                self.stats.store_failures.fetch_add(windows.len() as u64, Relaxed);
             }
         }
         for w in windows {
@@ -278,18 +464,21 @@ impl Pipeline {
     }
 
     /// Records of `partition` at or below `offset` are already in a
-    /// published window: never count them again (exactly-once resumption).
+    /// published cut: never count them again (exactly-once resumption).
     pub fn skip_through(&self, partition: i32, offset: i64) {
-        if let Ok(mut counted) = self.counted_through.lock() {
-            let e = counted.entry(partition).or_insert(offset);
-            *e = (*e).max(offset);
+        match self.counted_through.lock() {
+            Ok(mut counted) => {
+                let e = counted.entry(partition).or_insert(offset);
+                *e = (*e).max(offset);
+            }
+            Err(_) => tracing::error!(partition, "counted-through map poisoned"),
         }
-        if let Some(windows) = self
+        let windows = self
             .partitions
             .read()
             .ok()
-            .and_then(|m| m.get(&partition).cloned())
-        {
+            .and_then(|m| m.get(&partition).cloned());
+        if let Some(windows) = windows {
             if let Ok(mut w) = windows.lock() {
                 if !w.already_counted(offset) {
                     w.resume_after(offset);
@@ -306,10 +495,8 @@ impl Pipeline {
             self.stats.messages.fetch_add(window.count, Relaxed);
             if let Ok(mut positions) = self.positions.lock() {
                 let pos = positions.entry(window.partition).or_default();
-                pos.offset = Some(
-                    pos.offset
-                        .map_or(window.last_offset, |o| o.max(window.last_offset)),
-                );
+                let through = window.through_offset.max(window.last_offset);
+                pos.offset = Some(pos.offset.map_or(through, |o| o.max(through)));
                 pos.committed = pos.offset.map(|o| o + 1);
                 pos.start = Some(
                     pos.start
@@ -317,89 +504,185 @@ impl Pipeline {
                 );
             }
         }
+        self.catalog.touch([(window.series, window.window_start_ms)]);
         self.store_and_broadcast(vec![window], now_ms());
     }
 
-    /// Closes every expired window; returns `(partition, offset to commit)`
-    /// for partitions whose commit point is known.
+    /// The series of sketch-log records written before series existed:
+    /// `--metric` with no tags.
+    pub fn legacy_series(&self) -> anyhow::Result<SeriesKey> {
+        SeriesKey::new(self.config.metric.clone(), Vec::<(String, String)>::new())
+            .map_err(|e| anyhow::anyhow!("--metric: {e}"))
+    }
+
+    /// A complete cut read back from the sketch log (`mss view`): its
+    /// windows newer than `horizon_ms` restored; returns how many.
+    pub fn restore_cut(&self, chunks: Vec<LogCut>, horizon_ms: i64) -> usize {
+        let mut restored = 0;
+        for chunk in chunks {
+            let topic = self.catalog.topic_id(&chunk.source_topic);
+            let ids: Vec<Option<SeriesId>> = chunk
+                .series
+                .iter()
+                .map(|key| match self.catalog.intern(key) {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        tracing::error!(series = %key, "sketch log: {e}; its windows are not shown");
+                        self.reject_payload(RejectReason::SeriesLimit);
+                        None
+                    }
+                })
+                .collect();
+            for w in chunk.windows {
+                let Some(Some(series)) = ids.get(w.series as usize) else {
+                    continue;
+                };
+                if w.window_start_ms.saturating_add(w.window_ms as i64) <= horizon_ms {
+                    continue;
+                }
+                restored += 1;
+                self.restore(Arc::new(PublishedWindow::new(ClosedWindow {
+                    series: *series,
+                    topic,
+                    partition: chunk.partition,
+                    window_start_ms: w.window_start_ms,
+                    window_ms: w.window_ms,
+                    kind: w.kind,
+                    count: w.count,
+                    sketch: w.sketch,
+                    first_offset: w.first_offset,
+                    last_offset: w.last_offset,
+                    through_offset: chunk.through_offset,
+                })));
+            }
+        }
+        restored
+    }
+
+    /// Cuts every partition that is due; returns `(partition, offset to
+    /// commit)` for partitions whose commit point is known. Also evicts
+    /// what fell out of the retention and frees series with no window left.
     pub fn close_expired(&self) -> Vec<(i32, i64)> {
         let now = now_ms();
         let mut commits = Vec::new();
         for (p, windows) in self.assigned() {
-            if let Ok(mut w) = windows.lock() {
-                if let Some(closed) = w.close_expired(now) {
-                    self.publish(closed);
-                }
-                if let Some(c) = w.commit_offset() {
-                    commits.push((p, c));
-                }
+            let Ok(mut w) = windows.lock() else {
+                tracing::error!(partition = p, "partition lock poisoned: not cut");
+                continue;
+            };
+            if let Some(cut) = w.close_expired(now) {
+                self.publish(cut);
+            }
+            if let Some(c) = w.commit_offset() {
+                commits.push((p, c));
             }
         }
-        if let Ok(mut store) = self.store.lock() {
-            store.evict(now);
-        }
+        self.evict(now);
         commits
     }
 
-    /// Closes the windows of `partitions` now (revocation, shutdown) and
-    /// marks them revoked; returns the offsets to commit.
+    /// Drops what fell out of the retention (store and catalog).
+    pub fn evict(&self, now: i64) {
+        if let Ok(mut store) = self.store.lock() {
+            store.evict(now);
+        }
+        let retention = i64::try_from(self.config.retention_ms).unwrap_or(i64::MAX);
+        // A rollup minute outlives its newest window by up to a minute.
+        let horizon = now
+            .saturating_sub(retention)
+            .saturating_sub(crate::window::store::ROLLUP_MS);
+        let freed = self.catalog.sweep(horizon);
+        if freed > 0 {
+            tracing::debug!(freed, "series with no retained window freed");
+        }
+    }
+
+    /// Cuts `partitions` now (revocation, shutdown) and marks them revoked;
+    /// returns the offsets to commit.
     pub fn close_partitions(&self, partitions: &[i32]) -> Vec<(i32, i64)> {
         let mut commits = Vec::new();
         for &p in partitions {
             let Ok(windows) = self.partition(p) else { continue };
-            if let Ok(mut w) = windows.lock() {
-                w.revoked = true;
-                if let (Some(last), Ok(mut counted)) = (w.last_offset(), self.counted_through.lock()) {
-                    counted.insert(p, last);
-                }
-                if let (Some(cur), Ok(mut last)) = (w.current.clone(), self.last_current.lock()) {
-                    if last.as_ref().is_none_or(|l| l.2 <= cur.2) {
-                        *last = Some(cur);
-                    }
-                }
-                if let Some(closed) = w.close() {
-                    self.publish(closed);
-                }
-                if let Some(c) = w.commit_offset() {
-                    commits.push((p, c));
+            let Ok(mut w) = windows.lock() else {
+                tracing::error!(partition = p, "partition lock poisoned: not cut");
+                continue;
+            };
+            w.revoked = true;
+            if let (Some(last), Ok(mut counted)) = (w.last_offset(), self.counted_through.lock()) {
+                counted.insert(p, last);
+            }
+            if let (Some(cur), Ok(mut last)) = (w.current.clone(), self.last_current.lock()) {
+                if last.as_ref().is_none_or(|l| l.2 <= cur.2) {
+                    *last = Some(cur);
                 }
             }
+            if let Some(cut) = w.cut() {
+                self.publish(cut);
+            }
+            if let Some(c) = w.commit_offset() {
+                commits.push((p, c));
+            }
+            drop(w);
             self.remove_partition(p);
         }
         commits
     }
 
-    /// All retained windows of `kind` plus the open ones, merged. Lock
-    /// order: partitions (ascending), then the store — the order `publish`
-    /// runs in — so the snapshot sees every record exactly once. Only the
-    /// snapshot is taken under the locks; the merging runs after, so ingest
-    /// is paused for copies, not for a whole retention's merge.
-    pub fn merged_all(&self, kind: SketchKind) -> Option<Sketch> {
+    /// All retained windows of `kind` of the series `wanted` accepts, plus
+    /// their open values, merged. Lock order: partitions (ascending), then
+    /// the store — the order `publish` runs in — so the snapshot sees every
+    /// record exactly once. Only the snapshot is taken under the locks; the
+    /// merging runs after, so ingest is paused for copies, not for a whole
+    /// retention's merge.
+    pub fn merged_all(&self, kind: SketchKind, wanted: SeriesFilter<'_>) -> Option<Sketch> {
         let (rollups, open) = {
             let assigned = self.assigned();
             let guards: Vec<_> = assigned.iter().filter_map(|(_, w)| w.lock().ok()).collect();
-            let rollups = self.store.lock().ok()?.rollups_snapshot(kind)?;
-            let open: Vec<Sketch> = guards
-                .iter()
-                .filter_map(|w| w.open_sketch(kind).cloned())
-                .collect();
+            let rollups = self.store.lock().ok()?.rollups_snapshot(kind, wanted)?;
+            let open: Vec<f64> = guards.iter().flat_map(|w| w.open_values(wanted)).collect();
             (rollups, open)
         };
         let mut acc = rollups.merge();
-        for s in &open {
-            let _ = acc.merge(s);
+        if acc.insert_slice(&open).is_err() {
+            tracing::error!("open values did not insert into a query's sketch");
         }
         Some(acc)
     }
 
-    /// The most recent block id and latency across partitions.
-    pub fn current(&self) -> Option<(String, f64)> {
+    /// What is wrong right now, for people (the dashboard's status):
+    /// not ready yet, the series limit reached, windows that could not be stored.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.ready.load(Relaxed) {
+            out.push("waiting for partition assignment".to_owned());
+        }
+        if let Some(max) = self.catalog.max_series() {
+            let refused = self
+                .stats
+                .rejected_count(RejectSource::Payload, RejectReason::SeriesLimit);
+            if refused > 0 && self.catalog.len() >= max {
+                out.push(format!(
+                    "series limit of {max} reached (--max-series): {refused} records of new series rejected"
+                ));
+            }
+        }
+        let lost = self.stats.store_failures.load(Relaxed);
+        if lost > 0 {
+            out.push(format!("{lost} windows could not be stored (see the log)"));
+        }
+        out
+    }
+
+    /// The most recent block id and value across partitions, if its series
+    /// is one `wanted` accepts (each partition keeps only its latest record).
+    pub fn current(&self, wanted: SeriesFilter<'_>) -> Option<(String, f64)> {
         let last = self.last_current.lock().ok().and_then(|l| l.clone());
         self.assigned()
             .into_iter()
             .filter_map(|(_, w)| w.lock().ok().and_then(|w| w.current.clone()))
             .chain(last)
+            .filter(|c| wanted(c.3))
             .max_by_key(|c| c.2)
-            .map(|(id, v, _)| (id, v))
+            .map(|(id, v, _, _)| (id, v))
     }
 }

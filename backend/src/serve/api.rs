@@ -1,6 +1,8 @@
-//! JSON API handlers and their parameter checks.
+//! JSON API handlers. Every endpoint that takes `sketch`/`q`/`from`/`to`
+//! also takes `metric`, `filter` and (where it groups) `by` and `limit`;
+//! parameters are parsed in [`super::params`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -8,97 +10,32 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
-use shared::SketchKind;
+use serde::Serialize;
+use shared::range::TimeRange;
+use shared::{Sketch, SketchKind};
 
-use crate::ingest::Pipeline;
+use super::params::{bad, blocking, ApiError, Group, Params, Quantiles, Selection};
+use crate::ingest::{now_ms, Pipeline};
 use crate::summary;
 
-/// A 400 naming the parameter at fault.
-#[derive(Debug)]
-pub struct BadParam {
-    /// The parameter.
-    pub param: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl IntoResponse for BadParam {
-    fn into_response(self) -> Response {
-        let body = Json(json!({"error": self.message, "param": self.param}));
-        (StatusCode::BAD_REQUEST, body).into_response()
-    }
-}
-
-fn bad(param: &str, message: impl Into<String>) -> BadParam {
-    BadParam {
-        param: param.to_owned(),
-        message: message.into(),
-    }
-}
-
-/// Fails on any parameter not in `allowed`.
-pub fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), BadParam> {
-    match params.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(bad(
-            k,
-            format!("unknown parameter {k:?}; allowed: {}", allowed.join(", ")),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// `sketch=KIND`, defaulting to the pipeline's default kind; must be enabled.
-pub fn sketch_param(pipeline: &Pipeline, params: &HashMap<String, String>) -> Result<SketchKind, BadParam> {
-    let kind = match params.get("sketch") {
-        None => pipeline.config.default_kind,
-        Some(s) => s
-            .parse::<SketchKind>()
-            .map_err(|e| bad("sketch", e.to_string()))?,
-    };
-    if !pipeline.config.kinds.contains(&kind) {
-        return Err(bad(
-            "sketch",
-            format!("sketch {kind} is not enabled (see --sketches)"),
-        ));
-    }
-    Ok(kind)
-}
-
-/// `q=0.5,0.95,0.99` (default), each in [0, 1], at most 32.
-pub fn quantiles_param(params: &HashMap<String, String>) -> Result<Vec<(String, f64)>, BadParam> {
-    let text = params.get("q").map_or("0.5,0.95,0.99", String::as_str);
-    let qs: Vec<(String, f64)> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| match s.parse::<f64>() {
-            Ok(q) if (0.0..=1.0).contains(&q) => Ok((s.to_owned(), q)),
-            _ => Err(bad(
-                "q",
-                format!("{s:?} is not a quantile in [0, 1] (write 0.99, not 99)"),
-            )),
-        })
-        .collect::<Result<_, _>>()?;
-    if qs.is_empty() || qs.len() > 32 {
-        return Err(bad("q", "give between 1 and 32 quantiles"));
-    }
-    Ok(qs)
-}
-
-/// `GET /api/summary?sketch=KIND&q=0.5,0.95,0.99`
+/// `GET /api/summary?sketch=KIND&q=..&metric=..&filter=..`: the counters
+/// (process-wide) and the quantiles, mean and current record of the
+/// selected series over the whole retention.
 pub async fn summary(
     State(pipeline): State<Arc<Pipeline>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<summary::Summary>, BadParam> {
-    only(&params, &["sketch", "q"])?;
-    let kind = sketch_param(&pipeline, &params)?;
-    let qs = quantiles_param(&params)?;
-    let pipeline = pipeline.clone();
-    // Merging the retained windows is CPU work: keep it off the async workers.
-    let doc = tokio::task::spawn_blocking(move || summary::build(&pipeline, kind, &qs))
-        .await
-        .map_err(|e| bad("", format!("summary failed: {e}")))?;
+) -> Result<Json<summary::Summary>, ApiError> {
+    let params = Params::new(params);
+    params.only(&["sketch", "q", "metric", "filter", "by"])?;
+    let kind = params.sketch(&pipeline)?;
+    let qs = params.quantiles()?;
+    let selection = params.selection(&pipeline)?;
+    selection.ungrouped()?;
+    let doc = blocking(move || {
+        let group = selection.groups(&pipeline).pop().unwrap_or_default();
+        summary::build(&pipeline, kind, &qs.0, &|id| group.has(id))
+    })
+    .await?;
     Ok(Json(doc))
 }
 
@@ -114,310 +51,549 @@ pub async fn readyz(State(pipeline): State<Arc<Pipeline>>) -> (StatusCode, &'sta
     }
 }
 
-/// Longest range a query may cover.
-pub const MAX_RANGE_MS: i64 = 31 * 24 * 3_600_000;
-/// Most points a series may have.
-pub const MAX_POINTS: i64 = 10_000;
-
-pub use shared::time_spec::parse_time;
-
-/// `from` and `to` (defaults: the whole retention up to now), checked.
-pub fn range_params(pipeline: &Pipeline, params: &HashMap<String, String>) -> Result<(i64, i64), BadParam> {
-    let now = crate::ingest::now_ms();
-    let retention = i64::try_from(pipeline.config.retention_ms).unwrap_or(i64::MAX);
-    let from = match params.get("from") {
-        None => now.saturating_sub(retention),
-        Some(s) => parse_time(s, now).ok_or_else(|| {
-            bad(
-                "from",
-                format!("{s:?} is not epoch ms, now or now-<n>(ms|s|m|h|d)"),
-            )
-        })?,
-    };
-    let to = match params.get("to") {
-        None => now,
-        Some(s) => parse_time(s, now)
-            .ok_or_else(|| bad("to", format!("{s:?} is not epoch ms, now or now-<n>(ms|s|m|h|d)")))?,
-    };
-    if from > to {
-        return Err(bad("from", "from is after to"));
-    }
-    if to - from > MAX_RANGE_MS {
-        return Err(bad("from", "range longer than 31 days"));
-    }
-    Ok((from, to))
+/// `/api/exact`'s answer.
+#[derive(Debug, Serialize)]
+struct ExactDoc {
+    from: i64,
+    to: i64,
+    count: usize,
+    quantiles: BTreeMap<String, Option<f64>>,
 }
 
-/// `GET /api/exact?q=..&from=..&to=..`: the true quantiles of the values
-/// whose window starts in the range (404 unless started with `--exact`).
+/// `GET /api/exact?q=..&from=..&to=..&metric=..&filter=..`: the true
+/// quantiles of the selected values whose window starts in the range (404
+/// unless started with `--exact`).
 pub async fn exact(
     State(pipeline): State<Arc<Pipeline>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, BadParam> {
-    only(&params, &["q", "from", "to"])?;
-    let qs = quantiles_param(&params)?;
-    let (from, to) = range_params(&pipeline, &params)?;
+) -> Result<Response, ApiError> {
+    let params = Params::new(params);
+    params.only(&["q", "from", "to", "metric", "filter", "by"])?;
+    let qs = params.quantiles()?;
+    let range = params.range(&pipeline, now_ms())?;
+    let selection = params.selection(&pipeline)?;
+    selection.ungrouped()?;
     if pipeline.exact.is_none() {
-        let body = Json(json!({"error": "no exact reference: start mss with --exact"}));
+        let body = Json(serde_json::json!({"error": "no exact reference: start mss with --exact"}));
         return Ok((StatusCode::NOT_FOUND, body).into_response());
     }
-    let p = pipeline.clone();
-    let q: Vec<f64> = qs.iter().map(|q| q.1).collect();
-    let result = tokio::task::spawn_blocking(move || p.exact.as_ref().map(|e| e.quantiles(from, to, &q)))
-        .await
-        .ok()
-        .flatten();
-    let (count, values) = result.map_or((0, vec![None; qs.len()]), |r| (r.count, r.values));
-    let quantiles: serde_json::Map<String, serde_json::Value> = qs
-        .into_iter()
-        .zip(values)
-        .map(|((k, _), v)| (k, json!(v)))
-        .collect();
-    Ok(Json(json!({"from": from, "to": to, "count": count, "quantiles": quantiles})).into_response())
+    let values = qs.values();
+    let result = blocking(move || {
+        let group = selection.groups(&pipeline).pop().unwrap_or_default();
+        pipeline
+            .exact
+            .as_ref()
+            .map(|e| e.quantiles(range, &|id| group.has(id), &values))
+    })
+    .await?
+    .ok_or_else(|| ApiError::Internal("the exact reference vanished".into()))?;
+    let quantiles = qs.keys().into_iter().zip(result.values).collect();
+    Ok(Json(ExactDoc {
+        from: range.from,
+        to: range.to,
+        count: result.count,
+        quantiles,
+    })
+    .into_response())
 }
 
-/// `GET /api/quantiles?sketch=KIND&q=..&from=..&to=..`: the closed windows
-/// in the range, merged on the server.
+/// Count, extremes, mean and quantiles of one merged sketch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// Values.
+    pub count: u64,
+    /// Smallest value.
+    pub min: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+    /// Mean.
+    pub mean: Option<f64>,
+    /// Estimates by the requested key.
+    pub quantiles: BTreeMap<String, Option<f64>>,
+    /// Why the quantiles are missing, if they are (e.g. solver failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantile_error: Option<String>,
+}
+
+impl Stats {
+    fn of(sketch: Option<&Sketch>, qs: &Quantiles) -> Self {
+        let (quantiles, quantile_error) = qs.of(sketch);
+        let s = sketch.filter(|s| !s.is_empty());
+        Self {
+            count: s.map_or(0, Sketch::count),
+            min: s.and_then(Sketch::min),
+            max: s.and_then(Sketch::max),
+            mean: s.and_then(Sketch::mean),
+            quantiles,
+            quantile_error,
+        }
+    }
+}
+
+/// One group of `/api/quantiles?by=..`.
+#[derive(Debug, Serialize)]
+struct QuantilesGroup {
+    tags: BTreeMap<String, String>,
+    #[serde(flatten)]
+    stats: Stats,
+}
+
+/// `/api/quantiles`'s answer.
+#[derive(Debug, Serialize)]
+struct QuantilesDoc {
+    sketch: SketchKind,
+    metric: String,
+    from: i64,
+    to: i64,
+    #[serde(flatten)]
+    stats: Option<Stats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<QuantilesGroup>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups_total: Option<usize>,
+}
+
+/// Keeps the `limit` groups with the most values (ties by tags).
+fn top<T>(mut groups: Vec<(u64, T)>, limit: usize) -> (Vec<T>, usize) {
+    let total = groups.len();
+    groups.sort_by_key(|g| std::cmp::Reverse(g.0));
+    groups.truncate(limit);
+    (groups.into_iter().map(|(_, g)| g).collect(), total)
+}
+
+fn merged_range(
+    pipeline: &Pipeline,
+    kind: SketchKind,
+    range: TimeRange,
+    group: &Group,
+) -> Result<Option<Sketch>, ApiError> {
+    let store = pipeline
+        .store
+        .lock()
+        .map_err(|_| ApiError::Internal("window store poisoned".into()))?;
+    Ok(store.merged_range(kind, range, &|id| group.has(id)))
+}
+
+/// `GET /api/quantiles?sketch=..&q=..&from=..&to=..&metric=..&filter=..&by=..&limit=..`:
+/// the windows in the range merged on the server; with `by`, one entry per group.
 pub async fn quantiles(
     State(pipeline): State<Arc<Pipeline>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, BadParam> {
-    only(&params, &["sketch", "q", "from", "to"])?;
-    let kind = sketch_param(&pipeline, &params)?;
-    let qs = quantiles_param(&params)?;
-    let (from, to) = range_params(&pipeline, &params)?;
-    let p = pipeline.clone();
-    let merged =
-        tokio::task::spawn_blocking(move || p.store.lock().ok().and_then(|s| s.merged_range(kind, from, to)))
-            .await
-            .ok()
-            .flatten();
-    let mut doc =
-        json!({"sketch": kind, "from": from, "to": to, "count": 0, "min": null, "max": null, "mean": null});
-    let mut values = serde_json::Map::new();
-    for (k, _) in &qs {
-        values.insert(k.clone(), serde_json::Value::Null);
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let params = Params::new(params);
+    params.only(&["sketch", "q", "from", "to", "metric", "filter", "by", "limit"])?;
+    let kind = params.sketch(&pipeline)?;
+    let qs = params.quantiles()?;
+    let range = params.range(&pipeline, now_ms())?;
+    let selection = params.selection(&pipeline)?;
+    let doc = blocking(move || quantiles_doc(&pipeline, kind, &qs, range, &selection)).await??;
+    serde_json::to_value(doc)
+        .map(Json)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn quantiles_doc(
+    pipeline: &Pipeline,
+    kind: SketchKind,
+    qs: &Quantiles,
+    range: TimeRange,
+    selection: &Selection,
+) -> Result<QuantilesDoc, ApiError> {
+    let mut doc = QuantilesDoc {
+        sketch: kind,
+        metric: selection.metric.clone(),
+        from: range.from,
+        to: range.to,
+        stats: None,
+        groups: None,
+        groups_total: None,
+    };
+    let groups = selection.groups(pipeline);
+    if selection.by.is_none() {
+        let group = groups.into_iter().next().unwrap_or_default();
+        doc.stats = Some(Stats::of(
+            merged_range(pipeline, kind, range, &group)?.as_ref(),
+            qs,
+        ));
+        return Ok(doc);
     }
-    if let Some(s) = merged.filter(|s| !s.is_empty()) {
-        doc["count"] = json!(s.count());
-        doc["min"] = json!(s.min());
-        doc["max"] = json!(s.max());
-        doc["mean"] = json!(s.mean());
-        match s.quantiles(&qs.iter().map(|q| q.1).collect::<Vec<_>>()) {
-            Ok(v) => {
-                for ((k, _), v) in qs.iter().zip(v) {
-                    values.insert(k.clone(), json!(v));
-                }
-            }
-            Err(e) => doc["quantile_error"] = json!(e.to_string()),
+    let mut answered = Vec::with_capacity(groups.len());
+    for group in groups {
+        let stats = Stats::of(merged_range(pipeline, kind, range, &group)?.as_ref(), qs);
+        if stats.count > 0 {
+            answered.push((
+                stats.count,
+                QuantilesGroup {
+                    tags: group.tags,
+                    stats,
+                },
+            ));
         }
     }
-    doc["quantiles"] = serde_json::Value::Object(values);
-    Ok(Json(doc))
+    let (groups, total) = top(answered, selection.limit);
+    doc.groups = Some(groups);
+    doc.groups_total = Some(total);
+    Ok(doc)
 }
 
 /// One point of a series.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SeriesPoint {
-    /// Bucket start, Unix epoch ms.
+    /// Bucket start, Unix epoch ms (a multiple of the step).
     pub t: i64,
     /// Values in the bucket.
     pub count: u64,
     /// Quantiles of the bucket (null where the sketch cannot answer).
-    pub quantiles: serde_json::Map<String, serde_json::Value>,
+    pub quantiles: BTreeMap<String, Option<f64>>,
 }
 
-/// The points of `/api/series` (also used by the chart endpoint).
+/// The points of one group of `/api/series`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesGroup {
+    /// The group's tag values.
+    pub tags: BTreeMap<String, String>,
+    /// Its points.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// The points of `group`'s series per step bucket (also used by the chart).
 pub fn series_points(
     pipeline: &Pipeline,
     kind: SketchKind,
-    qs: &[(String, f64)],
-    from: i64,
-    to: i64,
+    qs: &Quantiles,
+    range: TimeRange,
     step: i64,
-) -> Vec<SeriesPoint> {
+    group: &Group,
+) -> Result<Vec<SeriesPoint>, ApiError> {
     let buckets = pipeline
         .store
         .lock()
-        .map(|s| s.series(kind, from, to, step))
-        .unwrap_or_default();
-    let values: Vec<f64> = qs.iter().map(|q| q.1).collect();
-    buckets
+        .map_err(|_| ApiError::Internal("window store poisoned".into()))?
+        .series(kind, range, step, &|id| group.has(id));
+    Ok(buckets
         .into_iter()
-        .map(|(t, sketch)| {
-            let estimates = sketch.quantiles(&values).ok();
-            let quantiles = qs
-                .iter()
-                .enumerate()
-                .map(|(i, (k, _))| {
-                    (
-                        k.clone(),
-                        estimates
-                            .as_ref()
-                            .map_or(serde_json::Value::Null, |e| json!(e[i])),
-                    )
-                })
-                .collect();
-            SeriesPoint {
-                t,
-                count: sketch.count(),
-                quantiles,
-            }
+        .map(|(t, sketch)| SeriesPoint {
+            t,
+            count: sketch.count(),
+            quantiles: qs.of(Some(&sketch)).0,
         })
-        .collect()
+        .collect())
 }
 
-/// `step` (ms, or with a unit like `10s`), default: range / 300, at least one window.
-pub fn step_param(
+/// Every group's points, the `limit` with the most values; and how many groups there were.
+pub fn grouped_points(
     pipeline: &Pipeline,
-    params: &HashMap<String, String>,
+    kind: SketchKind,
+    qs: &Quantiles,
+    range: TimeRange,
+    step: i64,
+    selection: &Selection,
+) -> Result<(Vec<SeriesGroup>, usize), ApiError> {
+    let mut answered = Vec::new();
+    for group in selection.groups(pipeline) {
+        let points = series_points(pipeline, kind, qs, range, step, &group)?;
+        let count: u64 = points.iter().map(|p| p.count).sum();
+        if selection.by.is_none() || count > 0 {
+            answered.push((
+                count,
+                SeriesGroup {
+                    tags: group.tags,
+                    points,
+                },
+            ));
+        }
+    }
+    Ok(top(answered, selection.limit))
+}
+
+/// `/api/series`'s answer.
+#[derive(Debug, Serialize)]
+struct SeriesDoc {
+    sketch: SketchKind,
+    metric: String,
     from: i64,
     to: i64,
-) -> Result<i64, BadParam> {
-    let window = i64::try_from(pipeline.config.window_ms).unwrap_or(1000).max(1);
-    let step = match params.get("step") {
-        None => ((to - from) / 300).max(window),
-        Some(s) => shared::time_spec::parse_span_ms(s)
-            .or_else(|| s.parse().ok())
-            .filter(|v| *v > 0)
-            .ok_or_else(|| {
-                bad(
-                    "step",
-                    format!("{s:?} is not a positive duration (ms, or like 10s, 1m)"),
-                )
-            })?,
-    };
-    let step = step.max(window);
-    if (to - from) / step > MAX_POINTS {
-        return Err(bad(
-            "step",
-            format!("more than {MAX_POINTS} points; use a larger step"),
-        ));
-    }
-    Ok(step)
+    step: i64,
+    q: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    points: Option<Vec<SeriesPoint>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<SeriesGroup>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups_total: Option<usize>,
 }
 
-/// `GET /api/series?sketch=..&q=..&from=..&to=..&step=..[&format=csv]`
+/// `GET /api/series?sketch=..&q=..&from=..&to=..&step=..&metric=..&filter=..&by=..[&format=csv]`
 pub async fn series(
     State(pipeline): State<Arc<Pipeline>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, BadParam> {
-    only(&params, &["sketch", "q", "from", "to", "step", "format"])?;
-    let kind = sketch_param(&pipeline, &params)?;
-    let qs = quantiles_param(&params)?;
-    let (from, to) = range_params(&pipeline, &params)?;
-    let step = step_param(&pipeline, &params, from, to)?;
-    let csv = match params.get("format").map(String::as_str) {
+) -> Result<Response, ApiError> {
+    let params = Params::new(params);
+    params.only(&[
+        "sketch", "q", "from", "to", "step", "format", "metric", "filter", "by", "limit",
+    ])?;
+    let kind = params.sketch(&pipeline)?;
+    let qs = params.quantiles()?;
+    let range = params.range(&pipeline, now_ms())?;
+    let step = params.step(&pipeline, range)?;
+    let selection = params.selection(&pipeline)?;
+    let csv = match params.get("format") {
         None | Some("json") => false,
         Some("csv") => true,
         Some(other) => return Err(bad("format", format!("{other:?}: use json or csv"))),
     };
-    let p = pipeline.clone();
-    let q2 = qs.clone();
-    let points = tokio::task::spawn_blocking(move || series_points(&p, kind, &q2, from, to, step))
-        .await
-        .map_err(|e| bad("", e.to_string()))?;
+    let (q2, s2) = (qs.clone(), selection.clone());
+    let (groups, total) = blocking(move || grouped_points(&pipeline, kind, &q2, range, step, &s2)).await??;
     if csv {
-        let mut out = String::from("t,count");
-        for (k, _) in &qs {
-            out.push_str(&format!(",q{k}"));
-        }
-        out.push('\n');
-        for p in &points {
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            series_csv(&groups, &qs, selection.by.is_some()),
+        )
+            .into_response());
+    }
+    let mut doc = SeriesDoc {
+        sketch: kind,
+        metric: selection.metric.clone(),
+        from: range.from,
+        to: range.to,
+        step,
+        q: qs.keys(),
+        points: None,
+        groups: None,
+        groups_total: None,
+    };
+    if selection.by.is_some() {
+        doc.groups = Some(groups);
+        doc.groups_total = Some(total);
+    } else {
+        doc.points = Some(groups.into_iter().next().map(|g| g.points).unwrap_or_default());
+    }
+    Ok(Json(doc).into_response())
+}
+
+/// A group's tags as one CSV cell: `key=value;key=value` (quoted when needed).
+fn group_cell(tags: &BTreeMap<String, String>) -> String {
+    let text: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let text = text.join(";");
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+fn series_csv(groups: &[SeriesGroup], qs: &Quantiles, grouped: bool) -> String {
+    let mut out = String::from(if grouped { "group,t,count" } else { "t,count" });
+    for k in qs.keys() {
+        out.push_str(&format!(",q{k}"));
+    }
+    out.push('\n');
+    for g in groups {
+        for p in &g.points {
+            if grouped {
+                out.push_str(&group_cell(&g.tags));
+                out.push(',');
+            }
             out.push_str(&format!("{},{}", p.t, p.count));
-            for (k, _) in &qs {
-                match p.quantiles.get(k).and_then(serde_json::Value::as_f64) {
+            for k in qs.keys() {
+                match p.quantiles.get(&k).copied().flatten() {
                     Some(v) => out.push_str(&format!(",{v}")),
                     None => out.push(','),
                 }
             }
             out.push('\n');
         }
-        return Ok((
-            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            out,
-        )
-            .into_response());
     }
-    Ok(Json(json!({"sketch": kind, "from": from, "to": to, "step": step, "q": qs.iter().map(|q| q.0.clone()).collect::<Vec<_>>(), "points": points})).into_response())
+    out
 }
 
-fn bounded(
-    params: &HashMap<String, String>,
-    name: &str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> Result<u32, BadParam> {
-    match params.get(name) {
-        None => Ok(default),
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|v| range.contains(v))
-            .ok_or_else(|| {
-                bad(
-                    name,
-                    format!(
-                        "{s:?}: give a whole number of pixels in {}..={}",
-                        range.start(),
-                        range.end()
-                    ),
-                )
-            }),
-    }
-}
-
-/// `GET /api/chart.svg?sketch=..&q=..&from=..&to=..&theme=light|dark&width=..&height=..`:
-/// the percentiles-over-time chart as SVG, drawn by the same code as the dashboard.
+/// `GET /api/chart.svg?sketch=..&q=..&from=..&to=..&metric=..&filter=..&by=..&theme=light|dark&width=..&height=..`:
+/// the percentiles-over-time chart as SVG, drawn by the same code as the
+/// dashboard; with `by`, one line per group of the first quantile.
 pub async fn chart_svg(
     State(pipeline): State<Arc<Pipeline>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, BadParam> {
-    only(
-        &params,
-        &["sketch", "q", "from", "to", "step", "theme", "width", "height"],
-    )?;
-    let kind = sketch_param(&pipeline, &params)?;
-    let qs = quantiles_param(&params)?;
-    let (from, to) = range_params(&pipeline, &params)?;
-    let step = step_param(&pipeline, &params, from, to)?;
+) -> Result<Response, ApiError> {
+    let params = Params::new(params);
+    params.only(&[
+        "sketch", "q", "from", "to", "step", "theme", "width", "height", "metric", "filter", "by", "limit",
+    ])?;
+    let kind = params.sketch(&pipeline)?;
+    let qs = params.quantiles()?;
+    let range = params.range(&pipeline, now_ms())?;
+    let step = params.step(&pipeline, range)?;
+    let selection = params.selection(&pipeline)?;
     let theme: shared::chart::Theme = params
         .get("theme")
-        .map_or("light", String::as_str)
+        .unwrap_or("light")
         .parse()
         .map_err(|e: String| bad("theme", e))?;
-    let width = bounded(&params, "width", 800, 100..=4000)?;
-    let height = bounded(&params, "height", 320, 100..=3000)?;
-    let p = pipeline.clone();
-    let svg = tokio::task::spawn_blocking(move || {
-        let points = series_points(&p, kind, &qs, from, to, step);
-        let series = shared::chart::PercentileSeries {
-            title: format!("{kind} percentiles"),
-            range_ms: Some((from, to)),
-            labels: qs.iter().map(|(_, q)| format!("P{}", q * 100.0)).collect(),
-            points: points
-                .iter()
-                .map(|pt| {
-                    (
-                        pt.t,
-                        qs.iter()
-                            .map(|(k, _)| pt.quantiles.get(k).and_then(serde_json::Value::as_f64))
-                            .collect(),
-                    )
-                })
-                .collect(),
-        };
+    let width = params.bounded("width", 800, 100..=4000)?;
+    let height = params.bounded("height", 320, 100..=3000)?;
+    let svg = blocking(move || {
+        let (groups, _) = grouped_points(&pipeline, kind, &qs, range, step, &selection)?;
+        let series = chart_series(kind, &qs, range, &groups, &selection);
         let mut svg = String::new();
         {
             use plotters::prelude::IntoDrawingArea;
             let root =
                 plotters::backend::SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
-            shared::chart::draw_percentiles(&root, &series, theme).map_err(|e| e.to_string())?;
+            shared::chart::draw_percentiles(&root, &series, theme)
+                .map_err(|e| ApiError::Internal(format!("the chart could not be drawn: {e}")))?;
         }
-        Ok::<String, String>(svg)
+        Ok::<String, ApiError>(svg)
     })
-    .await
-    .map_err(|e| bad("", e.to_string()))?
-    .map_err(|e| bad("", e))?;
+    .await??;
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+/// The lines of the chart: every quantile of one group, or the first
+/// quantile of each group (labelled by its tag values).
+fn chart_series(
+    kind: SketchKind,
+    qs: &Quantiles,
+    range: TimeRange,
+    groups: &[SeriesGroup],
+    selection: &Selection,
+) -> shared::chart::PercentileSeries {
+    let label = |q: f64| format!("P{}", q * 100.0);
+    let Some((first_key, first_q)) = qs.0.first().cloned() else {
+        return shared::chart::PercentileSeries::default();
+    };
+    if selection.by.is_none() {
+        let points = groups.first().map(|g| g.points.as_slice()).unwrap_or_default();
+        return shared::chart::PercentileSeries {
+            title: format!("{} · {kind} percentiles", selection.metric),
+            range_ms: Some((range.from, range.to)),
+            labels: qs.0.iter().map(|(_, q)| label(*q)).collect(),
+            points: points
+                .iter()
+                .map(|pt| {
+                    (
+                        pt.t,
+                        qs.keys()
+                            .iter()
+                            .map(|k| pt.quantiles.get(k).copied().flatten())
+                            .collect(),
+                    )
+                })
+                .collect(),
+        };
+    }
+    let mut times: Vec<i64> = groups.iter().flat_map(|g| g.points.iter().map(|p| p.t)).collect();
+    times.sort_unstable();
+    times.dedup();
+    let by_time: Vec<HashMap<i64, Option<f64>>> = groups
+        .iter()
+        .map(|g| {
+            g.points
+                .iter()
+                .map(|p| (p.t, p.quantiles.get(&first_key).copied().flatten()))
+                .collect()
+        })
+        .collect();
+    shared::chart::PercentileSeries {
+        title: format!(
+            "{} · {} by {}",
+            selection.metric,
+            label(first_q),
+            selection.by.as_ref().map(|b| b.to_text()).unwrap_or_default()
+        ),
+        range_ms: Some((range.from, range.to)),
+        labels: groups
+            .iter()
+            .map(|g| {
+                g.tags
+                    .values()
+                    .map(|v| if v.is_empty() { "(none)" } else { v })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect(),
+        points: times
+            .iter()
+            .map(|t| (*t, by_time.iter().map(|m| m.get(t).copied().flatten()).collect()))
+            .collect(),
+    }
+}
+
+/// One tag key of a metric in `/api/metrics`.
+#[derive(Debug, Serialize)]
+pub struct TagInfo {
+    /// Distinct values.
+    pub values: usize,
+    /// The most frequent values with their value counts (retained windows).
+    pub top: Vec<(String, u64)>,
+}
+
+/// One metric of `/api/metrics`.
+#[derive(Debug, Serialize)]
+pub struct MetricInfo {
+    /// Metric name.
+    pub metric: String,
+    /// Unit of its values.
+    pub unit: String,
+    /// Series of the metric.
+    pub series: usize,
+    /// Per tag key.
+    pub tags: BTreeMap<String, TagInfo>,
+}
+
+/// Per tag key, the value counts of each value.
+type ValuesByKey = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// Values shown per tag key in `/api/metrics`.
+const TOP_VALUES: usize = 10;
+
+/// `GET /api/metrics`: every metric with its unit, series count, and per
+/// tag key the number of values and the top values by count (for pickers
+/// and autocomplete).
+pub async fn metrics(
+    State(pipeline): State<Arc<Pipeline>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<MetricInfo>>, ApiError> {
+    Params::new(params).only(&[])?;
+    let doc = blocking(move || {
+        let counts = pipeline
+            .store
+            .lock()
+            .map(|s| s.counts_by_series(pipeline.config.default_kind))
+            .map_err(|_| ApiError::Internal("window store poisoned".into()))?;
+        let mut metrics: BTreeMap<String, (usize, ValuesByKey)> = BTreeMap::new();
+        for (id, key) in pipeline.catalog.published() {
+            let n = counts.get(&id).copied().unwrap_or(0);
+            let entry = metrics.entry(key.metric().to_owned()).or_default();
+            entry.0 += 1;
+            for (k, v) in key.tags() {
+                *entry
+                    .1
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(v.clone())
+                    .or_default() += n;
+            }
+        }
+        Ok::<_, ApiError>(
+            metrics
+                .into_iter()
+                .map(|(metric, (series, tags))| MetricInfo {
+                    metric,
+                    unit: crate::series::DEFAULT_UNIT.into(),
+                    series,
+                    tags: tags
+                        .into_iter()
+                        .map(|(k, values)| {
+                            let n = values.len();
+                            let mut top: Vec<(String, u64)> = values.into_iter().collect();
+                            top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                            top.truncate(TOP_VALUES);
+                            (k, TagInfo { values: n, top })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        )
+    })
+    .await??;
+    Ok(Json(doc))
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod metrics;
+pub mod params;
 pub mod ws;
 
 use std::future::Future;
@@ -38,6 +39,7 @@ pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: Cancellation
         .route("/api/exact", get(api::exact))
         .route("/api/series", get(api::series))
         .route("/api/chart.svg", get(api::chart_svg))
+        .route("/api/metrics", get(api::metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(metrics::render))

@@ -1,9 +1,11 @@
 //! `GET /ws`: the stream of sketch snapshots (protocol in `shared::protocol`).
 //!
 //! Per connection: `Hello` at once; the client's first frame within one
-//! second may be a `Subscribe` (else it gets every kind and partition); then
-//! the retained history in batches, then live windows as they close and a
-//! `Stats` message every second.
+//! second may be a `Subscribe` (else it gets every kind and partition of the
+//! default metric); then the retained history in batches, then live windows
+//! as they are published and a `Stats` message every second. A `Catalog`
+//! defines each series and topic id before the first window naming it; a
+//! client subscribed to some series never receives the others' bytes.
 //!
 //! Backpressure: ingest publishes into a bounded broadcast channel and never
 //! waits for clients. A client that falls more than the channel's capacity
@@ -16,7 +18,7 @@
 //! protocol version is closed (1002) with a reason naming both versions. On
 //! shutdown every client gets a close frame (1001).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,8 +27,10 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
+use shared::filter::Filter as SeriesFilter;
 use shared::protocol::{
-    ClientMessage, Hello, KindInfo, PartitionStats, ServerMessage, StatsSnapshot, PROTOCOL_VERSION,
+    ClientMessage, Hello, KindInfo, PartitionStats, SeriesId, ServerMessage, StatsSnapshot, TopicDef,
+    TopicId, PROTOCOL_VERSION,
 };
 use shared::SketchKind;
 use tokio::sync::broadcast::error::RecvError;
@@ -97,18 +101,91 @@ impl WsState {
 }
 
 /// What one client receives.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Filter {
     kinds: Option<Vec<SketchKind>>,
     partitions: Option<Vec<i32>>,
     history_from_ms: Option<i64>,
+    metric: String,
+    series: SeriesFilter,
+    /// Whether each series seen so far matches (series never change).
+    matches: HashMap<SeriesId, bool>,
 }
 
 impl Filter {
-    fn wants(&self, w: &SharedWindow) -> bool {
-        self.kinds.as_ref().is_none_or(|k| k.contains(&w.kind))
-            && self.partitions.as_ref().is_none_or(|p| p.contains(&w.partition))
+    /// Everything of `metric`.
+    fn of_metric(metric: &str) -> Self {
+        Self {
+            kinds: None,
+            partitions: None,
+            history_from_ms: None,
+            metric: metric.to_owned(),
+            series: SeriesFilter::default(),
+            matches: HashMap::new(),
+        }
     }
+
+    fn wants(&mut self, w: &SharedWindow, pipeline: &Pipeline) -> bool {
+        if !self.kinds.as_ref().is_none_or(|k| k.contains(&w.kind))
+            || !self.partitions.as_ref().is_none_or(|p| p.contains(&w.partition))
+        {
+            return false;
+        }
+        let (metric, series) = (&self.metric, &self.series);
+        *self.matches.entry(w.series).or_insert_with(|| {
+            pipeline
+                .catalog
+                .get(w.series)
+                .is_some_and(|key| key.metric() == metric && series.matches(&key))
+        })
+    }
+}
+
+/// The series and topics this connection has defined.
+#[derive(Debug, Default)]
+struct Known {
+    series: HashSet<SeriesId>,
+    topics: HashSet<TopicId>,
+}
+
+impl Known {
+    /// The catalog message defining what `windows` name and the client has
+    /// not seen yet (`None` when nothing is new).
+    fn catalog_for<'a>(
+        &mut self,
+        windows: impl IntoIterator<Item = &'a SharedWindow>,
+        pipeline: &Pipeline,
+    ) -> Option<ServerMessage> {
+        let (mut series, mut topics) = (Vec::new(), Vec::new());
+        for w in windows {
+            if self.series.insert(w.series) {
+                match pipeline.catalog.def(w.series) {
+                    Some(def) => series.push(def),
+                    None => tracing::warn!(series = w.series, "a window of a freed series"),
+                }
+            }
+            if w.topic != crate::window::store::ALL_TOPICS && self.topics.insert(w.topic) {
+                let topic = pipeline.catalog.topic(w.topic).unwrap_or_default();
+                topics.push(TopicDef { id: w.topic, topic });
+            }
+        }
+        (!series.is_empty() || !topics.is_empty()).then_some(ServerMessage::Catalog { series, topics })
+    }
+}
+
+/// What identifies one snapshot of a window (the browser's duplicate check
+/// uses the same): series, source, kind, start and first offset.
+type SnapshotKey = (SeriesId, TopicId, i32, SketchKind, i64, i64);
+
+fn snapshot_key(w: &SharedWindow) -> SnapshotKey {
+    (
+        w.series,
+        w.topic,
+        w.partition,
+        w.kind,
+        w.window_start_ms,
+        w.first_offset,
+    )
 }
 
 /// Upgrades `GET /ws`.
@@ -141,6 +218,10 @@ fn hello(pipeline: &Pipeline) -> ServerMessage {
         unit: "ms".into(),
         retention_ms: c.retention_ms,
         server_time_ms: now_ms(),
+        default_metric: c.metric.clone(),
+        exact: pipeline.exact.is_some(),
+        grace_ms: c.grace_ms,
+        max_lateness_ms: c.max_lateness_ms,
     })
 }
 
@@ -178,11 +259,16 @@ pub fn stats(pipeline: &Pipeline) -> StatsSnapshot {
         runtime_s: s.runtime_s(),
         throughput_msg_s: s.throughput(),
         recent_throughput_msg_s: recent,
-        current: pipeline.current(),
+        current: pipeline.current(&|_| true),
         rejected_csv: s.rejected_total(RejectSource::Csv),
         rejected_payload: s.rejected_total(RejectSource::Payload),
         rejected_by_reason: by_reason,
         partitions,
+        series: pipeline.catalog.len() as u64,
+        ready: pipeline.ready.load(Relaxed),
+        problems: pipeline.problems(),
+        alerts: Vec::new(),
+        slos: Vec::new(),
     }
 }
 
@@ -205,26 +291,23 @@ fn wrong_version(v: u16) -> Message {
     )
 }
 
-/// Sends the retained history matching `filter`; returns the keys sent.
+/// Sends the retained history matching `filter` (with the catalog entries
+/// it needs first); returns the snapshots sent.
 async fn send_history(
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
     pipeline: &Pipeline,
-    filter: &Filter,
-) -> Result<HashSet<(i32, SketchKind, i64)>, axum::Error> {
-    let windows: Vec<SharedWindow> = pipeline
-        .store
-        .lock()
-        .map(|s| {
-            s.windows_since(filter.history_from_ms.unwrap_or(i64::MIN))
-                .into_iter()
-                .filter(|w| filter.wants(w))
-                .collect()
-        })
-        .unwrap_or_default();
-    let sent = windows
-        .iter()
-        .map(|w| (w.partition, w.kind, w.window_start_ms))
-        .collect();
+    filter: &mut Filter,
+    known: &mut Known,
+) -> Result<HashSet<SnapshotKey>, axum::Error> {
+    let all: Vec<SharedWindow> = match pipeline.store.lock() {
+        Ok(s) => s.windows_since(filter.history_from_ms.unwrap_or(i64::MIN), &|_| true),
+        Err(_) => {
+            tracing::error!("window store poisoned: history not sent");
+            Vec::new()
+        }
+    };
+    let windows: Vec<SharedWindow> = all.into_iter().filter(|w| filter.wants(w, pipeline)).collect();
+    let sent = windows.iter().map(snapshot_key).collect();
     let mut chunks = windows.chunks(HISTORY_BATCH).peekable();
     if chunks.peek().is_none() {
         sink.send(binary(&ServerMessage::History {
@@ -234,6 +317,9 @@ async fn send_history(
         .await?;
     }
     while let Some(chunk) = chunks.next() {
+        if let Some(defs) = known.catalog_for(chunk, pipeline) {
+            sink.send(binary(&defs)).await?;
+        }
         let done = chunks.peek().is_none();
         let msg = ServerMessage::History {
             windows: chunk.iter().map(|w| w.window.clone()).collect(),
@@ -255,31 +341,58 @@ enum Incoming {
 fn parse(frame: Option<Result<Message, axum::Error>>) -> Option<Incoming> {
     match frame {
         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Some(Incoming::Closed),
-        Some(Ok(Message::Binary(bytes))) => Some(match ClientMessage::decode(&bytes) {
-            Ok(ClientMessage::Subscribe {
-                protocol_version,
-                kinds,
-                partitions,
-                history_from_ms,
-            }) => {
-                if protocol_version != PROTOCOL_VERSION {
-                    Incoming::WrongVersion(protocol_version)
-                } else {
-                    Incoming::Subscribe(Filter {
-                        kinds,
-                        partitions,
-                        history_from_ms,
-                    })
-                }
-            }
-            Err(e) => Incoming::Malformed(e.to_string()),
-        }),
+        Some(Ok(Message::Binary(bytes))) => Some(parse_binary(&bytes)),
         Some(Ok(Message::Text(_))) => Some(Incoming::Malformed(
             "text frames are not part of the protocol; send binary".into(),
         )),
         // Pings are answered by the library.
         Some(Ok(_)) => None,
     }
+}
+
+fn parse_binary(bytes: &[u8]) -> Incoming {
+    // The version first: another version's Subscribe may not decode as ours.
+    match ClientMessage::peek_version(bytes) {
+        Some(v) if v != PROTOCOL_VERSION => return Incoming::WrongVersion(v),
+        _ => {}
+    }
+    match ClientMessage::decode(bytes) {
+        Ok(ClientMessage::Subscribe {
+            protocol_version: _,
+            kinds,
+            partitions,
+            history_from_ms,
+            metric,
+            filter,
+        }) => {
+            let series = match SeriesFilter::parse(filter.as_deref().unwrap_or("")) {
+                Ok(f) => f,
+                Err(e) => return Incoming::Malformed(format!("filter: {e}")),
+            };
+            if let Some(m) = &metric {
+                if let Err(e) = shared::series::validate_metric(m) {
+                    return Incoming::Malformed(format!("metric: {e}"));
+                }
+            }
+            Incoming::Subscribe(Filter {
+                kinds,
+                partitions,
+                history_from_ms,
+                metric: metric.unwrap_or_default(),
+                series,
+                matches: HashMap::new(),
+            })
+        }
+        Err(e) => Incoming::Malformed(e.to_string()),
+    }
+}
+
+/// A subscription that named no metric gets the server's `--metric`.
+fn with_default_metric(mut f: Filter, default: &str) -> Filter {
+    if f.metric.is_empty() {
+        default.clone_into(&mut f.metric);
+    }
+    f
 }
 
 async fn serve_client(socket: WebSocket, state: WsState) {
@@ -298,12 +411,14 @@ async fn run_client(socket: WebSocket, state: &WsState) {
     if sink.send(binary(&hello(pipeline))).await.is_err() {
         return;
     }
-    let mut filter = Filter::default();
+    let default_metric = pipeline.config.metric.clone();
+    let mut filter = Filter::of_metric(&default_metric);
+    let mut known = Known::default();
     let mut malformed = 0u32;
     // No first frame within a second: the client gets everything.
     if let Ok(frame) = tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
         match parse(frame) {
-            Some(Incoming::Subscribe(f)) => filter = f,
+            Some(Incoming::Subscribe(f)) => filter = with_default_metric(f, &default_metric),
             Some(Incoming::WrongVersion(v)) => {
                 let _ = sink.send(wrong_version(v)).await;
                 return;
@@ -316,7 +431,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
             Some(Incoming::TooFast) | None => {}
         }
     }
-    let Ok(mut sent) = send_history(&mut sink, pipeline, &filter).await else {
+    let Ok(mut sent) = send_history(&mut sink, pipeline, &mut filter, &mut known).await else {
         return;
     };
     let mut stats = state.stats_frames();
@@ -332,8 +447,13 @@ async fn run_client(socket: WebSocket, state: &WsState) {
             }
             received = live.recv() => match received {
                 Ok(w) => {
-                    if !filter.wants(&w) || sent.remove(&(w.partition, w.kind, w.window_start_ms)) {
+                    if !filter.wants(&w, pipeline) || sent.remove(&snapshot_key(&w)) {
                         continue;
+                    }
+                    if let Some(defs) = known.catalog_for([&w], pipeline) {
+                        if sink.send(binary(&defs)).await.is_err() {
+                            return;
+                        }
                     }
                     let t = crate::profile::start();
                     let sent = sink.send(Message::Binary(w.frame.clone())).await;
@@ -357,7 +477,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                     if sink.send(binary(&ServerMessage::Resync { reason })).await.is_err() {
                         return;
                     }
-                    match send_history(&mut sink, pipeline, &filter).await {
+                    match send_history(&mut sink, pipeline, &mut filter, &mut known).await {
                         Ok(s) => sent = s,
                         Err(_) => return,
                     }
@@ -395,9 +515,9 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                         }
                     }
                     Some(Incoming::Subscribe(f)) => {
-                        filter = f;
+                        filter = with_default_metric(f, &default_metric);
                         live = pipeline.windows.subscribe();
-                        match send_history(&mut sink, pipeline, &filter).await {
+                        match send_history(&mut sink, pipeline, &mut filter, &mut known).await {
                             Ok(s) => sent = s,
                             Err(_) => return,
                         }

@@ -1,55 +1,55 @@
-//! The sketch log: every closed window, durably in a Kafka topic (default
-//! `latency-sketches`), so a restart loses no history and many ingest
-//! processes feed one view.
+//! The sketch log: every cut of every source partition, durably in a Kafka
+//! topic (default `latency-sketches`), so a restart loses no history and
+//! many ingest processes feed one view.
 //!
-//! # Record format
+//! # Record format ([`record`])
 //! - partition: the source partition (the sketch topic has as many
-//!   partitions as the source topic), so one source partition's windows
-//!   are in one ordered log;
-//! - key: `{source topic}/{source partition}/{kind}/{window start ms}/{first offset}`
-//!   — unique per window, so compaction (where the broker supports it) keeps
-//!   every window and drops only exact re-publications; readers keep only
-//!   the windows of their source topic (one sketch log can serve several);
-//! - value: the WebSocket frame of the window
-//!   (`shared::protocol::ServerMessage::Window`, postcard), which a view can
-//!   stream to browsers as it is.
+//!   partitions as the source topic), so one source partition's cuts are in
+//!   one ordered log;
+//! - key: `{source topic}/{source partition}/{through offset}/{chunk}` —
+//!   unique per chunk, so compaction (where the broker supports it) keeps
+//!   every cut; readers keep only the cuts of their source topic (one
+//!   sketch log can serve several);
+//! - value: `MSS2` + a postcard [`record::LogCut`]: the snapshots of every
+//!   open window of the partition at the cut, with their series by name
+//!   (metric + sorted tags), split into chunks of ≤ 512 KiB of sketches.
 //!
 //! # Exactly-once counting
-//! The published windows are the source of truth for what was counted:
-//! 1. offsets are committed only after every window published so far has been
-//!    acknowledged by the broker ([`SketchPublisher::flush`] before each commit);
+//! A cut covers an offset prefix (see [`crate::window`]): after it, every
+//! record of the partition at or below its `through_offset` is in a
+//! published snapshot, and none above it is. So:
+//! 1. offsets are committed only up to `through_offset + 1` of the last cut
+//!    whose every chunk the broker acknowledged (in order: one request in
+//!    flight per partition);
 //! 2. when a partition is assigned, the owner reads that partition's recent
-//!    windows back ([`last_published_offsets`]) and skips every record at or
-//!    below the highest offset already in a published window.
+//!    cuts back ([`last_published_offsets`]) and skips every record at or
+//!    below the highest `through_offset` of a *complete* cut (all chunks
+//!    present); a view likewise serves only complete cuts
+//!    ([`reader::CutAssembler`]).
 //!
-//! So a record in a published window is never counted again (even if its
-//! offset was not committed before a crash), and a record not yet in a
-//! published window is not committed, so it is consumed again after a crash
-//! (the crashed process's open window is simply re-consumed). Chosen over
-//! Kafka transactions because it needs no transactional broker support (Tansu
-//! and the embedded mock cluster lack it) and keeps the hot path free of
-//! transaction coordination; the cost is reading back the recent windows of a
-//! partition on assignment (`--sketch-lookback`, default 1 h).
+//! A crash between two cuts loses nothing: the records after the last cut
+//! are in no published snapshot and are consumed again by the next owner. A
+//! crash in the middle of a cut (some chunks published) leaves an
+//! incomplete cut that both the next owner and every view ignore: its
+//! records are consumed again and published in a later cut. This is the
+//! interleaving that a per-window rule ("skip every offset ≤ the highest
+//! published last offset") gets wrong: offsets 100→W1, 101→W2, 102→W1, W1
+//! published alone, crash → 101 lost; here W1 and W2 are in one cut.
+//!
+//! Chosen over Kafka transactions because it needs no transactional broker
+//! support (Tansu and the embedded mock cluster lack it) and keeps the hot
+//! path free of transaction coordination; the cost is reading back the
+//! recent cuts of a partition on assignment (`--sketch-lookback`, default 1 h).
 
 pub mod publisher;
 pub mod reader;
+pub mod record;
 
 pub use publisher::SketchPublisher;
 pub use reader::{last_published_offsets, SketchReader};
 
 /// Default topic of the sketch log.
 pub const DEFAULT_TOPIC: &str = "latency-sketches";
-
-/// The record key of a window of `source_topic`.
-pub fn key(source_topic: &str, window: &shared::protocol::WindowSnapshot) -> String {
-    format!(
-        "{source_topic}/{}/{}/{}/{}",
-        window.partition,
-        window.kind.name(),
-        window.window_start_ms,
-        window.first_offset
-    )
-}
 
 /// Whether a record key belongs to `source_topic`.
 pub fn is_from(key: Option<&[u8]>, source_topic: &str) -> bool {

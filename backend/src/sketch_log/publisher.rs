@@ -1,4 +1,4 @@
-//! Publishing closed windows to the sketch log.
+//! Publishing cuts to the sketch log.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -10,9 +10,11 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::window::SharedWindow;
+use super::record::chunks_of;
+use crate::series::SeriesCatalog;
+use crate::window::Cut;
 
-/// Per source partition, the highest offset of a window the broker acknowledged.
+/// Per source partition, the `through_offset` of the last cut the broker acknowledged whole.
 type Acked = Arc<Mutex<BTreeMap<i32, i64>>>;
 
 /// Tracks deliveries: failures, and how far each partition is acknowledged.
@@ -25,24 +27,35 @@ struct Deliveries {
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
-    /// `(source partition, last offset)` of the window.
-    type DeliveryOpaque = Box<(i32, i64)>;
+    /// `(source partition, through offset)` of the cut, when this record
+    /// is its last chunk.
+    type DeliveryOpaque = Box<Option<(i32, i64)>>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, window: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, last_chunk: Self::DeliveryOpaque) {
         match result {
             Ok(_) => {
-                if let Ok(mut acked) = self.acked.lock() {
-                    let e = acked.entry(window.0).or_insert(window.1);
-                    *e = (*e).max(window.1);
+                // Acknowledgements arrive in order per partition (one request
+                // in flight): the last chunk acknowledged means the whole cut.
+                if let Some((partition, through)) = *last_chunk {
+                    match self.acked.lock() {
+                        Ok(mut acked) => {
+                            let e = acked.entry(partition).or_insert(through);
+                            *e = (*e).max(through);
+                        }
+                        Err(_) => tracing::error!("acknowledgement map poisoned"),
+                    }
                 }
             }
             Err((e, _)) => {
-                tracing::error!("a window was not published to the sketch log: {e}");
+                tracing::error!("a cut was not published to the sketch log: {e}");
                 self.failed.fetch_add(1, Relaxed);
             }
         }
     }
 }
+
+/// One chunk on its way to the broker.
+type ChunkRecord<'a> = BaseRecord<'a, String, Vec<u8>, Box<Option<(i32, i64)>>>;
 
 /// Sends closed windows to the sketch log (asynchronously; see [`SketchPublisher::flush`]).
 pub struct SketchPublisher {
@@ -98,39 +111,58 @@ impl SketchPublisher {
         })
     }
 
-    /// Queues windows for publishing (never blocks for long: a full queue
-    /// is retried after a short wait).
-    pub fn send(&self, windows: &[SharedWindow]) {
-        for w in windows {
-            let key = super::key(&self.source_topic, w);
-            let mut record = BaseRecord::with_opaque_to(&self.topic, Box::new((w.partition, w.last_offset)))
+    /// Queues a cut for publishing (never blocks for long: a full queue
+    /// is retried after a short wait). Series are written by name, looked
+    /// up in `catalog`.
+    pub fn send_cut(&self, cut: &Cut, catalog: &SeriesCatalog) {
+        let (chunks, unknown) = chunks_of(&self.source_topic, cut, |id| {
+            catalog.get(id).map(|k| (*k).clone())
+        });
+        if unknown > 0 {
+            // Ids come from the catalog and are freed only long after their
+            // last window: this is a bug, and publishing on would lose data.
+            tracing::error!(unknown, "windows of unknown series: the cut cannot be published");
+            self.failed.fetch_add(1, Relaxed);
+            return;
+        }
+        for chunk in chunks {
+            let value = chunk.encode();
+            let key = chunk.key();
+            let last = chunk
+                .is_last_chunk()
+                .then_some((cut.partition, cut.through_offset));
+            let record = BaseRecord::with_opaque_to(&self.topic, Box::new(last))
                 .key(&key)
-                .payload(&w.frame[..])
-                .partition(w.partition.rem_euclid(self.partitions));
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
-                        record = r;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err((e, _)) => {
-                        tracing::error!("a window could not be queued for the sketch log: {e}");
-                        self.failed.fetch_add(1, Relaxed);
-                        break;
-                    }
+                .payload(&value)
+                .partition(cut.partition.rem_euclid(self.partitions));
+            self.send_record(record);
+        }
+    }
+
+    fn send_record(&self, mut record: ChunkRecord<'_>) {
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => {
+                    tracing::error!("a cut could not be queued for the sketch log: {e}");
+                    self.failed.fetch_add(1, Relaxed);
+                    return;
                 }
             }
         }
     }
 
     /// The offset each source partition may be committed to without
-    /// waiting: one past the last acknowledged window, capped at `wanted`.
+    /// waiting: one past the last acknowledged cut, capped at `wanted`.
     /// Fails once any window was lost (see [`SketchPublisher::flush`]).
     pub fn committable(&self, wanted: &[(i32, i64)]) -> anyhow::Result<Vec<(i32, i64)>> {
         let failed = self.failed.load(Relaxed);
         if failed > 0 {
-            bail!("{failed} windows were not published to the sketch log");
+            bail!("{failed} cuts were not published to the sketch log");
         }
         let acked = self.acked.lock().map(|a| a.clone()).unwrap_or_default();
         Ok(wanted
@@ -148,7 +180,7 @@ impl SketchPublisher {
             .context("the sketch log did not acknowledge every window in time")?;
         let failed = self.failed.load(Relaxed);
         if failed > 0 {
-            bail!("{failed} windows were not published to the sketch log");
+            bail!("{failed} cuts were not published to the sketch log");
         }
         Ok(())
     }

@@ -1,9 +1,8 @@
-//! Reading the sketch log back: the highest offset already published per
-//! source partition (for exactly-once resumption), and the stream of
-//! windows a view serves.
+//! Reading the sketch log back: the highest `through_offset` of a complete
+//! cut per source partition (for exactly-once resumption), and the stream
+//! of cuts a view serves.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -11,9 +10,68 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use shared::protocol::ServerMessage;
+use shared::series::SeriesKey;
 
-use crate::window::{ClosedWindow, PublishedWindow, SharedWindow};
+use super::record::{LogCut, LogDecodeError};
+
+/// Collects the chunks of each source partition's cuts and hands out only
+/// complete cuts. A cut left incomplete (its writer died mid-cut) is
+/// dropped when the partition's next cut starts: its records are consumed
+/// again by the next owner and published in a later cut.
+#[derive(Debug, Default)]
+pub struct CutAssembler {
+    pending: BTreeMap<(String, i32), Vec<LogCut>>,
+    dropped: u64,
+}
+
+impl CutAssembler {
+    /// Adds a chunk; returns the chunks of its cut once complete.
+    pub fn push(&mut self, chunk: LogCut) -> Option<Vec<LogCut>> {
+        let key = (chunk.source_topic.clone(), chunk.partition);
+        let pending = self.pending.entry(key.clone()).or_default();
+        let continues = pending.last().is_some_and(|last| {
+            last.through_offset == chunk.through_offset
+                && last.chunk + 1 == chunk.chunk
+                && last.chunks == chunk.chunks
+        });
+        if !continues && !pending.is_empty() {
+            self.dropped += 1;
+            tracing::warn!(
+                topic = %key.0,
+                partition = key.1,
+                through = pending[0].through_offset,
+                "an incomplete cut in the sketch log (its writer stopped mid-cut): ignored"
+            );
+            pending.clear();
+        }
+        if chunk.chunk != 0 && pending.is_empty() {
+            // The middle of a cut whose start is gone (before the lookback).
+            self.dropped += 1;
+            return None;
+        }
+        let last = chunk.is_last_chunk();
+        pending.push(chunk);
+        if last {
+            self.pending.remove(&key)
+        } else {
+            None
+        }
+    }
+
+    /// Incomplete cuts dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// Decodes one sketch-log record (`legacy_series`: the series of v1 records).
+pub fn decode(
+    payload: Option<&[u8]>,
+    legacy_topic: &str,
+    legacy_series: &SeriesKey,
+) -> Result<LogCut, LogDecodeError> {
+    LogCut::decode(payload.unwrap_or_default(), legacy_topic, legacy_series)
+}
 
 fn reader_config(brokers: &str, librdkafka: &[(String, String)]) -> ClientConfig {
     crate::broker::client_config(
@@ -27,25 +85,6 @@ fn reader_config(brokers: &str, librdkafka: &[(String, String)]) -> ClientConfig
         ],
         librdkafka,
     )
-}
-
-/// Decodes one sketch-log record (`None` for anything that is not a window frame).
-pub fn decode(payload: Option<&[u8]>) -> Option<ClosedWindow> {
-    match ServerMessage::decode(payload?) {
-        Ok(ServerMessage::Window(w)) => Some(w),
-        _ => None,
-    }
-}
-
-/// Decodes one sketch-log record and keeps its bytes as the window's
-/// WebSocket frame (the record value *is* that frame: nothing to re-encode).
-pub fn decode_published(payload: Option<&[u8]>) -> Option<SharedWindow> {
-    let bytes = payload?;
-    let window = decode(Some(bytes))?;
-    Some(Arc::new(PublishedWindow {
-        window,
-        frame: bytes::Bytes::copy_from_slice(bytes),
-    }))
 }
 
 /// Where to start reading `partitions` of `topic`: the first record at or
@@ -111,19 +150,40 @@ pub fn sketch_partitions_of(source_partitions: &[i32], sketch_partitions: i32) -
     needed
 }
 
-/// The highest source offset in a published window, per source partition,
-/// among the windows published in the last `lookback_ms` (blocking; reads
+/// Where to read a partition's published cuts back from.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadBack<'a> {
+    /// Bootstrap servers.
+    pub brokers: &'a str,
+    /// The sketch-log topic.
+    pub topic: &'a str,
+    /// The source topic whose cuts count.
+    pub source_topic: &'a str,
+    /// How far back to read, ms (`--sketch-lookback`).
+    pub lookback_ms: i64,
+    /// Extra librdkafka properties.
+    pub librdkafka: &'a [(String, String)],
+    /// The series of records written before series existed.
+    pub legacy_series: &'a SeriesKey,
+}
+
+/// The highest `through_offset` of a complete cut, per source partition,
+/// among the cuts published in the last `lookback_ms` (blocking; reads
 /// each sketch-log partition in `ends` up to its high watermark there, and
 /// creates no client at all when every one is empty).
 pub fn last_published_offsets(
-    brokers: &str,
-    topic: &str,
-    source_topic: &str,
+    read: &ReadBack<'_>,
     source_partitions: &[i32],
     ends: &BTreeMap<i32, i64>,
-    lookback_ms: i64,
-    librdkafka: &[(String, String)],
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let ReadBack {
+        brokers,
+        topic,
+        source_topic,
+        lookback_ms,
+        librdkafka,
+        legacy_series,
+    } = *read;
     let mut found = BTreeMap::new();
     if source_partitions.is_empty() || ends.values().all(|&end| end == 0) {
         // Nothing was ever published there.
@@ -138,6 +198,7 @@ pub fn last_published_offsets(
     let tpl = start_offsets(&consumer, topic, &sketch_partitions_needed, since, &ends)?;
     let mut positions = first_offsets(&tpl);
     consumer.assign(&tpl).context("assigning the sketch log")?;
+    let mut assembler = CutAssembler::default();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if Instant::now() > deadline {
@@ -155,11 +216,18 @@ pub fn last_published_offsets(
                 if !super::is_from(m.key(), source_topic) {
                     continue;
                 }
-                if let Some(w) = decode(m.payload()) {
-                    if source_partitions.contains(&w.partition) {
-                        let e = found.entry(w.partition).or_insert(w.last_offset);
-                        *e = (*e).max(w.last_offset);
+                let chunk = match decode(m.payload(), source_topic, legacy_series) {
+                    Ok(c) if source_partitions.contains(&c.partition) => c,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(partition = m.partition(), offset = m.offset(), "sketch log: {e}");
+                        continue;
                     }
+                };
+                if let Some(cut) = assembler.push(chunk) {
+                    let (p, through) = (cut[0].partition, cut[0].through_offset);
+                    let e = found.entry(p).or_insert(through);
+                    *e = (*e).max(through);
                 }
             }
             Some(Err(e)) => tracing::warn!("reading the sketch log: {e}"),
@@ -229,12 +297,49 @@ impl SketchReader {
         })
     }
 
-    /// The next record: `(sketch partition, offset, window)`; the window is
-    /// `None` for records of other source topics and `Some(None)` for
+    /// The next record: `(sketch partition, offset, chunk)`; the chunk is
+    /// `None` for records of other source topics and `Some(Err)` for
     /// records of this one that do not decode.
-    pub async fn next(&self, source_topic: &str) -> anyhow::Result<(i32, i64, Option<Option<SharedWindow>>)> {
+    pub async fn next(
+        &self,
+        source_topic: &str,
+        legacy_series: &SeriesKey,
+    ) -> anyhow::Result<(i32, i64, Option<Result<LogCut, LogDecodeError>>)> {
         let m = self.consumer.recv().await.context("reading the sketch log")?;
-        let window = super::is_from(m.key(), source_topic).then(|| decode_published(m.payload()));
-        Ok((m.partition(), m.offset(), window))
+        let chunk =
+            super::is_from(m.key(), source_topic).then(|| decode(m.payload(), source_topic, legacy_series));
+        Ok((m.partition(), m.offset(), chunk))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(partition: i32, through: i64, chunk: u32, chunks: u32) -> LogCut {
+        LogCut {
+            source_topic: "t".into(),
+            partition,
+            through_offset: through,
+            chunk,
+            chunks,
+            series: Vec::new(),
+            windows: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_complete_cuts_come_out_and_an_abandoned_one_is_dropped() {
+        let mut a = CutAssembler::default();
+        assert_eq!(a.push(chunk(0, 10, 0, 1)).map(|c| c.len()), Some(1));
+        assert!(a.push(chunk(0, 20, 0, 2)).is_none(), "waits for chunk 1");
+        assert!(a.push(chunk(1, 5, 0, 1)).is_some(), "partitions are apart");
+        // The writer died after chunk 0 of cut 20; the next owner's cut 15 follows.
+        assert_eq!(a.push(chunk(0, 15, 0, 1)).map(|c| c[0].through_offset), Some(15));
+        assert_eq!(a.dropped(), 1);
+        assert!(a.push(chunk(0, 30, 1, 2)).is_none(), "a cut without its start");
+        assert_eq!(a.dropped(), 2);
+        assert!(a.push(chunk(0, 40, 0, 2)).is_none());
+        assert_eq!(a.push(chunk(0, 40, 1, 2)).map(|c| c.len()), Some(2));
     }
 }

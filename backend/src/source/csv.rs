@@ -1,8 +1,11 @@
 //! HDFS_v1 `Event_traces.csv` replay.
 //!
-//! Columns are found by header name; `BlockId` and `Latency` are used, every
-//! other column (`Label`, `Type`, `Features` such as `"[E5,E22,E5]"` quoted
-//! with commas, `TimeInterval`) is ignored. Rows with a wrong column count, a
+//! Columns are found by header name; `BlockId` and `Latency` are used, and
+//! `Label` (Success/Fail in HDFS_v1) when present becomes the tag `label`,
+//! so failed and successful blocks are series side by side; every other
+//! column (`Type`, `Features` such as `"[E5,E22,E5]"` quoted with commas,
+//! `TimeInterval`) is ignored. A label that is not a valid tag value (empty,
+//! too long, control characters) is rejected as `bad_tag`. Rows with a wrong column count, a
 //! missing field, or a latency that is not a finite, non-negative number are
 //! yielded as [`BadRow`]s with their line number; reading never stops on them.
 
@@ -21,6 +24,7 @@ pub struct CsvSource {
     columns: usize,
     block_id: usize,
     latency: usize,
+    label: Option<usize>,
     record: csv::ByteRecord,
     repeat: bool,
 }
@@ -43,6 +47,7 @@ impl CsvSource {
         let (Some(block_id), Some(latency)) = (find("BlockId"), find("Latency")) else {
             bail!("{}: the header needs BlockId and Latency columns", path.display());
         };
+        let label = find("Label");
         let columns = headers.len();
         Ok(Self {
             path: path.to_owned(),
@@ -50,6 +55,7 @@ impl CsvSource {
             columns,
             block_id,
             latency,
+            label,
             record: csv::ByteRecord::new(),
             repeat,
         })
@@ -71,9 +77,17 @@ impl CsvSource {
         }
         let text = std::str::from_utf8(latency).map_err(|_| bad(RejectReason::NonNumeric, latency))?;
         let latency = parse_latency(text).map_err(|reason| bad(reason, text.as_bytes()))?;
+        let mut tags = Vec::new();
+        if let Some(i) = self.label {
+            let raw = self.record.get(i).unwrap_or_default().trim_ascii();
+            let label = std::str::from_utf8(raw).map_err(|_| bad(RejectReason::BadTag, raw))?;
+            shared::series::validate_tag("label", label).map_err(|_| bad(RejectReason::BadTag, raw))?;
+            tags.push(("label".to_owned(), label.to_owned()));
+        }
         Ok(Row {
             block_id: String::from_utf8_lossy(block_id).into_owned(),
             latency,
+            tags,
         })
     }
 }
@@ -137,7 +151,8 @@ mod tests {
             items[0],
             Ok(Row {
                 block_id: "blk_1".into(),
-                latency: 131.0
+                latency: 131.0,
+                tags: vec![("label".into(), "Normal".into())],
             })
         );
         let reasons: Vec<_> = items
@@ -158,8 +173,20 @@ mod tests {
             items[6],
             Ok(Row {
                 block_id: "blk_7".into(),
-                latency: 2500.5
+                latency: 2500.5,
+                tags: vec![("label".into(), "Anomaly".into())],
             })
+        );
+        // Without a Label column: no tags (the consumer's default series).
+        std::fs::write(&path, "BlockId,Latency\nblk_1,5\n").expect("write");
+        let items: Vec<SourceItem> = CsvSource::open(&path, false).expect("open").collect();
+        assert_eq!(items[0].as_ref().map(|r| r.tags.len()), Ok(0));
+        // A label that is not a valid tag value is refused, by reason.
+        std::fs::write(&path, "BlockId,Label,Latency\nblk_1,,5\n").expect("write");
+        let items: Vec<SourceItem> = CsvSource::open(&path, false).expect("open").collect();
+        assert_eq!(
+            items[0].as_ref().err().map(|b| b.reason),
+            Some(RejectReason::BadTag)
         );
         std::fs::remove_dir_all(dir).ok();
     }

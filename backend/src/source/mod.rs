@@ -13,6 +13,9 @@ pub struct Row {
     pub block_id: String,
     /// Latency in milliseconds (validated).
     pub latency: f64,
+    /// Tags of the row's series (the CSV's `Label`, the synthetic `op` and
+    /// `datanode`); empty: the consumer's default series.
+    pub tags: Vec<(String, String)>,
 }
 
 /// A row that could not be used.

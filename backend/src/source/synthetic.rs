@@ -19,18 +19,29 @@ pub const HDFS_ROWS: u64 = 575_061;
 /// Deterministic HDFS-like rows.
 pub struct SyntheticSource {
     state: u64,
+    tag_state: u64,
     produced: u64,
     rows: Option<u64>,
+    tagged: bool,
 }
 
 impl SyntheticSource {
-    /// `rows` rows (`None`: endless) from `seed`.
+    /// `rows` rows (`None`: endless) from `seed`, tagged with `op` and
+    /// `datanode`.
     pub fn new(rows: Option<u64>, seed: u64) -> Self {
         Self {
             state: seed ^ 0x5eed_1a7e_9c1e_0001,
+            tag_state: seed ^ 0x7a95_0000_0000_0001,
             produced: 0,
             rows,
+            tagged: true,
         }
+    }
+
+    /// The same rows without tags (all in the consumer's default series).
+    pub fn untagged(mut self) -> Self {
+        self.tagged = false;
+        self
     }
 
     fn next_u64(&mut self) -> u64 {
@@ -53,12 +64,41 @@ impl SyntheticSource {
 
     /// One latency in ms, rounded to 0.01 ms.
     pub fn latency(&mut self) -> f64 {
-        let v = if self.unit() < 0.86 {
-            (6000f64.ln() + 0.9 * self.normal()).exp()
-        } else {
+        self.latency_and_component().0
+    }
+
+    /// A latency and whether it came from the slow (~50 s) component.
+    fn latency_and_component(&mut self) -> (f64, bool) {
+        let slow = self.unit() >= 0.86;
+        let v = if slow {
             (50_000.0 + 1_600.0 * self.normal()).abs()
+        } else {
+            (6000f64.ln() + 0.9 * self.normal()).exp()
         };
-        (v * 100.0).round() / 100.0
+        ((v * 100.0).round() / 100.0, slow)
+    }
+
+    /// The series of a row: `op` = replicate for the slow component, else
+    /// read (2/3) or write; `datanode` = dn-1 … dn-8. Drawn from a second
+    /// generator, so the latencies (and their percentiles) are the same
+    /// with or without tags.
+    fn tags(&mut self, slow: bool) -> Vec<(String, String)> {
+        self.tag_state = self
+            .tag_state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let bits = self.tag_state >> 33;
+        let op = if slow {
+            "replicate"
+        } else if bits % 3 == 2 {
+            "write"
+        } else {
+            "read"
+        };
+        vec![
+            ("datanode".to_owned(), format!("dn-{}", (bits >> 4) % 8 + 1)),
+            ("op".to_owned(), op.to_owned()),
+        ]
     }
 
     fn block_id(&mut self) -> String {
@@ -75,10 +115,12 @@ impl Iterator for SyntheticSource {
             return None;
         }
         self.produced += 1;
-        let latency = self.latency();
+        let (latency, slow) = self.latency_and_component();
+        let tags = if self.tagged { self.tags(slow) } else { Vec::new() };
         Some(Ok(Row {
             block_id: self.block_id(),
             latency,
+            tags,
         }))
     }
 }

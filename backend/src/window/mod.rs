@@ -1,222 +1,405 @@
-//! Processing-time windows of sketches, per partition.
+//! Event-time windows of sketches, per partition and series.
 //!
-//! Every good record goes into the open window of its partition, once per
-//! enabled sketch kind. Windows are aligned to the wall clock (start =
-//! `now − now mod window`), so windows of different partitions line up and
-//! can be merged. A window closes when a record arrives after its end, when
-//! the ticker finds it expired, on partition revocation, or at shutdown; it
-//! is then encoded into one [`ClosedWindow`] per kind. The offsets a closed
-//! window covers are what the consumer commits: a record's offset is
-//! committed only once its window has closed and been published.
+//! A record goes into the window of its own time (`ts_ms`, else the Kafka
+//! timestamp), of its series. Windows are aligned to the epoch (start =
+//! `t − t mod window`), so windows of different partitions and processes
+//! line up and merge. Several windows of a partition may be open at once;
+//! an open window holds its raw values (8 bytes each), and sketches are
+//! built only when it is published, so an open window costs no sketch
+//! memory however many series a partition has.
+//!
+//! # Watermark, grace, lateness
+//! A partition's watermark is the newest event time it has seen. Once the
+//! watermark (or, for a partition idle for `--grace`, the wall clock) is past
+//! the end of the window that was being filled after the previous cut, plus
+//! `--grace`, the partition is *cut* (so in-order data is published a whole
+//! window at a time, and a late record does not force a cut of its own).
+//! A record older than the watermark minus `--max-lateness` is rejected as
+//! `late`, one more than a minute ahead of the wall clock as `future`;
+//! anything in between goes into its window — if that window was published
+//! already, into a later snapshot of it, which the stores merge.
+//!
+//! # Cuts: the unit of publishing and committing
+//! A cut publishes a snapshot of *every* open window of the partition
+//! (sketches of the values since the previous cut) and empties them; every
+//! snapshot is stamped with the cut's `through_offset`, the highest offset
+//! processed before it. So after a cut every record at or below
+//! `through_offset` is in a published snapshot and no published snapshot
+//! holds a record above it — whatever the interleaving of event times and
+//! offsets (100→W1, 101→W2, 102→W1: W1 and W2 are published together).
+//! The consumer commits `through_offset + 1` once the cut is acknowledged,
+//! and a new owner skips the records at or below the last complete cut's
+//! `through_offset` (see [`crate::sketch_log`]).
 
 pub mod store;
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use shared::protocol::{SeriesId, TopicId};
 use shared::{Sketch, SketchKind, SketchParams};
 
 use crate::profile::{self, Stage};
+use crate::record::RejectReason;
 
-/// One closed window of one partition and one sketch kind: the unit the
-/// serving layer stores and streams (the wire protocol's type).
+/// One snapshot of one window of one series, partition and sketch kind:
+/// the unit the serving layer stores and streams (the wire protocol's type).
 pub use shared::protocol::WindowSnapshot as ClosedWindow;
 
-/// The window being filled.
-#[derive(Debug)]
-struct OpenWindow {
-    start_ms: i64,
-    first_offset: i64,
-    last_offset: i64,
-    count: u64,
+/// How far ahead of the wall clock an event time may be.
+pub const MAX_FUTURE_MS: i64 = 60_000;
+/// Default `--grace`.
+pub const DEFAULT_GRACE_MS: u64 = 2_000;
+/// Default `--max-lateness`.
+pub const DEFAULT_MAX_LATENESS_MS: u64 = 10 * 60_000;
+
+/// Window timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowConfig {
+    /// Window length, ms (`--window`).
+    pub window_ms: u64,
+    /// Wait past a window's end before its first snapshot, ms (`--grace`).
+    pub grace_ms: u64,
+    /// Records this far behind the watermark still land, ms (`--max-lateness`).
+    pub max_lateness_ms: u64,
 }
 
-/// The windows of one partition.
+impl WindowConfig {
+    /// `window_ms` windows with the default grace and lateness.
+    pub fn with_window(window_ms: u64) -> Self {
+        Self {
+            window_ms: window_ms.max(1),
+            grace_ms: DEFAULT_GRACE_MS,
+            max_lateness_ms: DEFAULT_MAX_LATENESS_MS,
+        }
+    }
+
+    fn window(&self) -> i64 {
+        i64::try_from(self.window_ms.max(1)).unwrap_or(i64::MAX)
+    }
+
+    fn grace(&self) -> i64 {
+        i64::try_from(self.grace_ms).unwrap_or(i64::MAX)
+    }
+}
+
+/// The values of one open window since the last cut.
+#[derive(Debug)]
+struct OpenWindow {
+    values: Vec<f64>,
+    first_offset: i64,
+    last_offset: i64,
+}
+
+/// Snapshots of every open window of a partition, published together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cut {
+    /// Source partition.
+    pub partition: i32,
+    /// Every record at or below this offset is in this or an earlier cut.
+    pub through_offset: i64,
+    /// The snapshots (may be empty: a cut over rejected records only).
+    pub windows: Vec<ClosedWindow>,
+}
+
+/// Per-partition cache of series ids by canonical bytes (checked against
+/// the catalog's generation, so freed series are looked up again).
+#[derive(Debug, Default)]
+pub struct SeriesCache {
+    generation: u64,
+    ids: HashMap<Box<[u8]>, SeriesId>,
+    /// Reused buffer for the canonical bytes of a record's series.
+    pub buf: Vec<u8>,
+}
+
+impl SeriesCache {
+    /// The cached id of the series in `buf`, if the catalog is still at `generation`.
+    pub fn get(&mut self, generation: u64) -> Option<SeriesId> {
+        if generation != self.generation {
+            self.ids.clear();
+            self.generation = generation;
+            return None;
+        }
+        self.ids.get(self.buf.as_slice()).copied()
+    }
+
+    /// Remembers the id of the series in `buf`.
+    pub fn put(&mut self, id: SeriesId) {
+        if self.ids.len() >= 65_536 {
+            self.ids.clear();
+        }
+        self.ids.insert(self.buf.as_slice().into(), id);
+    }
+}
+
+/// The open windows of one partition.
 #[derive(Debug)]
 pub struct PartitionWindows {
-    /// Kafka partition.
+    topic: TopicId,
     partition: i32,
-    /// Window length.
-    window_ms: u64,
-    /// One sketch per enabled kind, reused across windows.
-    sketches: Vec<Sketch>,
-    /// The window being filled, if any record arrived since the last close.
-    open: Option<OpenWindow>,
-    /// Next offset to commit: one past the last offset of the last closed window.
-    commit_offset: Option<i64>,
-    /// Highest offset seen.
+    config: WindowConfig,
+    /// One sketch per enabled kind, reused for every snapshot.
+    scratch: Vec<Sketch>,
+    /// Open windows by (start, series).
+    open: BTreeMap<(i64, SeriesId), OpenWindow>,
+    /// Emptied value buffers, reused.
+    spare: Vec<Vec<f64>>,
+    /// Newest event time seen.
+    watermark: Option<i64>,
+    /// Highest offset processed (accepted or rejected).
     last_offset: Option<i64>,
+    /// `through_offset` of the last cut.
+    through_offset: Option<i64>,
+    /// Watermark at which the next cut is due (set by the first record
+    /// after a cut: the end of its window plus the grace).
+    cut_at: Option<i64>,
+    /// Wall clock of the last record.
+    last_record_ms: i64,
+    /// Values that a sketch refused (never expected: values are validated).
+    insert_failures: u64,
     /// Good records inserted.
     pub messages: u64,
     /// Set when the partition is revoked: later records are ignored.
     pub revoked: bool,
-    /// Latest block id and latency, with the time they arrived.
-    pub current: Option<(String, f64, i64)>,
+    /// Latest record: block id, value, arrival time, series.
+    pub current: Option<(String, f64, i64, SeriesId)>,
+    /// Series ids by canonical bytes.
+    pub series_cache: SeriesCache,
 }
 
 impl PartitionWindows {
-    /// Windows of `window_ms` for `partition`, one sketch per kind.
+    /// Windows of `partition` of topic `topic`, one sketch per kind.
     pub fn new(
+        topic: TopicId,
         partition: i32,
-        window_ms: u64,
+        config: WindowConfig,
         kinds: &[SketchKind],
         params: &SketchParams,
     ) -> anyhow::Result<Self> {
-        let sketches = kinds
+        let scratch = kinds
             .iter()
             .map(|&k| Sketch::new(k, params))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
+            topic,
             partition,
-            window_ms: window_ms.max(1),
-            sketches,
-            open: None,
-            commit_offset: None,
+            config,
+            scratch,
+            open: BTreeMap::new(),
+            spare: Vec::new(),
+            watermark: None,
             last_offset: None,
+            through_offset: None,
+            cut_at: None,
+            last_record_ms: i64::MIN,
+            insert_failures: 0,
             messages: 0,
             revoked: false,
             current: None,
+            series_cache: SeriesCache::default(),
         })
     }
 
-    /// Start of the window `now_ms` falls in.
-    pub fn window_start(&self, now_ms: i64) -> i64 {
-        let w = self.window_ms as i64;
-        now_ms - now_ms.rem_euclid(w)
+    /// Start of the window `t_ms` falls in.
+    pub fn window_start(&self, t_ms: i64) -> i64 {
+        shared::range::bucket_start(t_ms, self.config.window())
     }
 
-    /// Inserts a good record at `offset`; returns the previous window if it
-    /// had to close first.
+    /// Whether a record with event time `event_ms` may be inserted now:
+    /// `late` past the watermark minus `--max-lateness`, `future` more than
+    /// a minute ahead of `now_ms`.
+    pub fn check_time(&self, event_ms: i64, now_ms: i64) -> Result<(), RejectReason> {
+        if event_ms > now_ms.saturating_add(MAX_FUTURE_MS) {
+            return Err(RejectReason::Future);
+        }
+        let lateness = i64::try_from(self.config.max_lateness_ms).unwrap_or(i64::MAX);
+        match self.watermark {
+            Some(w) if event_ms < w.saturating_sub(lateness) => Err(RejectReason::Late),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a cut is due once the watermark (or clock) is at `t`.
+    fn due(&self, t: i64) -> bool {
+        self.cut_at.is_some_and(|at| t >= at)
+    }
+    /// Inserts a good record (its time checked by [`Self::check_time`]) at
+    /// `offset`; returns the cut that had to be made before it, if any.
     #[inline]
     pub fn insert(
         &mut self,
         offset: i64,
-        block_id: &str,
-        latency: f64,
+        series: SeriesId,
+        value: f64,
+        event_ms: i64,
         now_ms: i64,
-    ) -> Option<Vec<ClosedWindow>> {
-        let closed = self.advance(offset, now_ms);
-        // Latencies are validated (finite, ≥ 0, bounded) before they get here.
-        if profile::enabled() {
-            for s in &mut self.sketches {
-                let t = profile::start();
-                let _ = s.insert(latency);
-                profile::record(Stage::Insert(s.kind()), t);
-            }
-        } else {
-            for s in &mut self.sketches {
-                let _ = s.insert(latency);
-            }
+        block_id: &str,
+    ) -> Option<Cut> {
+        let watermark = self.watermark.map_or(event_ms, |w| w.max(event_ms));
+        // Cut before this record joins: it is then never in an early snapshot
+        // of a window that is still filling.
+        let cut = if self.due(watermark) { self.cut() } else { None };
+        self.watermark = Some(watermark);
+        if self.cut_at.is_none() {
+            // The window being filled (a late record's or the watermark's,
+            // whichever is newer) ends, plus the grace.
+            let newest = self.window_start(watermark.max(event_ms));
+            self.cut_at = Some(
+                newest
+                    .saturating_add(self.config.window())
+                    .saturating_add(self.config.grace()),
+            );
         }
-        if let Some(open) = &mut self.open {
-            open.count += 1;
-        }
+        let start = self.window_start(event_ms);
+        let spare = &mut self.spare;
+        let open = self.open.entry((start, series)).or_insert_with(|| OpenWindow {
+            values: spare.pop().unwrap_or_default(),
+            first_offset: offset,
+            last_offset: offset,
+        });
+        open.values.push(value);
+        open.first_offset = open.first_offset.min(offset);
+        open.last_offset = open.last_offset.max(offset);
+        self.note_offset(offset, now_ms);
         self.messages += 1;
+        self.note_current(block_id, value, now_ms, series);
+        cut
+    }
+
+    fn note_current(&mut self, block_id: &str, value: f64, now_ms: i64, series: SeriesId) {
         match &mut self.current {
-            Some((id, v, t)) => {
+            Some((id, v, t, s)) => {
                 id.clear();
                 id.push_str(block_id);
-                *v = latency;
+                *v = value;
                 *t = now_ms;
+                *s = series;
             }
-            None => self.current = Some((block_id.to_owned(), latency, now_ms)),
+            None => self.current = Some((block_id.to_owned(), value, now_ms, series)),
         }
-        closed
+    }
+
+    fn note_offset(&mut self, offset: i64, now_ms: i64) {
+        self.last_offset = Some(self.last_offset.map_or(offset, |l| l.max(offset)));
+        self.last_record_ms = now_ms;
     }
 
     /// Accounts for a record that was rejected (its offset still counts as
-    /// processed); returns the previous window if it had to close first.
-    pub fn skip(&mut self, offset: i64, now_ms: i64) -> Option<Vec<ClosedWindow>> {
-        self.advance(offset, now_ms)
+    /// processed, so the next cut covers it).
+    pub fn skip(&mut self, offset: i64, now_ms: i64) {
+        self.note_offset(offset, now_ms);
     }
 
-    fn advance(&mut self, offset: i64, now_ms: i64) -> Option<Vec<ClosedWindow>> {
-        let start = self.window_start(now_ms);
-        let closed = match &self.open {
-            Some(open) if open.start_ms != start => self.close(),
-            _ => None,
-        };
-        let open = self.open.get_or_insert(OpenWindow {
-            start_ms: start,
-            first_offset: offset,
-            last_offset: offset,
-            count: 0,
-        });
-        open.first_offset = open.first_offset.min(offset);
-        open.last_offset = open.last_offset.max(offset);
-        self.last_offset = Some(self.last_offset.map_or(offset, |l| l.max(offset)));
-        closed
-    }
-
-    /// Closes the open window if its end has passed.
-    pub fn close_expired(&mut self, now_ms: i64) -> Option<Vec<ClosedWindow>> {
-        match &self.open {
-            Some(open) if open.start_ms + self.window_ms as i64 <= now_ms => self.close(),
-            _ => None,
+    /// The ticker: cuts when the oldest open window is due by the wall clock
+    /// and no record arrived for `--grace` (an idle partition), or when only
+    /// rejected records arrived since the last cut (so commits move on).
+    pub fn close_expired(&mut self, now_ms: i64) -> Option<Cut> {
+        let idle = now_ms.saturating_sub(self.last_record_ms) >= self.config.grace().max(1);
+        let uncovered = self.last_offset > self.through_offset;
+        if (idle && self.due(now_ms)) || (self.open.is_empty() && uncovered) {
+            self.cut()
+        } else {
+            None
         }
     }
 
-    /// Closes the open window now (revocation, shutdown).
-    pub fn close(&mut self) -> Option<Vec<ClosedWindow>> {
-        let open = self.open.take()?;
+    /// Cuts now (revocation, shutdown, or a due window): snapshots of every
+    /// open window; `None` when nothing was processed since the last cut.
+    pub fn cut(&mut self) -> Option<Cut> {
+        let through = self.last_offset?;
+        if self.through_offset == Some(through) && self.open.is_empty() {
+            return None;
+        }
         let t = profile::start();
-        self.commit_offset = Some(open.last_offset + 1);
-        let windows = self
-            .sketches
-            .iter_mut()
-            .map(|s| {
-                let w = ClosedWindow {
+        let mut windows = Vec::with_capacity(self.open.len() * self.scratch.len());
+        for ((start, series), mut open) in std::mem::take(&mut self.open) {
+            for s in &mut self.scratch {
+                s.reset();
+                let ti = profile::start();
+                if s.insert_slice(&open.values).is_err() {
+                    self.insert_failures += 1;
+                    tracing::error!(kind = %s.kind().name(), "a sketch refused validated values");
+                }
+                profile::record_many(Stage::Insert(s.kind()), ti, open.values.len() as u64);
+                windows.push(ClosedWindow {
+                    series,
+                    topic: self.topic,
                     partition: self.partition,
-                    window_start_ms: open.start_ms,
-                    window_ms: self.window_ms,
+                    window_start_ms: start,
+                    window_ms: self.config.window_ms,
                     kind: s.kind(),
-                    sketch: s.encode(),
                     count: s.count(),
+                    sketch: s.encode(),
                     first_offset: open.first_offset,
                     last_offset: open.last_offset,
-                };
-                s.reset();
-                w
-            })
-            .collect();
+                    through_offset: through,
+                });
+            }
+            open.values.clear();
+            if self.spare.len() < 1024 {
+                self.spare.push(open.values);
+            }
+        }
+        self.through_offset = Some(through);
+        self.cut_at = None;
         profile::record(Stage::WindowClose, t);
-        Some(windows)
+        Some(Cut {
+            partition: self.partition,
+            through_offset: through,
+            windows,
+        })
     }
 
-    /// Offset to commit (one past the last record of a closed window).
+    /// Offset to commit once the last cut is acknowledged.
     pub fn commit_offset(&self) -> Option<i64> {
-        self.commit_offset
+        self.through_offset.map(|t| t + 1)
     }
 
-    /// Highest offset seen.
+    /// Highest offset processed.
     pub fn last_offset(&self) -> Option<i64> {
         self.last_offset
     }
 
-    /// Starts after `offset`: records at or below it were already counted
-    /// by this process (the partition was revoked and assigned back).
+    /// Starts after `offset`: records at or below it are already in a
+    /// published cut (read back from the sketch log, or counted by this
+    /// process before the partition was revoked and assigned back).
     pub fn resume_after(&mut self, offset: i64) {
         self.last_offset = Some(offset);
+        self.through_offset = Some(offset);
     }
 
-    /// Whether a record at `offset` was already counted here.
+    /// Whether a record at `offset` was already counted.
     pub fn already_counted(&self, offset: i64) -> bool {
         self.last_offset.is_some_and(|last| offset <= last)
     }
 
-    /// The open window's sketch of `kind`, if it holds values.
-    pub fn open_sketch(&self, kind: SketchKind) -> Option<&Sketch> {
-        self.open.as_ref()?;
-        self.sketches.iter().find(|s| s.kind() == kind && !s.is_empty())
+    /// The values of the open windows of the series `wanted` accepts.
+    pub fn open_values(&self, wanted: &dyn Fn(SeriesId) -> bool) -> Vec<f64> {
+        self.open
+            .iter()
+            .filter(|((_, series), _)| wanted(*series))
+            .flat_map(|(_, w)| w.values.iter().copied())
+            .collect()
+    }
+
+    /// Values a sketch refused so far.
+    pub fn insert_failures(&self) -> u64 {
+        self.insert_failures
     }
 
     /// Kafka partition.
     pub fn partition(&self) -> i32 {
         self.partition
     }
+
+    /// Source topic.
+    pub fn topic(&self) -> TopicId {
+        self.topic
+    }
 }
 
-/// A closed window with its WebSocket frame, encoded once when published
-/// and shared by the store and every subscriber.
+/// A published window with its WebSocket frame, encoded once and shared by
+/// the store and every subscriber.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishedWindow {
     /// The window.
@@ -248,45 +431,121 @@ pub type SharedWindow = Arc<PublishedWindow>;
 mod tests {
     use super::*;
 
-    fn windows() -> PartitionWindows {
-        PartitionWindows::new(3, 1000, &SketchKind::ALL, &SketchParams::default()).expect("valid")
+    const T0: i64 = 1_764_072_000_000;
+
+    fn windows(grace_ms: u64) -> PartitionWindows {
+        let config = WindowConfig {
+            window_ms: 1000,
+            grace_ms,
+            max_lateness_ms: 10_000,
+        };
+        PartitionWindows::new(0, 3, config, &SketchKind::ALL, &SketchParams::default()).expect("valid")
+    }
+
+    fn counts(cut: &Cut, kind: SketchKind) -> Vec<(SeriesId, i64, u64)> {
+        cut.windows
+            .iter()
+            .filter(|w| w.kind == kind)
+            .map(|w| (w.series, w.window_start_ms, w.count))
+            .collect()
     }
 
     #[test]
-    fn a_window_closes_when_a_later_record_arrives_and_covers_its_offsets() {
-        let mut w = windows();
-        assert!(w.insert(10, "b", 5.0, 1_000).is_none());
-        assert!(w.skip(11, 1_500).is_none());
-        assert!(w.insert(12, "b", 7.0, 1_999).is_none());
-        assert_eq!(
-            w.commit_offset(),
-            None,
-            "nothing committed while the window is open"
+    fn a_cut_covers_an_offset_prefix_whatever_the_interleaving() {
+        let mut w = windows(2_000);
+        let now = T0 + 5_000;
+        // 100 → W1, 101 → W2, 102 → W1 (event times interleaved).
+        assert!(w.insert(100, 7, 1.0, T0 + 100, now, "b").is_none());
+        assert!(
+            w.insert(101, 7, 2.0, T0 + 1_100, now, "b").is_none(),
+            "within the grace"
         );
-        let closed = w.insert(13, "c", 9.0, 2_000).expect("window [1000, 2000) closes");
-        assert_eq!(closed.len(), 4);
-        for c in &closed {
-            assert_eq!((c.partition, c.window_start_ms, c.count), (3, 1_000, 2));
-            assert_eq!((c.first_offset, c.last_offset), (10, 12));
-            let s = Sketch::decode_kind(c.kind, &c.sketch).expect("decodes");
-            assert_eq!(s.count(), 2);
-        }
-        assert_eq!(w.commit_offset(), Some(13));
-        assert!(w.close_expired(2_500).is_none());
-        let last = w.close_expired(3_000).expect("expired");
-        assert_eq!(last[0].count, 1);
-        assert_eq!(w.commit_offset(), Some(14));
-        assert_eq!(w.messages, 3);
+        assert!(w.insert(102, 7, 3.0, T0 + 200, now, "b").is_none());
+        assert_eq!(w.commit_offset(), None, "nothing committed before a cut");
+        // The watermark passes W1's end + grace: one cut holds both windows.
+        let cut = w.insert(103, 7, 4.0, T0 + 3_000, now, "b").expect("due");
+        assert_eq!(cut.through_offset, 102);
+        assert_eq!(
+            counts(&cut, SketchKind::QuantileFlow),
+            [(7, T0, 2), (7, T0 + 1_000, 1)]
+        );
+        assert!(cut.windows.iter().all(|s| s.through_offset == 102));
+        let w1 = cut.windows.iter().find(|s| s.window_start_ms == T0).expect("W1");
+        assert_eq!((w1.first_offset, w1.last_offset), (100, 102));
+        assert_eq!(w.commit_offset(), Some(103));
+    }
+
+    #[test]
+    fn grace_delays_the_cut_and_late_records_land_in_a_later_snapshot() {
+        let mut w = windows(2_000);
+        let now = T0 + 10_000;
+        w.insert(1, 1, 1.0, T0, now, "b");
+        w.insert(2, 1, 1.0, T0 + 1_000, now, "b");
+        w.insert(3, 1, 1.0, T0 + 2_500, now, "b");
+        // Watermark at T0+3000 = W1's end + 2 s grace: W1, W2, W3 cut together.
+        let cut = w.insert(4, 1, 1.0, T0 + 3_000, now, "b").expect("due");
+        assert_eq!(cut.through_offset, 3);
+        assert_eq!(
+            counts(&cut, SketchKind::HdrHistogram),
+            [(1, T0, 1), (1, T0 + 1_000, 1), (1, T0 + 2_000, 1)]
+        );
+        // A record for W1 within --max-lateness: a second snapshot of W1 later.
+        assert_eq!(w.check_time(T0 + 10, now), Ok(()));
+        w.insert(5, 1, 9.0, T0 + 10, now, "b");
+        assert!(
+            w.insert(6, 1, 1.0, T0 + 3_500, now, "b").is_none(),
+            "a late record cuts nothing"
+        );
+        let cut = w.cut().expect("revocation");
+        assert_eq!(
+            counts(&cut, SketchKind::HdrHistogram),
+            [(1, T0, 1), (1, T0 + 3_000, 2)]
+        );
+        assert_eq!(cut.through_offset, 6);
+        // Past the lateness: late; too far ahead of the clock: future.
+        assert_eq!(w.check_time(T0 + 3_000 - 10_001, now), Err(RejectReason::Late));
+        assert_eq!(
+            w.check_time(now + MAX_FUTURE_MS + 1, now),
+            Err(RejectReason::Future)
+        );
+        assert_eq!(w.messages, 6);
+    }
+
+    #[test]
+    fn an_idle_partition_is_cut_by_the_clock_and_rejected_records_still_commit() {
+        let mut w = windows(2_000);
+        let arrived = T0 + 500;
+        w.insert(10, 1, 1.0, T0, arrived, "b");
+        assert!(w.close_expired(T0 + 2_999).is_none(), "not due yet");
+        let cut = w.close_expired(T0 + 3_000).expect("idle and due");
+        assert_eq!((cut.through_offset, cut.windows.len()), (10, 4));
+        w.skip(11, T0 + 3_100);
+        let cut = w.close_expired(T0 + 3_200).expect("a cut over a rejected record");
+        assert!(cut.windows.is_empty());
+        assert_eq!(w.commit_offset(), Some(12));
+        assert!(w.close_expired(T0 + 9_000).is_none(), "nothing new");
     }
 
     #[test]
     fn a_partition_assigned_back_recognises_records_it_already_counted() {
-        let mut w = windows();
+        let mut w = windows(0);
         w.resume_after(41);
         assert!(w.already_counted(40));
         assert!(w.already_counted(41));
         assert!(!w.already_counted(42));
-        w.insert(42, "b", 1.0, 5_000);
+        w.insert(42, 1, 1.0, T0, T0, "b");
         assert!(w.already_counted(42));
+        assert_eq!(w.commit_offset(), Some(42), "resumed after 41");
+    }
+
+    #[test]
+    fn series_are_windowed_apart() {
+        let mut w = windows(0);
+        w.insert(0, 1, 1.0, T0, T0, "b");
+        w.insert(1, 2, 5.0, T0, T0, "b");
+        w.insert(2, 2, 6.0, T0, T0, "b");
+        assert_eq!(w.open_values(&|s| s == 2), [5.0, 6.0]);
+        let cut = w.cut().expect("cut");
+        assert_eq!(counts(&cut, SketchKind::MomentSketch), [(1, T0, 1), (2, T0, 2)]);
     }
 }

@@ -48,6 +48,14 @@ pub fn log_file(name: &str) -> std::fs::File {
 }
 
 /// A free loopback port (bound, then released).
+/// The wall clock, Unix epoch ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -195,8 +203,18 @@ pub fn wait_summary(
     }
 }
 
-/// A CSV in the HDFS format with `good` good rows and one bad row of each
-/// kind every 1000 rows. Returns the good latencies and the bad count per reason.
+/// The `Label` of good row `i` of [`write_csv`]: every fifth is `Fail`.
+pub fn label_of(i: usize) -> &'static str {
+    if i % 5 == 0 {
+        "Fail"
+    } else {
+        "Success"
+    }
+}
+
+/// A CSV in the HDFS format with `good` good rows (labelled by
+/// [`label_of`]) and one bad row of each kind every 1000 rows. Returns the
+/// good latencies and the bad count per reason.
 pub fn write_csv(path: &Path, good: usize, seed: u64) -> (Vec<f64>, Vec<(&'static str, u64)>) {
     let mut f = std::fs::File::create(path).expect("create csv");
     writeln!(f, "BlockId,Label,Type,Features,TimeInterval,Latency").expect("write");
@@ -221,7 +239,12 @@ pub fn write_csv(path: &Path, good: usize, seed: u64) -> (Vec<f64>, Vec<(&'stati
         let normal = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
         let latency = ((8.0 + 1.1 * normal).exp() * 100.0).round() / 100.0;
         values.push(latency);
-        writeln!(f, "blk_{i},Normal,1,\"[E5,E22,E5,E11]\",\"[0.0, 1.0]\",{latency}").expect("write");
+        let label = label_of(i);
+        writeln!(
+            f,
+            "blk_{i},{label},1,\"[E5,E22,E5,E11]\",\"[0.0, 1.0]\",{latency}"
+        )
+        .expect("write");
         if i % 1000 == 999 {
             for (_, row) in &bad_rows {
                 writeln!(f, "{row}").expect("write");

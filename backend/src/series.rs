@@ -1,0 +1,269 @@
+//! The process's series catalog: interns each (metric, sorted tags) once
+//! and hands out compact [`SeriesId`]s that the windows, the store and the
+//! WebSocket stream carry instead of the names.
+//!
+//! - Lookup by canonical bytes ([`shared::series::write_canonical`]), so a
+//!   decoder that builds them in a reused buffer never allocates for a
+//!   series already seen.
+//! - `--max-series`: a record of a *new* series past the limit is refused
+//!   ([`InternError::Limit`]); ingest counts it as `series_limit`. A view
+//!   interns what ingest processes published without a limit.
+//! - A series is freed once none of its windows can still be retained
+//!   ([`SeriesCatalog::sweep`]); ids are never reused, so a stale id
+//!   resolves to nothing rather than to another series.
+//! - Source topics get ids the same way ([`TopicId`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+use shared::filter::Filter;
+use shared::protocol::{SeriesDef, SeriesId, TopicId};
+use shared::series::SeriesKey;
+
+/// Unit of every value today (latencies).
+pub const DEFAULT_UNIT: &str = "ms";
+
+/// Why a series could not be interned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InternError {
+    /// `--max-series` series exist already.
+    #[error("series limit of {0} reached")]
+    Limit(usize),
+    /// The catalog's lock was poisoned by a panicking thread.
+    #[error("series catalog lock poisoned")]
+    Poisoned,
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: Arc<SeriesKey>,
+    /// Start of the newest window published for it (event time, ms).
+    newest_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_bytes: HashMap<Box<[u8]>, SeriesId>,
+    by_id: HashMap<SeriesId, Entry>,
+    next_id: SeriesId,
+    topics: Vec<String>,
+}
+
+/// Every series and source topic this process knows.
+#[derive(Debug)]
+pub struct SeriesCatalog {
+    inner: RwLock<Inner>,
+    max_series: Option<usize>,
+    /// Bumped whenever a series is freed: per-worker caches of ids check it.
+    generation: AtomicU64,
+}
+
+impl SeriesCatalog {
+    /// An empty catalog holding at most `max_series` series (`None`: no limit).
+    pub fn new(max_series: Option<usize>) -> Self {
+        Self {
+            inner: RwLock::new(Inner::default()),
+            max_series,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Changes whenever a series was freed (cached ids may be stale).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
+    }
+
+    /// The id of the series whose canonical bytes are `canonical`, interning
+    /// it (built by `build`, called only for a new series) if needed.
+    pub fn intern_with(
+        &self,
+        canonical: &[u8],
+        build: impl FnOnce() -> SeriesKey,
+    ) -> Result<SeriesId, InternError> {
+        {
+            let inner = self.inner.read().map_err(|_| InternError::Poisoned)?;
+            if let Some(&id) = inner.by_bytes.get(canonical) {
+                return Ok(id);
+            }
+        }
+        let mut inner = self.inner.write().map_err(|_| InternError::Poisoned)?;
+        if let Some(&id) = inner.by_bytes.get(canonical) {
+            return Ok(id);
+        }
+        if let Some(max) = self.max_series {
+            if inner.by_id.len() >= max {
+                return Err(InternError::Limit(max));
+            }
+        }
+        let id = inner.next_id;
+        inner.next_id = inner.next_id.wrapping_add(1);
+        inner.by_bytes.insert(canonical.into(), id);
+        inner.by_id.insert(
+            id,
+            Entry {
+                key: Arc::new(build()),
+                newest_ms: i64::MIN,
+            },
+        );
+        Ok(id)
+    }
+
+    /// The id of `key`, interned if new.
+    pub fn intern(&self, key: &SeriesKey) -> Result<SeriesId, InternError> {
+        self.intern_with(&key.canonical(), || key.clone())
+    }
+
+    /// The series of `id`, if it is still known.
+    pub fn get(&self, id: SeriesId) -> Option<Arc<SeriesKey>> {
+        let inner = self.inner.read().ok()?;
+        inner.by_id.get(&id).map(|e| e.key.clone())
+    }
+
+    /// Notes that a window of `id` starting at `start_ms` was published.
+    pub fn touch(&self, ids: impl IntoIterator<Item = (SeriesId, i64)>) {
+        let Ok(mut inner) = self.inner.write() else {
+            tracing::error!("series catalog lock poisoned: windows not noted");
+            return;
+        };
+        for (id, start) in ids {
+            if let Some(e) = inner.by_id.get_mut(&id) {
+                e.newest_ms = e.newest_ms.max(start);
+            }
+        }
+    }
+
+    /// Frees every series whose newest window started before `horizon_ms`
+    /// (so none of its windows is retained any more); returns how many.
+    pub fn sweep(&self, horizon_ms: i64) -> usize {
+        let Ok(mut inner) = self.inner.write() else {
+            tracing::error!("series catalog lock poisoned: nothing freed");
+            return 0;
+        };
+        // A series interned but not yet published (newest_ms = MIN) is kept.
+        let stale: Vec<SeriesId> = inner
+            .by_id
+            .iter()
+            .filter(|(_, e)| e.newest_ms != i64::MIN && e.newest_ms < horizon_ms)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &stale {
+            if let Some(e) = inner.by_id.remove(id) {
+                inner.by_bytes.remove(e.key.canonical().as_slice());
+            }
+        }
+        if !stale.is_empty() {
+            self.generation.fetch_add(1, Relaxed);
+        }
+        stale.len()
+    }
+
+    /// Series known now.
+    pub fn len(&self) -> usize {
+        self.inner.read().map(|i| i.by_id.len()).unwrap_or(0)
+    }
+
+    /// Whether no series is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The limit (`--max-series`), if any.
+    pub fn max_series(&self) -> Option<usize> {
+        self.max_series
+    }
+
+    /// Ids of the series of `metric` that `filter` matches.
+    pub fn matching(&self, metric: &str, filter: &Filter) -> Vec<(SeriesId, Arc<SeriesKey>)> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(SeriesId, Arc<SeriesKey>)> = inner
+            .by_id
+            .iter()
+            .filter(|(_, e)| e.key.metric() == metric && filter.matches(&e.key))
+            .map(|(&id, e)| (id, e.key.clone()))
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out
+    }
+
+    /// Every series with at least one published window, for `/api/metrics`
+    /// (the default series of a process that only sees tagged records is
+    /// not listed).
+    pub fn published(&self) -> Vec<(SeriesId, Arc<SeriesKey>)> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        inner
+            .by_id
+            .iter()
+            .filter(|(_, e)| e.newest_ms != i64::MIN)
+            .map(|(&id, e)| (id, e.key.clone()))
+            .collect()
+    }
+
+    /// The catalog entry of `id` for the WebSocket stream.
+    pub fn def(&self, id: SeriesId) -> Option<SeriesDef> {
+        Some(SeriesDef {
+            id,
+            key: SeriesKey::clone(&*self.get(id)?),
+            unit: DEFAULT_UNIT.into(),
+        })
+    }
+
+    /// The id of source topic `topic`, assigned on first use.
+    pub fn topic_id(&self, topic: &str) -> TopicId {
+        if let Ok(inner) = self.inner.read() {
+            if let Some(i) = inner.topics.iter().position(|t| t == topic) {
+                return i as TopicId;
+            }
+        }
+        let Ok(mut inner) = self.inner.write() else {
+            return 0;
+        };
+        if let Some(i) = inner.topics.iter().position(|t| t == topic) {
+            return i as TopicId;
+        }
+        inner.topics.push(topic.to_owned());
+        (inner.topics.len() - 1) as TopicId
+    }
+
+    /// The name of topic `id`.
+    pub fn topic(&self, id: TopicId) -> Option<String> {
+        self.inner.read().ok()?.topics.get(usize::from(id)).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(metric: &str, route: &str) -> SeriesKey {
+        SeriesKey::new(metric, [("route", route)]).expect("valid")
+    }
+
+    #[test]
+    fn interning_is_stable_limited_and_freed_when_stale() {
+        let c = SeriesCatalog::new(Some(2));
+        let a = c.intern(&key("m", "/a")).expect("first");
+        assert_eq!(c.intern(&key("m", "/a")), Ok(a), "same series, same id");
+        let b = c.intern(&key("m", "/b")).expect("second");
+        assert_ne!(a, b);
+        assert_eq!(c.intern(&key("m", "/c")), Err(InternError::Limit(2)));
+        c.touch([(a, 1_000), (b, 5_000)]);
+        let generation = c.generation();
+        assert_eq!(c.sweep(2_000), 1, "a's newest window is older than the horizon");
+        assert_ne!(c.generation(), generation);
+        assert!(c.get(a).is_none());
+        let d = c.intern(&key("m", "/c")).expect("room again");
+        assert!(d != a && d != b, "ids are never reused");
+        let f = Filter::parse("route:/c").expect("filter");
+        assert_eq!(c.matching("m", &f).len(), 1);
+        assert_eq!(c.matching("other", &Filter::default()).len(), 0);
+        assert_eq!(c.topic_id("t1"), 0);
+        assert_eq!(c.topic_id("t2"), 1);
+        assert_eq!(c.topic_id("t1"), 0);
+        assert_eq!(c.topic(1).as_deref(), Some("t2"));
+    }
+}
