@@ -176,9 +176,21 @@ fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
     let mut a = consume(&tansu.brokers, "restart-group", port_a);
     wait_ready(port_a);
     let producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
-    let snapshot = wait_summary(port_a, Duration::from_secs(60), "A to consume a part", |s| {
-        s["messages_processed"].as_i64().unwrap_or(0) >= 8_000
-    });
+    // A part consumed and some of it committed (the first cut waits for the
+    // watermark to pass a window's end plus --grace).
+    let snapshot = wait_summary(
+        port_a,
+        Duration::from_secs(60),
+        "A to consume and commit a part",
+        |s| {
+            let committed: i64 = s["partitions"].as_array().map_or(0, |p| {
+                p.iter()
+                    .map(|p| p["committed"].as_i64().unwrap_or(-1).max(0))
+                    .sum()
+            });
+            s["messages_processed"].as_i64().unwrap_or(0) >= 8_000 && committed > 0
+        },
+    );
     a.0.kill().expect("SIGKILL the consumer");
     let _ = a.0.wait();
     wait_out_session();

@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use crate::bench::{e2e, sketches, view};
+use crate::bench::{e2e, series, sketches, view};
 
 /// `mss bench ...`
 #[derive(Debug, Subcommand)]
@@ -14,6 +14,28 @@ pub enum BenchCommand {
     E2e(E2eArgs),
     /// Publish hours of windows to a sketch log and time a view rebuilding them.
     View(ViewArgs),
+    /// The memory many series take (peak RSS, bytes per series-hour).
+    Series(SeriesArgs),
+}
+
+/// `mss bench series` flags.
+#[derive(Debug, Args)]
+pub struct SeriesArgs {
+    /// Series to simulate.
+    #[arg(long, default_value_t = 1_000)]
+    pub series: usize,
+    /// Values per second per series.
+    #[arg(long, default_value_t = 20)]
+    pub rate: u64,
+    /// Event time to simulate (default: the 1 h retention, the steady state).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub history: std::time::Duration,
+    /// Partitions the series are spread over.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Print JSON instead of a line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mss bench view` flags.
@@ -126,6 +148,31 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     r.windows as f64 / r.rebuild_s.max(1e-9),
                     r.values,
                     r.peak_rss_mb
+                );
+            }
+        }
+        BenchCommand::Series(args) => {
+            let r = series::run(
+                args.series.max(1),
+                args.rate.max(1),
+                args.history.as_secs().max(1),
+                args.partitions,
+            )?;
+            if args.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{} series × {} values/s × {} s: peak RSS {:.1} MB ({:.1} MB before), {:.0} bytes per series \
+                     ({:.0} per series-hour), {} windows, {:.1} s",
+                    r.series,
+                    r.rate,
+                    r.history_s,
+                    r.peak_rss_mb,
+                    r.baseline_rss_mb,
+                    r.bytes_per_series,
+                    r.bytes_per_series_hour,
+                    r.windows,
+                    r.elapsed_s
                 );
             }
         }
