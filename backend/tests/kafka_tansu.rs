@@ -402,7 +402,7 @@ fn produce_mixed(brokers: &str, n: usize) -> Expected {
         );
         send(
             &key,
-            format!(r#"{{"metric":"m","tags":{{"bad key":"x"}},"value":1}}"#),
+            r#"{"metric":"m","tags":{"bad key":"x"},"value":1}"#.to_string(),
         );
     }
     producer.flush(Duration::from_secs(30)).expect("flushed");

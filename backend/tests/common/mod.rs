@@ -205,7 +205,7 @@ pub fn wait_summary(
 
 /// The `Label` of good row `i` of [`write_csv`]: every fifth is `Fail`.
 pub fn label_of(i: usize) -> &'static str {
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         "Fail"
     } else {
         "Success"
