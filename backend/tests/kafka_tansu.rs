@@ -491,3 +491,62 @@ fn records_of_several_metrics_and_tags_land_in_their_series_and_refusals_are_cou
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_consumer_started_after_a_gap_fills_the_gap_in_event_time() {
+    let tansu = Tansu::start();
+    let dir = temp_dir("gap");
+    create_topic(&tansu.brokers, &dir);
+    // 30 s of records stamped 90 … 60 s ago, produced while no consumer runs.
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &tansu.brokers)
+        .set("batch.num.messages", "1")
+        .create()
+        .expect("producer");
+    let first = (now_ms() - 90_000) / 1000 * 1000;
+    let mut per_second = std::collections::BTreeMap::new();
+    for i in 0..3_000i64 {
+        let ts = first + i * 10;
+        *per_second.entry(ts / 1000 * 1000).or_insert(0u64) += 1;
+        let value = format!(
+            r#"{{"block_id":"blk_{i}","latency":{},"ts_ms":{ts}}}"#,
+            1 + i % 50
+        );
+        let key = format!("k{}", i % 7);
+        producer
+            .send(
+                BaseRecord::<str, str>::to("latency-metrics")
+                    .key(&key)
+                    .payload(&value),
+            )
+            .expect("queued");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+    let port = free_port();
+    let _consumer = consume(&tansu.brokers, "gap-group", port);
+    wait_summary(port, Duration::from_secs(90), "every record", |s| {
+        s["messages_processed"] == 3000
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let points = loop {
+        let (status, body) = http_get(port, "/api/series?from=now-5m&step=1s").expect("series");
+        assert_eq!(status, 200, "{body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let points: Vec<(i64, u64)> = doc["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .map(|p| (p["t"].as_i64().expect("t"), p["count"].as_u64().expect("count")))
+            .collect();
+        if points.iter().map(|p| p.1).sum::<u64>() == 3000 || std::time::Instant::now() > deadline {
+            break points;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let want: Vec<(i64, u64)> = per_second.into_iter().collect();
+    assert_eq!(
+        points, want,
+        "each second of the gap holds its own records, none is 'now'"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -43,6 +43,9 @@ pub struct E2eOptions {
     pub librdkafka: Vec<(String, String)>,
     /// Publish windows to a sketch log (`mss-bench-<ms>-sketches`).
     pub sketch_log: bool,
+    /// Spread the rows over this many series (`route` = `/r0` …); 0: the
+    /// default series (HDFS records, as before series existed).
+    pub series: usize,
 }
 
 /// The measurements (`--json` prints this).
@@ -50,6 +53,8 @@ pub struct E2eOptions {
 pub struct E2eReport {
     /// Rows replayed.
     pub rows: u64,
+    /// Series the rows were spread over (0: the default series).
+    pub series: usize,
     /// `embedded` or `external`.
     pub broker: &'static str,
     /// Rows / time to produce and have them acknowledged.
@@ -190,6 +195,15 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         max_unconsumed: embedded.as_ref().map(|_| EMBEDDED_MAX_UNCONSUMED),
     };
     let source = SyntheticSource::new(Some(rows), options.seed).untagged();
+    let series = options.series;
+    let source = source.enumerate().map(move |(i, item)| {
+        item.map(|mut row| {
+            if series > 0 {
+                row.tags = vec![("route".to_owned(), format!("/r{}", i % series))];
+            }
+            row
+        })
+    });
     let (stats, cancel) = (pipeline.stats.clone(), shutdown.clone());
     let t0 = Instant::now();
     let producer = tokio::task::spawn_blocking(move || replay(source, &produce_options, &stats, &cancel));
@@ -217,6 +231,7 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
     let latency = |q: f64| probe.and_then(|p| p.quantile(q)).unwrap_or(f64::NAN);
     let report = E2eReport {
         rows,
+        series: options.series,
         broker: if options.brokers.is_some() {
             "external"
         } else {

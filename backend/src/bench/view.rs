@@ -143,7 +143,7 @@ pub async fn run(
                     let cut = Cut {
                         partition: p,
                         through_offset: first + VALUES_PER_WINDOW as i64 - 1,
-                        windows: batch.iter().map(|w| w.window.clone()).collect(),
+                        windows: batch.iter().map(|w| ClosedWindow::clone(&w.window)).collect(),
                     };
                     publisher.send_cut(&cut, &pipeline.catalog);
                 }

@@ -69,6 +69,10 @@ pub struct E2eArgs {
     /// Synthetic HDFS-like rows to replay.
     #[arg(long, default_value_t = crate::source::synthetic::HDFS_ROWS)]
     pub rows: u64,
+    /// Spread the rows over this many series (series records tagged
+    /// `route`); 0: HDFS records of the default series.
+    #[arg(long, default_value_t = 0)]
+    pub series: usize,
     /// Kafka bootstrap servers (default: the embedded broker). A fresh topic
     /// `mss-bench-<ms>` is created for each run.
     #[arg(long)]
@@ -185,6 +189,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 seed: args.seed,
                 librdkafka: args.librdkafka,
                 sketch_log: !args.no_sketch_log,
+                series: args.series,
             };
             let profile = args.profile_output.as_deref().map(crate::profile::Profile::start);
             let runtime = tokio::runtime::Runtime::new()?;

@@ -448,7 +448,7 @@ impl Pipeline {
         match self.store.lock() {
             Ok(mut store) => {
                 for w in &windows {
-                    store.add(w.clone(), now);
+                    store.add(w.window.clone(), now);
                 }
             }
             Err(_) => {

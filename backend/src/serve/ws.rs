@@ -38,7 +38,7 @@ use tokio::sync::watch;
 
 use crate::ingest::{now_ms, Pipeline};
 use crate::stats::RejectSource;
-use crate::window::SharedWindow;
+use crate::window::{ClosedWindow, StoredWindow};
 
 /// Largest client frame accepted.
 pub const MAX_CLIENT_FRAME: usize = 4096;
@@ -125,7 +125,7 @@ impl Filter {
         }
     }
 
-    fn wants(&mut self, w: &SharedWindow, pipeline: &Pipeline) -> bool {
+    fn wants(&mut self, w: &ClosedWindow, pipeline: &Pipeline) -> bool {
         if !self.kinds.as_ref().is_none_or(|k| k.contains(&w.kind))
             || !self.partitions.as_ref().is_none_or(|p| p.contains(&w.partition))
         {
@@ -153,7 +153,7 @@ impl Known {
     /// not seen yet (`None` when nothing is new).
     fn catalog_for<'a>(
         &mut self,
-        windows: impl IntoIterator<Item = &'a SharedWindow>,
+        windows: impl IntoIterator<Item = &'a ClosedWindow>,
         pipeline: &Pipeline,
     ) -> Option<ServerMessage> {
         let (mut series, mut topics) = (Vec::new(), Vec::new());
@@ -177,7 +177,7 @@ impl Known {
 /// uses the same): series, source, kind, start and first offset.
 type SnapshotKey = (SeriesId, TopicId, i32, SketchKind, i64, i64);
 
-fn snapshot_key(w: &SharedWindow) -> SnapshotKey {
+fn snapshot_key(w: &ClosedWindow) -> SnapshotKey {
     (
         w.series,
         w.topic,
@@ -299,15 +299,15 @@ async fn send_history(
     filter: &mut Filter,
     known: &mut Known,
 ) -> Result<HashSet<SnapshotKey>, axum::Error> {
-    let all: Vec<SharedWindow> = match pipeline.store.lock() {
+    let all: Vec<StoredWindow> = match pipeline.store.lock() {
         Ok(s) => s.windows_since(filter.history_from_ms.unwrap_or(i64::MIN), &|_| true),
         Err(_) => {
             tracing::error!("window store poisoned: history not sent");
             Vec::new()
         }
     };
-    let windows: Vec<SharedWindow> = all.into_iter().filter(|w| filter.wants(w, pipeline)).collect();
-    let sent = windows.iter().map(snapshot_key).collect();
+    let windows: Vec<StoredWindow> = all.into_iter().filter(|w| filter.wants(w, pipeline)).collect();
+    let sent = windows.iter().map(|w| snapshot_key(w)).collect();
     let mut chunks = windows.chunks(HISTORY_BATCH).peekable();
     if chunks.peek().is_none() {
         sink.send(binary(&ServerMessage::History {
@@ -317,12 +317,12 @@ async fn send_history(
         .await?;
     }
     while let Some(chunk) = chunks.next() {
-        if let Some(defs) = known.catalog_for(chunk, pipeline) {
+        if let Some(defs) = known.catalog_for(chunk.iter().map(|w| &**w), pipeline) {
             sink.send(binary(&defs)).await?;
         }
         let done = chunks.peek().is_none();
         let msg = ServerMessage::History {
-            windows: chunk.iter().map(|w| w.window.clone()).collect(),
+            windows: chunk.iter().map(|w| ClosedWindow::clone(w)).collect(),
             done,
         };
         sink.send(binary(&msg)).await?;
@@ -450,7 +450,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                     if !filter.wants(&w, pipeline) || sent.remove(&snapshot_key(&w)) {
                         continue;
                     }
-                    if let Some(defs) = known.catalog_for([&w], pipeline) {
+                    if let Some(defs) = known.catalog_for([&*w.window], pipeline) {
                         if sink.send(binary(&defs)).await.is_err() {
                             return;
                         }

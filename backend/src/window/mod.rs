@@ -398,12 +398,16 @@ impl PartitionWindows {
     }
 }
 
+/// A window as the store keeps it: the snapshot alone, shared.
+pub type StoredWindow = Arc<ClosedWindow>;
+
 /// A published window with its WebSocket frame, encoded once and shared by
-/// the store and every subscriber.
+/// every subscriber. The store keeps only [`Self::window`]: the frame (a
+/// second copy of the sketch bytes) lives as long as the broadcast needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishedWindow {
     /// The window.
-    pub window: ClosedWindow,
+    pub window: StoredWindow,
     /// `ServerMessage::Window(window)` as frame bytes.
     pub frame: bytes::Bytes,
 }
@@ -412,7 +416,10 @@ impl PublishedWindow {
     /// Encodes the frame of `window`.
     pub fn new(window: ClosedWindow) -> Self {
         let frame = shared::protocol::window_frame(&window).into();
-        Self { window, frame }
+        Self {
+            window: Arc::new(window),
+            frame,
+        }
     }
 }
 

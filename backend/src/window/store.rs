@@ -25,7 +25,7 @@ use shared::protocol::{SeriesId, TopicId};
 use shared::range::{bucket_start, TimeRange};
 use shared::{Sketch, SketchKind, SketchParams};
 
-use super::{ClosedWindow, PublishedWindow, SharedWindow};
+use super::{ClosedWindow, StoredWindow};
 
 /// Length of a rollup.
 pub const ROLLUP_MS: i64 = 60_000;
@@ -52,7 +52,7 @@ enum Rollup {
     /// Still receiving windows.
     Open(Box<Sketch>),
     /// Encoded for good.
-    Sealed(SharedWindow),
+    Sealed(StoredWindow),
 }
 
 impl Rollup {
@@ -93,7 +93,7 @@ impl RollupsSnapshot {
 }
 
 /// Merges a fine window's bytes into `acc`, logging a failure.
-fn merge_bytes(acc: &mut Sketch, w: &PublishedWindow) {
+fn merge_bytes(acc: &mut Sketch, w: &ClosedWindow) {
     if acc.merge_encoded(&w.sketch).is_err() {
         tracing::error!(
             kind = w.kind.name(),
@@ -110,7 +110,7 @@ pub struct WindowStore {
     params: SketchParams,
     retention_ms: i64,
     fine_retention_ms: i64,
-    fine: VecDeque<SharedWindow>,
+    fine: VecDeque<StoredWindow>,
     rollups: BTreeMap<i64, Minute>,
     /// Start of the newest window added.
     newest_start: i64,
@@ -124,8 +124,8 @@ pub struct WindowStore {
     pub merge_failures: u64,
 }
 
-fn sealed(series: SeriesId, kind: SketchKind, minute: i64, sketch: &Sketch) -> SharedWindow {
-    Arc::new(PublishedWindow::new(ClosedWindow {
+fn sealed(series: SeriesId, kind: SketchKind, minute: i64, sketch: &Sketch) -> StoredWindow {
+    Arc::new(ClosedWindow {
         series,
         topic: ALL_TOPICS,
         partition: ALL_PARTITIONS,
@@ -137,7 +137,7 @@ fn sealed(series: SeriesId, kind: SketchKind, minute: i64, sketch: &Sketch) -> S
         first_offset: -1,
         last_offset: -1,
         through_offset: -1,
-    }))
+    })
 }
 
 impl WindowStore {
@@ -170,7 +170,7 @@ impl WindowStore {
     }
 
     /// Adds a closed window and drops what fell out of the retention.
-    pub fn add(&mut self, window: SharedWindow, now_ms: i64) {
+    pub fn add(&mut self, window: StoredWindow, now_ms: i64) {
         let minute = window.window_start_ms - window.window_start_ms.rem_euclid(ROLLUP_MS);
         if let Some(slot) = self.kinds.iter().position(|&k| k == window.kind) {
             let n = self.kinds.len();
@@ -391,7 +391,7 @@ impl WindowStore {
     /// The history from `from_ms` of the series `wanted` accepts, oldest
     /// first: rollup windows (partition −1, 60 s) for minutes whose fine
     /// windows are gone, then the fine windows.
-    pub fn windows_since(&self, from_ms: i64, wanted: SeriesFilter<'_>) -> Vec<SharedWindow> {
+    pub fn windows_since(&self, from_ms: i64, wanted: SeriesFilter<'_>) -> Vec<StoredWindow> {
         let mut out = Vec::new();
         for (&minute, series) in self.rollups.range(from_ms..) {
             if minute >= self.fine_cutoff {
@@ -459,18 +459,18 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::window::{ClosedWindow, PublishedWindow};
+    use crate::window::ClosedWindow;
 
     const ALL: SeriesFilter<'static> = &|_| true;
 
-    fn window(partition: i32, start: i64, values: &[f64]) -> SharedWindow {
+    fn window(partition: i32, start: i64, values: &[f64]) -> StoredWindow {
         series_window(0, partition, start, values)
     }
 
-    fn series_window(series: SeriesId, partition: i32, start: i64, values: &[f64]) -> SharedWindow {
+    fn series_window(series: SeriesId, partition: i32, start: i64, values: &[f64]) -> StoredWindow {
         let mut s = Sketch::with_defaults(SketchKind::QuantileFlow);
         s.insert_slice(values).expect("valid");
-        Arc::new(PublishedWindow::new(ClosedWindow {
+        Arc::new(ClosedWindow {
             series,
             topic: 0,
             partition,
@@ -482,7 +482,7 @@ mod tests {
             first_offset: 0,
             last_offset: 0,
             through_offset: 0,
-        }))
+        })
     }
 
     #[test]
