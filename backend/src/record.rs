@@ -372,18 +372,88 @@ fn decode_canonical(text: &str) -> Option<Decoded<'_>> {
     })
 }
 
+/// A JSON string's text up to its closing quote when it holds no escape or
+/// control character (else `None`: the JSON parser decides), and the rest
+/// after the quote.
+fn plain_string(s: &str) -> Option<(&str, &str)> {
+    let end = s.find('"')?;
+    let (text, rest) = s.split_at(end);
+    if text.bytes().any(|b| b == b'\\' || b < 0x20) {
+        return None;
+    }
+    Some((text, &rest[1..]))
+}
+
+/// The tags object of a canonical series record, after its `{`.
+fn canonical_tags(mut rest: &str) -> Option<(TagBuf<'_>, &str)> {
+    let mut tags = TagBuf::default();
+    if let Some(after) = rest.strip_prefix('}') {
+        return Some((tags, after));
+    }
+    loop {
+        let (key, after) = plain_string(rest.strip_prefix('"')?)?;
+        let (value, after) = plain_string(after.strip_prefix(":\"")?)?;
+        tags.push(Cow::Borrowed(key), Some(Cow::Borrowed(value)));
+        match after.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => return Some((tags, after.strip_prefix('}')?)),
+        }
+    }
+}
+
+/// The series record exactly as [`encode_series_into`] writes it —
+/// `{"metric":"…","tags":{"k":"v",…},"value":N,"ts_ms":N[,"block_id":"…"]}`,
+/// no escapes, no spaces — read without a JSON parser (the block id is
+/// `key_id` when the record has none, as in the general decoder). `None`
+/// for anything else (the general decoder then decides), so both paths
+/// agree on every input this one accepts.
+fn decode_canonical_series<'a>(text: &'a str, key_id: &'a str) -> Option<Decoded<'a>> {
+    let (metric, rest) = plain_string(text.strip_prefix("{\"metric\":\"")?)?;
+    let (tags, rest) = canonical_tags(rest.strip_prefix(",\"tags\":{")?)?;
+    let rest = rest.strip_prefix(",\"value\":")?;
+    let (value, rest) = rest.split_at(rest.find(',')?);
+    let rest = rest.strip_prefix(",\"ts_ms\":")?;
+    let (ts, block_id) = match rest.find(',') {
+        None => (rest.strip_suffix('}')?, key_id),
+        Some(i) => {
+            let (ts, tail) = rest.split_at(i);
+            let (id, tail) = plain_string(tail.strip_prefix(",\"block_id\":\"")?)?;
+            if tail != "}" {
+                return None;
+            }
+            (ts, id)
+        }
+    };
+    if !is_json_number(value.as_bytes()) || !is_json_number(ts.as_bytes()) {
+        return None;
+    }
+    Some(Decoded {
+        series: SeriesRef::Named {
+            metric: Cow::Borrowed(metric),
+            tags,
+        },
+        block_id: Cow::Borrowed(block_id),
+        latency: value.parse().ok()?,
+        // Not an i64 (fraction, exponent, overflow): the general decoder decides.
+        ts_ms: Some(ts.parse().ok()?),
+    })
+}
+
 /// Decodes a record value (series record, HDFS record or bare number)
 /// with its key.
 pub fn decode<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Result<Decoded<'a>, RejectReason> {
     let value = value.ok_or(RejectReason::Malformed)?;
     let text = std::str::from_utf8(value).map_err(|_| RejectReason::Malformed)?;
-    if let Some(d) = decode_canonical(text) {
+    let key_id = key.and_then(|k| std::str::from_utf8(k).ok()).unwrap_or("");
+    if let Some(d) = decode_canonical(text).or_else(|| decode_canonical_series(text, key_id)) {
+        if let SeriesRef::Named { tags, .. } = &d.series {
+            tags.check()?;
+        }
         return Ok(Decoded {
             latency: validate_latency(d.latency)?,
             ..d
         });
     }
-    let key_id = key.and_then(|k| std::str::from_utf8(k).ok()).unwrap_or("");
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
         let rec: Borrowed<'a> = serde_json::from_str(text).map_err(|_| RejectReason::Malformed)?;
@@ -567,6 +637,74 @@ mod tests {
         let d = decode(Some(b"blk_2"), Some(b" 7.25 ")).expect("bare number");
         assert_eq!((&*d.block_id, d.latency), ("blk_2", 7.25));
         assert_eq!(d.series, SeriesRef::Default);
+    }
+
+    /// The general (serde) path alone for series records.
+    fn decode_general_series<'a>(value: &'a str, key_id: &'a str) -> Option<Decoded<'a>> {
+        let rec: Borrowed<'a> = serde_json::from_str(value).ok()?;
+        Some(Decoded {
+            series: SeriesRef::Named {
+                metric: rec.metric?,
+                tags: rec.tags.unwrap_or_default(),
+            },
+            block_id: rec.block_id.unwrap_or(Cow::Borrowed(key_id)),
+            latency: number(rec.value).ok()?,
+            ts_ms: rec.ts_ms,
+        })
+    }
+
+    #[test]
+    fn the_canonical_series_fast_path_agrees_with_the_json_parser() {
+        let mut state = 0x9e37_79b9_u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        for i in 0..5_000u64 {
+            let tags: Vec<(String, String)> = (0..next() % 5)
+                .map(|t| (format!("k{t}"), format!("v/{}", next() % 100)))
+                .collect();
+            let value = (next() % 1_000_000) as f64 / 7.0;
+            let block = format!("blk_{}", next());
+            let record = SeriesRecord {
+                metric: "http.server.duration",
+                tags: &tags,
+                value,
+                ts_ms: 1_764_072_000_000 + (next() % 100_000) as i64,
+                block_id: (i % 2 == 0).then_some(block.as_str()),
+            };
+            let mut bytes = Vec::new();
+            encode_series_into(&record, &mut bytes);
+            let text = std::str::from_utf8(&bytes).expect("utf-8");
+            let fast = decode_canonical_series(text, "key").expect("our own encoding takes the fast path");
+            assert_eq!(Some(fast), decode_general_series(text, "key"), "{text}");
+        }
+        for other in [
+            r#"{"metric":"m","tags":{},"value":1,"ts_ms":1,"unit":"s"}"#,
+            r#"{"metric":"m","tags":{"a":"b\"c"},"value":1,"ts_ms":1}"#,
+            r#"{"metric":"m","tags":{"a":1},"value":1,"ts_ms":1}"#,
+            r#"{"metric":"m","tags":{},"value":"1","ts_ms":1}"#,
+            r#"{"metric":"m","tags":{},"value":1,"ts_ms":1,"block_id":"b"} "#,
+            r#"{"metric":"m", "tags":{},"value":1,"ts_ms":1}"#,
+        ] {
+            assert_eq!(decode_canonical_series(other, ""), None, "{other}");
+        }
+        // Through `decode`: 17 tags on the fast path are still refused.
+        let many: Vec<(String, String)> = (0..17).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        let mut bytes = Vec::new();
+        encode_series_into(
+            &SeriesRecord {
+                metric: "m",
+                tags: &many,
+                value: 1.0,
+                ts_ms: 1,
+                block_id: None,
+            },
+            &mut bytes,
+        );
+        assert_eq!(decode(None, Some(&bytes)).err(), Some(RejectReason::TooManyTags));
     }
 
     #[test]

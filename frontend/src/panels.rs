@@ -310,6 +310,12 @@ pub fn ComparePanel(
     Effect::new(move |_| {
         let (from, to) = page.range();
         let qs = page.view.with(|v| v.qs.clone());
+        // Only a server started with --exact has the reference (Hello says so):
+        // asking the others would only log a 404 every refresh.
+        if !page.live.hello.with(|h| h.as_ref().is_some_and(|h| h.exact)) {
+            exact.set(None);
+            return;
+        }
         leptos::task::spawn_local(async move {
             match fetch_exact(from, to, &qs).await {
                 Ok(row) => exact.set(row),

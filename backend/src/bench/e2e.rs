@@ -159,6 +159,8 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         fine_retention_ms: crate::window::store::DEFAULT_FINE_RETENTION_MS,
         exact: false,
         topic: topic.clone(),
+        // Throughput, not the limit, is measured here.
+        max_series: None,
         ..Default::default()
     })?;
     let _ = pipeline.latency_probe.set(LatencyProbe::default());
