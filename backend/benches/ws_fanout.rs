@@ -208,7 +208,111 @@ fn pipeline_rate(clients: usize) -> f64 {
     rate
 }
 
+/// Bytes a second one client receives with 1,000 series of 20 values/s
+/// published live (1 s windows, all four kinds, 4 partitions), subscribed to
+/// every series or to one (`filter=route:/r7`), over a real socket.
+fn series_bandwidth() {
+    const SERIES: usize = 1_000;
+    const SECONDS: i64 = 10;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let p = Pipeline::new(IngestConfig {
+        max_series: None,
+        ..config(1000)
+    })
+    .expect("valid config");
+    let ids: Vec<_> = (0..SERIES)
+        .map(|i| {
+            let key =
+                shared::series::SeriesKey::new("latency", [("route", format!("/r{i}"))]).expect("valid");
+            p.catalog.intern(&key).expect("no limit")
+        })
+        .collect();
+    let port = runtime.block_on(start(p.clone()));
+    let client = |filter: Option<&str>| {
+        let filter = filter.map(str::to_owned);
+        runtime.spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+                .await
+                .expect("connects");
+            let sub = ClientMessage::Subscribe {
+                protocol_version: PROTOCOL_VERSION,
+                kinds: None,
+                partitions: None,
+                history_from_ms: None,
+                metric: None,
+                filter,
+            };
+            use futures::SinkExt;
+            ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+                sub.encode().into(),
+            ))
+            .await
+            .expect("send");
+            let mut bytes = 0usize;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(SECONDS as u64 + 3);
+            while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, ws.next()).await {
+                bytes += m.len();
+            }
+            bytes
+        })
+    };
+    let all = client(None);
+    let one = client(Some("route:/r7"));
+    std::thread::sleep(Duration::from_millis(1_500));
+    let mut source = SyntheticSource::new(None, 21).untagged();
+    let mut windows: Vec<PartitionWindows> = (0..4)
+        .map(|partition| {
+            PartitionWindows::new(
+                0,
+                partition,
+                WindowConfig::with_window(1000),
+                &SketchKind::ALL,
+                &SketchParams::default(),
+            )
+            .expect("valid")
+        })
+        .collect();
+    let start = backend::ingest::now_ms();
+    let mut offset = 0i64;
+    for second in 0..SECONDS {
+        for (i, &id) in ids.iter().enumerate() {
+            for k in 0..20 {
+                offset += 1;
+                let t = start + second * 1000 + k * 50;
+                let w = &mut windows[i % 4];
+                if let Some(cut) = w.insert(offset, id, source.latency(), t, backend::ingest::now_ms(), "") {
+                    p.publish(cut);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    for w in &mut windows {
+        if let Some(cut) = w.cut() {
+            p.publish(cut);
+        }
+    }
+    let all = runtime.block_on(all).expect("client");
+    let one = runtime.block_on(one).expect("client");
+    println!("per-client bandwidth, {SERIES} series × 20 values/s, 1 s windows, 4 kinds, {SECONDS} s live:");
+    println!(
+        "  every series:        {:>12.0} bytes/s",
+        all as f64 / SECONDS as f64
+    );
+    println!(
+        "  one series (filter): {:>12.0} bytes/s",
+        one as f64 / SECONDS as f64
+    );
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "series") {
+        series_bandwidth();
+        return;
+    }
     bandwidth();
     // Alternate, and keep the best of three of each (the first run warms up).
     let (mut none, mut hundred) = (0.0f64, 0.0f64);
