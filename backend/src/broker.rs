@@ -153,3 +153,41 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, recreate:
     }
     Ok(())
 }
+
+/// How [`send_retrying`] ended without queueing the record.
+#[derive(Debug)]
+pub enum SendError {
+    /// `give_up` said so while the queue was full.
+    GaveUp,
+    /// The producer refused the record for another reason.
+    Kafka(rdkafka::error::KafkaError),
+}
+
+/// Queues `record` on `producer`, waiting `wait` and retrying while
+/// librdkafka's queue is full, until `give_up()` (checked after each wait).
+/// The one queue-full loop of the producers (rows, sketch-log cuts).
+pub fn send_retrying<'a, C, K, P>(
+    producer: &rdkafka::producer::ThreadedProducer<C>,
+    mut record: rdkafka::producer::BaseRecord<'a, K, P, C::DeliveryOpaque>,
+    wait: Duration,
+    give_up: impl Fn() -> bool,
+) -> Result<(), SendError>
+where
+    C: rdkafka::producer::ProducerContext + 'static,
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(wait);
+                if give_up() {
+                    return Err(SendError::GaveUp);
+                }
+            }
+            Err((e, _)) => return Err(SendError::Kafka(e)),
+        }
+    }
+}

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
+use crate::broker::{send_retrying, SendError};
 use crate::ingest::now_ms;
 use crate::record::{self, LatencyRecord, SeriesRecord};
 use crate::source::SourceItem;
@@ -155,22 +155,14 @@ pub fn replay(
             key.clear();
             key.push_str(&row.block_id);
         }
-        let mut record = BaseRecord::to(&options.topic).key(key.as_bytes()).payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(2));
-                    if cancel.is_cancelled() {
-                        break;
-                    }
-                }
-                Err((e, _)) => {
-                    stats.produce_errors.fetch_add(1, Relaxed);
-                    tracing::warn!("send failed: {e}");
-                    break;
-                }
+        let record = BaseRecord::to(&options.topic).key(key.as_bytes()).payload(&value);
+        match send_retrying(&producer, record, Duration::from_millis(2), || {
+            cancel.is_cancelled()
+        }) {
+            Ok(()) | Err(SendError::GaveUp) => {}
+            Err(SendError::Kafka(e)) => {
+                stats.produce_errors.fetch_add(1, Relaxed);
+                tracing::warn!("send failed: {e}");
             }
         }
         sent += 1;
@@ -190,9 +182,7 @@ pub fn replay(
         }
     }
     bar.set_position(sent);
-    producer
-        .flush(Duration::from_secs(60))
-        .context("flushing the producer")?;
+    flush_while_progressing(&producer, FLUSH_STALL)?;
     bar.finish_and_clear();
     Ok(ProduceReport {
         produced: stats.produced.load(Relaxed) - produced_before,
@@ -200,6 +190,33 @@ pub fn replay(
         failed: stats.produce_errors.load(Relaxed) - errors_before,
         elapsed: start.elapsed(),
     })
+}
+
+/// How long the final flush waits without a single acknowledgement.
+const FLUSH_STALL: Duration = Duration::from_secs(60);
+
+/// Waits until every queued record is acknowledged, however long that
+/// takes while acknowledgements keep coming (a slow or loaded broker);
+/// fails only after `stall` without any.
+fn flush_while_progressing<C: rdkafka::producer::ProducerContext + 'static>(
+    producer: &ThreadedProducer<C>,
+    stall: Duration,
+) -> anyhow::Result<()> {
+    let mut pending = producer.in_flight_count();
+    let mut progressed = Instant::now();
+    loop {
+        if producer.flush(Duration::from_secs(1)).is_ok() {
+            return Ok(());
+        }
+        let now_pending = producer.in_flight_count();
+        if now_pending < pending {
+            (pending, progressed) = (now_pending, Instant::now());
+        } else if progressed.elapsed() >= stall {
+            anyhow::bail!(
+                "flushing the producer: {now_pending} records not acknowledged, none for {stall:?}"
+            );
+        }
+    }
 }
 
 /// Records consumed by this process, good or rejected.

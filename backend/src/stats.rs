@@ -80,6 +80,15 @@ impl Stats {
         self.table(source)[reason.index()].load(Relaxed)
     }
 
+    /// Every source's non-zero rejections by reason, with the source's name
+    /// (`csv`, `payload`): the one list `/api/summary` and the stats frame show.
+    pub fn rejected_by_source(&self) -> [(&'static str, Vec<(RejectReason, u64)>); 2] {
+        [
+            ("csv", self.rejected(RejectSource::Csv)),
+            ("payload", self.rejected(RejectSource::Payload)),
+        ]
+    }
+
     /// Rejected count of `source` by reason (non-zero only).
     pub fn rejected(&self, source: RejectSource) -> Vec<(RejectReason, u64)> {
         let table = self.table(source);

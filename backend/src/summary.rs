@@ -117,17 +117,11 @@ pub fn build(
             Err(e) => quantile_error = Some(e.to_string()),
         }
     }
-    let mut rejected_by_reason = BTreeMap::new();
-    for (name, source) in [("csv", RejectSource::Csv), ("payload", RejectSource::Payload)] {
-        rejected_by_reason.insert(
-            name,
-            stats
-                .rejected(source)
-                .into_iter()
-                .map(|(r, n)| (r.name(), n))
-                .collect(),
-        );
-    }
+    let rejected_by_reason = stats
+        .rejected_by_source()
+        .into_iter()
+        .map(|(name, reasons)| (name, reasons.into_iter().map(|(r, n)| (r.name(), n)).collect()))
+        .collect();
     let partitions = pipeline
         .positions
         .lock()

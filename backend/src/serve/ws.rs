@@ -244,14 +244,15 @@ pub fn stats(pipeline: &Pipeline) -> StatsSnapshot {
                 .collect()
         })
         .unwrap_or_default();
-    let mut by_reason = Vec::new();
-    for (name, source) in [("csv", RejectSource::Csv), ("payload", RejectSource::Payload)] {
-        by_reason.extend(
-            s.rejected(source)
+    let by_reason: Vec<(String, u64)> = s
+        .rejected_by_source()
+        .into_iter()
+        .flat_map(|(name, reasons)| {
+            reasons
                 .into_iter()
-                .map(|(r, n)| (format!("{name}.{}", r.name()), n)),
-        );
-    }
+                .map(move |(r, n)| (format!("{name}.{}", r.name()), n))
+        })
+        .collect();
     StatsSnapshot {
         server_time_ms: now_ms(),
         messages_processed: s.messages.load(Relaxed),

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
 use super::record::chunks_of;
+use crate::broker::send_retrying;
 use crate::series::SeriesCatalog;
 use crate::window::Cut;
 
@@ -139,20 +139,11 @@ impl SketchPublisher {
         }
     }
 
-    fn send_record(&self, mut record: ChunkRecord<'_>) {
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return,
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, _)) => {
-                    tracing::error!("a cut could not be queued for the sketch log: {e}");
-                    self.failed.fetch_add(1, Relaxed);
-                    return;
-                }
-            }
+    fn send_record(&self, record: ChunkRecord<'_>) {
+        // Never gives up: a cut that is not queued would be lost.
+        if let Err(e) = send_retrying(&self.producer, record, Duration::from_millis(1), || false) {
+            tracing::error!("a cut could not be queued for the sketch log: {e:?}");
+            self.failed.fetch_add(1, Relaxed);
         }
     }
 
