@@ -140,7 +140,7 @@ fn run_service(service: Service) -> anyhow::Result<()> {
 
 fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(async move {
+    let embedded = runtime.block_on(async move {
         let kafka = &service.kafka;
         let sketch_log = service.ingest.sketch_log(kafka.partitions);
         let (embedded, brokers) = match &service.brokers {
@@ -284,9 +284,15 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
             println!("{}", summary::report(&doc));
             println!("final summary: {}", serde_json::to_string(&doc)?);
         }
-        drop(embedded);
-        Ok(())
-    })
+        Ok::<_, anyhow::Error>(embedded)
+    });
+    // Every client of the embedded broker (consumer, producer thread,
+    // sketch-log publisher, tasks still holding the pipeline) goes with the
+    // runtime — waiting for blocking tasks — before the broker stops, so a
+    // Ctrl-C logs no "all brokers down".
+    drop(runtime);
+    drop(embedded?);
+    Ok(())
 }
 
 /// Waits until every produced record has been consumed (good or rejected).
