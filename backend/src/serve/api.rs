@@ -161,17 +161,23 @@ fn top<T>(mut groups: Vec<(u64, T)>, limit: usize) -> (Vec<T>, usize) {
     (groups.into_iter().map(|(_, g)| g).collect(), total)
 }
 
+/// The window store, or a 500 when its lock was poisoned.
+fn store(
+    pipeline: &Pipeline,
+) -> Result<std::sync::MutexGuard<'_, crate::window::store::WindowStore>, ApiError> {
+    pipeline
+        .store
+        .lock()
+        .map_err(|_| ApiError::Internal("window store poisoned".into()))
+}
+
 fn merged_range(
     pipeline: &Pipeline,
     kind: SketchKind,
     range: TimeRange,
     group: &Group,
 ) -> Result<Option<Sketch>, ApiError> {
-    let store = pipeline
-        .store
-        .lock()
-        .map_err(|_| ApiError::Internal("window store poisoned".into()))?;
-    Ok(store.merged_range(kind, range, &|id| group.has(id)))
+    Ok(store(pipeline)?.merged_range(kind, range, &|id| group.has(id)))
 }
 
 /// `GET /api/quantiles?sketch=..&q=..&from=..&to=..&metric=..&filter=..&by=..&limit=..`:
@@ -265,11 +271,7 @@ pub fn series_points(
     step: i64,
     group: &Group,
 ) -> Result<Vec<SeriesPoint>, ApiError> {
-    let buckets = pipeline
-        .store
-        .lock()
-        .map_err(|_| ApiError::Internal("window store poisoned".into()))?
-        .series(kind, range, step, &|id| group.has(id));
+    let buckets = store(pipeline)?.series(kind, range, step, &|id| group.has(id));
     Ok(buckets
         .into_iter()
         .map(|(t, sketch)| SeriesPoint {
@@ -554,11 +556,7 @@ pub async fn metrics(
 ) -> Result<Json<Vec<MetricInfo>>, ApiError> {
     Params::new(params).only(&[])?;
     let doc = blocking(move || {
-        let counts = pipeline
-            .store
-            .lock()
-            .map(|s| s.counts_by_series(pipeline.config.default_kind))
-            .map_err(|_| ApiError::Internal("window store poisoned".into()))?;
+        let counts = store(&pipeline)?.counts_by_series(pipeline.config.default_kind);
         let mut metrics: BTreeMap<String, (usize, ValuesByKey)> = BTreeMap::new();
         for (id, key) in pipeline.catalog.published() {
             let n = counts.get(&id).copied().unwrap_or(0);
