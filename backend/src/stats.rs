@@ -32,6 +32,8 @@ pub struct Stats {
     pub redelivered: AtomicU64,
     /// Windows that could not be stored (a poisoned store lock).
     pub store_failures: AtomicU64,
+    /// Operations skipped because a lock was poisoned (each also logged).
+    pub lock_failures: AtomicU64,
     /// Rejected CSV rows by reason.
     rejected_csv: [AtomicU64; RejectReason::ALL.len()],
     /// Rejected payloads by reason.
@@ -50,6 +52,7 @@ impl Default for Stats {
             windows_closed: AtomicU64::new(0),
             redelivered: AtomicU64::new(0),
             store_failures: AtomicU64::new(0),
+            lock_failures: AtomicU64::new(0),
             rejected_csv: Default::default(),
             rejected_payload: Default::default(),
             samples: Mutex::new(Vec::new()),

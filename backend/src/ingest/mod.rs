@@ -173,6 +173,19 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Locks `m`, or logs and counts a poisoned lock (a panicked thread held it)
+/// and gives `None`: callers skip the work, never silently.
+fn locked<'a, T>(m: &'a Mutex<T>, stats: &Stats, what: &str) -> Option<std::sync::MutexGuard<'a, T>> {
+    match m.lock() {
+        Ok(g) => Some(g),
+        Err(_) => {
+            stats.lock_failures.fetch_add(1, Relaxed);
+            tracing::error!("{what} lock poisoned: skipped");
+            None
+        }
+    }
+}
+
 /// How many `series_limit` rejections are logged with their series.
 const LOGGED_SERIES_LIMIT: u64 = 5;
 
@@ -482,7 +495,7 @@ impl Pipeline {
             .ok()
             .and_then(|m| m.get(&partition).cloned());
         if let Some(windows) = windows {
-            if let Ok(mut w) = windows.lock() {
+            if let Some(mut w) = locked(&windows, &self.stats, "partition") {
                 if !w.already_counted(offset) {
                     w.resume_after(offset);
                 }
@@ -496,7 +509,7 @@ impl Pipeline {
     pub fn restore(&self, window: SharedWindow) {
         if window.kind == self.config.default_kind {
             self.stats.messages.fetch_add(window.count, Relaxed);
-            if let Ok(mut positions) = self.positions.lock() {
+            if let Some(mut positions) = locked(&self.positions, &self.stats, "positions") {
                 let pos = positions.entry(window.partition).or_default();
                 let through = window.through_offset.max(window.last_offset);
                 pos.offset = Some(pos.offset.map_or(through, |o| o.max(through)));
@@ -640,8 +653,11 @@ impl Pipeline {
     pub fn merged_all(&self, kind: SketchKind, wanted: SeriesFilter<'_>) -> Option<Sketch> {
         let (rollups, open) = {
             let assigned = self.assigned();
-            let guards: Vec<_> = assigned.iter().filter_map(|(_, w)| w.lock().ok()).collect();
-            let rollups = self.store.lock().ok()?.rollups_snapshot(kind, wanted)?;
+            let guards: Vec<_> = assigned
+                .iter()
+                .filter_map(|(_, w)| locked(w, &self.stats, "partition"))
+                .collect();
+            let rollups = locked(&self.store, &self.stats, "window store")?.rollups_snapshot(kind, wanted)?;
             let open: Vec<f64> = guards.iter().flat_map(|w| w.open_values(wanted)).collect();
             (rollups, open)
         };
@@ -673,16 +689,22 @@ impl Pipeline {
         if lost > 0 {
             out.push(format!("{lost} windows could not be stored (see the log)"));
         }
+        let poisoned = self.stats.lock_failures.load(Relaxed);
+        if poisoned > 0 {
+            out.push(format!(
+                "{poisoned} operations skipped on a poisoned lock (see the log)"
+            ));
+        }
         out
     }
 
     /// The most recent block id and value across partitions, if its series
     /// is one `wanted` accepts (each partition keeps only its latest record).
     pub fn current(&self, wanted: SeriesFilter<'_>) -> Option<(String, f64)> {
-        let last = self.last_current.lock().ok().and_then(|l| l.clone());
+        let last = locked(&self.last_current, &self.stats, "last record").and_then(|l| l.clone());
         self.assigned()
             .into_iter()
-            .filter_map(|(_, w)| w.lock().ok().and_then(|w| w.current.clone()))
+            .filter_map(|(_, w)| locked(&w, &self.stats, "partition").and_then(|w| w.current.clone()))
             .chain(last)
             .filter(|c| wanted(c.3))
             .max_by_key(|c| c.2)
