@@ -9,25 +9,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use shared::protocol::{SeriesId, TopicId, WindowSnapshot};
+use shared::protocol::{SnapshotKey, WindowSnapshot};
 use shared::range::{bucket_start, TimeRange};
 use shared::{Sketch, SketchKind};
-
-/// What identifies one snapshot of a window: series, topic, partition,
-/// kind, start and first offset (later snapshots of a window — late
-/// records — are merged, a repeat of the same one is refused).
-type SnapshotKey = (SeriesId, TopicId, i32, SketchKind, i64, i64);
-
-fn snapshot_key(w: &WindowSnapshot) -> SnapshotKey {
-    (
-        w.series,
-        w.topic,
-        w.partition,
-        w.kind,
-        w.window_start_ms,
-        w.first_offset,
-    )
-}
 
 /// Length of the aggregates, ms.
 pub const MINUTE_MS: i64 = 60_000;
@@ -164,7 +148,7 @@ impl ClientStore {
 
     /// Adds one partition's closed window.
     pub fn insert(&mut self, window: &WindowSnapshot) -> Result<(), Refused> {
-        if self.seen.contains(&snapshot_key(window)) {
+        if self.seen.contains(&window.snapshot_key()) {
             self.duplicates += 1;
             return Err(Refused::Duplicate);
         }
@@ -245,7 +229,7 @@ impl ClientStore {
                 );
             }
         }
-        self.seen.insert(snapshot_key(window));
+        self.seen.insert(window.snapshot_key());
         for ((kind, step, _), cache) in &mut self.lines {
             forget_bucket(cache, *kind == window.kind, start, *step);
         }

@@ -77,6 +77,27 @@ pub struct WindowSnapshot {
     pub through_offset: i64,
 }
 
+/// What identifies one snapshot of a window: series, topic, partition,
+/// kind, start and first offset. Later snapshots of a window (late records)
+/// have other first offsets and are merged; a repeat of the same key is a
+/// duplicate. The server's history/live overlap check and the browser's
+/// duplicate check both use it.
+pub type SnapshotKey = (SeriesId, TopicId, i32, SketchKind, i64, i64);
+
+impl WindowSnapshot {
+    /// This snapshot's [`SnapshotKey`].
+    pub fn snapshot_key(&self) -> SnapshotKey {
+        (
+            self.series,
+            self.topic,
+            self.partition,
+            self.kind,
+            self.window_start_ms,
+            self.first_offset,
+        )
+    }
+}
+
 /// A series as the catalog defines it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesDef {

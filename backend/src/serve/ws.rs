@@ -29,8 +29,8 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use shared::filter::Filter as SeriesFilter;
 use shared::protocol::{
-    ClientMessage, Hello, KindInfo, PartitionStats, SeriesId, ServerMessage, StatsSnapshot, TopicDef,
-    TopicId, PROTOCOL_VERSION,
+    ClientMessage, Hello, KindInfo, PartitionStats, SeriesId, ServerMessage, SnapshotKey, StatsSnapshot,
+    TopicDef, TopicId, PROTOCOL_VERSION,
 };
 use shared::SketchKind;
 use tokio::sync::broadcast::error::RecvError;
@@ -173,21 +173,6 @@ impl Known {
     }
 }
 
-/// What identifies one snapshot of a window (the browser's duplicate check
-/// uses the same): series, source, kind, start and first offset.
-type SnapshotKey = (SeriesId, TopicId, i32, SketchKind, i64, i64);
-
-fn snapshot_key(w: &ClosedWindow) -> SnapshotKey {
-    (
-        w.series,
-        w.topic,
-        w.partition,
-        w.kind,
-        w.window_start_ms,
-        w.first_offset,
-    )
-}
-
 /// Upgrades `GET /ws`.
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<WsState>) -> Response {
     ws.max_message_size(MAX_CLIENT_FRAME)
@@ -308,7 +293,7 @@ async fn send_history(
         }
     };
     let windows: Vec<StoredWindow> = all.into_iter().filter(|w| filter.wants(w, pipeline)).collect();
-    let sent = windows.iter().map(|w| snapshot_key(w)).collect();
+    let sent = windows.iter().map(|w| w.snapshot_key()).collect();
     let mut chunks = windows.chunks(HISTORY_BATCH).peekable();
     if chunks.peek().is_none() {
         sink.send(binary(&ServerMessage::History {
@@ -448,7 +433,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
             }
             received = live.recv() => match received {
                 Ok(w) => {
-                    if !filter.wants(&w, pipeline) || sent.remove(&snapshot_key(&w)) {
+                    if !filter.wants(&w, pipeline) || sent.remove(&w.snapshot_key()) {
                         continue;
                     }
                     if let Some(defs) = known.catalog_for([&*w.window], pipeline) {
