@@ -24,9 +24,7 @@ use crate::series::{InternError, SeriesCatalog};
 use crate::sketch_log::record::LogCut;
 use crate::stats::{RejectSource, Stats};
 use crate::window::store::{SeriesFilter, WindowStore};
-use crate::window::{
-    ClosedWindow, Cut, PartitionWindows, PublishedWindow, SeriesCache, SharedWindow, WindowConfig,
-};
+use crate::window::{Cut, PartitionWindows, PublishedWindow, SeriesCache, SharedWindow, WindowConfig};
 pub use latency_probe::LatencyProbe;
 
 /// Ingest settings.
@@ -557,19 +555,8 @@ impl Pipeline {
                     continue;
                 }
                 restored += 1;
-                self.restore(Arc::new(PublishedWindow::new(ClosedWindow {
-                    series: *series,
-                    topic,
-                    partition: chunk.partition,
-                    window_start_ms: w.window_start_ms,
-                    window_ms: w.window_ms,
-                    kind: w.kind,
-                    count: w.count,
-                    sketch: w.sketch,
-                    first_offset: w.first_offset,
-                    last_offset: w.last_offset,
-                    through_offset: chunk.through_offset,
-                })));
+                let window = w.into_snapshot(*series, topic, chunk.partition, chunk.through_offset);
+                self.restore(Arc::new(PublishedWindow::new(window)));
             }
         }
         restored

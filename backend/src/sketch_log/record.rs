@@ -11,6 +11,7 @@
 //! window, so its last offset was a prefix boundary).
 
 use serde::{Deserialize, Serialize};
+use shared::protocol::{SeriesId, TopicId};
 use shared::series::SeriesKey;
 use shared::SketchKind;
 
@@ -147,7 +148,7 @@ pub fn chunks_of(
             continue;
         };
         bytes += w.sketch.len();
-        current.windows.push(log_window(index, w));
+        current.windows.push(LogWindow::of(index, w));
     }
     if chunks.is_empty() {
         // A cut over rejected records only: still published, so commits move on.
@@ -170,16 +171,43 @@ fn series_index(chunk: &mut LogCut, id: u32, key_of: &impl Fn(u32) -> Option<Ser
     Some((chunk.series.len() - 1) as u32)
 }
 
-fn log_window(series: u32, w: &ClosedWindow) -> LogWindow {
-    LogWindow {
-        series,
-        window_start_ms: w.window_start_ms,
-        window_ms: w.window_ms,
-        kind: w.kind,
-        count: w.count,
-        sketch: w.sketch.clone(),
-        first_offset: w.first_offset,
-        last_offset: w.last_offset,
+impl LogWindow {
+    /// `w` in a cut, its series at `series` in the cut's table.
+    fn of(series: u32, w: &ClosedWindow) -> Self {
+        Self {
+            series,
+            window_start_ms: w.window_start_ms,
+            window_ms: w.window_ms,
+            kind: w.kind,
+            count: w.count,
+            sketch: w.sketch.clone(),
+            first_offset: w.first_offset,
+            last_offset: w.last_offset,
+        }
+    }
+
+    /// Back to a snapshot of this process's `series` and `topic` ids, from
+    /// `partition`'s cut through `through_offset`.
+    pub fn into_snapshot(
+        self,
+        series: SeriesId,
+        topic: TopicId,
+        partition: i32,
+        through_offset: i64,
+    ) -> ClosedWindow {
+        ClosedWindow {
+            series,
+            topic,
+            partition,
+            window_start_ms: self.window_start_ms,
+            window_ms: self.window_ms,
+            kind: self.kind,
+            count: self.count,
+            sketch: self.sketch,
+            first_offset: self.first_offset,
+            last_offset: self.last_offset,
+            through_offset,
+        }
     }
 }
 
