@@ -241,9 +241,9 @@ impl PartitionWindows {
         let cut = if self.due(watermark) { self.cut() } else { None };
         self.watermark = Some(watermark);
         if self.cut_at.is_none() {
-            // The window being filled (a late record's or the watermark's,
-            // whichever is newer) ends, plus the grace.
-            let newest = self.window_start(watermark.max(event_ms));
+            // The watermark's window (never a late record's: the watermark
+            // already includes this record) ends, plus the grace.
+            let newest = self.window_start(watermark);
             self.cut_at = Some(
                 newest
                     .saturating_add(self.config.window())
