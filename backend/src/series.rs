@@ -69,6 +69,18 @@ impl SeriesCatalog {
         }
     }
 
+    /// The catalog for reading, or `None` (logged) when a panicking thread
+    /// poisoned it.
+    fn read(&self) -> Option<std::sync::RwLockReadGuard<'_, Inner>> {
+        match self.inner.read() {
+            Ok(g) => Some(g),
+            Err(_) => {
+                tracing::error!("series catalog lock poisoned: series unknown to this query");
+                None
+            }
+        }
+    }
+
     /// Changes whenever a series was freed (cached ids may be stale).
     pub fn generation(&self) -> u64 {
         self.generation.load(Relaxed)
@@ -116,7 +128,7 @@ impl SeriesCatalog {
 
     /// The series of `id`, if it is still known.
     pub fn get(&self, id: SeriesId) -> Option<Arc<SeriesKey>> {
-        let inner = self.inner.read().ok()?;
+        let inner = self.read()?;
         inner.by_id.get(&id).map(|e| e.key.clone())
     }
 
@@ -160,7 +172,7 @@ impl SeriesCatalog {
 
     /// Series known now.
     pub fn len(&self) -> usize {
-        self.inner.read().map(|i| i.by_id.len()).unwrap_or(0)
+        self.read().map_or(0, |i| i.by_id.len())
     }
 
     /// Whether no series is known.
@@ -175,7 +187,7 @@ impl SeriesCatalog {
 
     /// Ids of the series of `metric` that `filter` matches.
     pub fn matching(&self, metric: &str, filter: &Filter) -> Vec<(SeriesId, Arc<SeriesKey>)> {
-        let Ok(inner) = self.inner.read() else {
+        let Some(inner) = self.read() else {
             return Vec::new();
         };
         let mut out: Vec<(SeriesId, Arc<SeriesKey>)> = inner
@@ -192,7 +204,7 @@ impl SeriesCatalog {
     /// (the default series of a process that only sees tagged records is
     /// not listed).
     pub fn published(&self) -> Vec<(SeriesId, Arc<SeriesKey>)> {
-        let Ok(inner) = self.inner.read() else {
+        let Some(inner) = self.read() else {
             return Vec::new();
         };
         inner
@@ -214,12 +226,13 @@ impl SeriesCatalog {
 
     /// The id of source topic `topic`, assigned on first use.
     pub fn topic_id(&self, topic: &str) -> TopicId {
-        if let Ok(inner) = self.inner.read() {
+        if let Some(inner) = self.read() {
             if let Some(i) = inner.topics.iter().position(|t| t == topic) {
                 return i as TopicId;
             }
         }
         let Ok(mut inner) = self.inner.write() else {
+            tracing::error!(topic, "series catalog lock poisoned: topic given id 0");
             return 0;
         };
         if let Some(i) = inner.topics.iter().position(|t| t == topic) {
@@ -231,7 +244,7 @@ impl SeriesCatalog {
 
     /// The name of topic `id`.
     pub fn topic(&self, id: TopicId) -> Option<String> {
-        self.inner.read().ok()?.topics.get(usize::from(id)).cloned()
+        self.read()?.topics.get(usize::from(id)).cloned()
     }
 }
 
