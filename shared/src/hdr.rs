@@ -29,6 +29,8 @@ pub const DEFAULT_SCALE: f64 = 1000.0;
 
 const V2_COOKIE: u32 = 0x1c84_9313;
 const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
+/// Plain V2 payloads from this size on are stored zlib-compressed.
+pub const COMPRESS_FROM_BYTES: usize = 512;
 const V2_HEADER_LEN: usize = 40;
 /// Largest decompressed V2 payload accepted (bounds memory on bad input).
 const MAX_V2_BYTES: u64 = 64 << 20;
@@ -224,20 +226,20 @@ impl HdrSketch {
         if !compressed {
             return Ok(plain);
         }
-        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder
-            .write_all(&plain)
-            .map_err(|e| EncodeError::Hdr(e.to_string()))?;
-        let deflated = encoder.finish().map_err(|e| EncodeError::Hdr(e.to_string()))?;
-        let mut out = Vec::with_capacity(8 + deflated.len());
-        out.extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
-        out.extend_from_slice(
-            &u32::try_from(deflated.len())
-                .map_err(|e| EncodeError::Hdr(e.to_string()))?
-                .to_be_bytes(),
-        );
-        out.extend_from_slice(&deflated);
-        Ok(out)
+        compress_v2(&plain)
+    }
+
+    /// V2 bytes as our own encoding stores them: plain while they are small
+    /// (a window of a few dozen values: zlib would save a few bytes and cost
+    /// most of the encoding time, its state alone being ~300 KB to set up),
+    /// zlib-compressed from [`COMPRESS_FROM_BYTES`] on (about a third of the
+    /// plain size for a busy window). Decoding reads both.
+    pub fn to_v2_sized(&self) -> Result<Vec<u8>, EncodeError> {
+        let plain = self.to_v2(false)?;
+        if plain.len() < COMPRESS_FROM_BYTES {
+            return Ok(plain);
+        }
+        compress_v2(&plain)
     }
 
     /// Reads HdrHistogram V2 bytes (plain or compressed). The scale is
@@ -349,8 +351,7 @@ impl HdrSketch {
         w.f64(self.sum);
         w.f64(self.min);
         w.f64(self.max);
-        // zlib-compressed V2: about a third of the plain size for a window.
-        w.bytes(&self.to_v2(true)?);
+        w.bytes(&self.to_v2_sized()?);
         Ok(())
     }
 
@@ -374,6 +375,25 @@ impl HdrSketch {
         r.finish()?;
         self.merge_v2(bytes, Some((sum, min, max)))
     }
+}
+
+/// Plain V2 bytes wrapped the way the compressed V2 form is (cookie, length,
+/// zlib stream).
+fn compress_v2(plain: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(plain)
+        .map_err(|e| EncodeError::Hdr(e.to_string()))?;
+    let deflated = encoder.finish().map_err(|e| EncodeError::Hdr(e.to_string()))?;
+    let mut out = Vec::with_capacity(8 + deflated.len());
+    out.extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
+    out.extend_from_slice(
+        &u32::try_from(deflated.len())
+            .map_err(|e| EncodeError::Hdr(e.to_string()))?
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(&deflated);
+    Ok(out)
 }
 
 /// A V2 histogram's plain (inflated) bytes and the header fields we check.

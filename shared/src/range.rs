@@ -49,10 +49,11 @@ impl TimeRange {
 }
 
 /// The epoch-aligned start of the step-sized bucket holding `t`
-/// (`step` ≤ 0 is treated as 1).
+/// (`step` ≤ 0 is treated as 1; `i64::MIN` for a bucket that would start
+/// before it).
 pub fn bucket_start(t: i64, step: i64) -> i64 {
     let step = step.max(1);
-    t - t.rem_euclid(step)
+    t.saturating_sub(t.rem_euclid(step))
 }
 
 /// The starts of the buckets that overlap `range`, oldest first: the

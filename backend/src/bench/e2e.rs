@@ -157,6 +157,7 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         window_ms: options.window_ms.max(1),
         retention_ms: 3_600_000,
         fine_retention_ms: crate::window::store::DEFAULT_FINE_RETENTION_MS,
+        mid_retention_ms: crate::window::store::DEFAULT_MID_RETENTION_MS,
         exact: false,
         topic: topic.clone(),
         // Throughput, not the limit, is measured here.

@@ -41,6 +41,8 @@ pub struct SeriesReport {
     pub bytes_per_series_hour: f64,
     /// (peak − baseline) / series, bytes: what one series costs at this rate and retention.
     pub bytes_per_series: f64,
+    /// What each tier of the store holds at the end.
+    pub store: crate::window::store::Footprint,
 }
 
 /// Runs the simulation.
@@ -93,6 +95,7 @@ pub fn run(series: usize, rate: u64, history_s: u64, partitions: i32) -> anyhow:
         }
     }
     pipeline.evict(now_ms());
+    let store = pipeline.store_footprint();
     let elapsed_s = started.elapsed().as_secs_f64();
     let (_, peak_rss_mb) = process_usage();
     let stored = pipeline
@@ -113,5 +116,6 @@ pub fn run(series: usize, rate: u64, history_s: u64, partitions: i32) -> anyhow:
         baseline_rss_mb,
         bytes_per_series_hour: per_series / (history_s as f64 / 3600.0).max(1e-9),
         bytes_per_series: per_series,
+        store,
     })
 }

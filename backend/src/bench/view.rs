@@ -66,6 +66,7 @@ pub async fn run(
         window_ms: 1000,
         retention_ms: (history_s + 60) * 1000,
         fine_retention_ms: crate::window::store::DEFAULT_FINE_RETENTION_MS,
+        mid_retention_ms: crate::window::store::DEFAULT_MID_RETENTION_MS,
         exact: false,
         topic: source_topic.clone(),
         ..Default::default()

@@ -127,11 +127,15 @@ pub struct IngestArgs {
     /// How long closed windows are kept, e.g. `1h`.
     #[arg(long, env = "MSS_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
     pub retention: Duration,
-    /// How long fine windows are kept before only their 1-minute rollups
-    /// (merged across partitions) remain, e.g. `15m`; bounds memory for long
-    /// retentions.
-    #[arg(long, env = "MSS_FINE_RETENTION", default_value = "15m", value_parser = humantime::parse_duration)]
+    /// How long fine windows (`--window` long, per partition) are kept
+    /// before only rollups (merged across partitions) answer, e.g. `5m`;
+    /// bounds memory (see the README's retention tiers).
+    #[arg(long, env = "MSS_FINE_RETENTION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub fine_retention: Duration,
+    /// How long 10 s rollups are kept before only 1-minute rollups answer,
+    /// e.g. `15m` (at least `--fine-retention`).
+    #[arg(long, env = "MSS_MID_RETENTION", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub mid_retention: Duration,
     /// quantileflow relative accuracy α.
     #[arg(long, default_value_t = shared::ddsketch::DEFAULT_RELATIVE_ACCURACY)]
     pub alpha: f64,
@@ -240,6 +244,7 @@ impl IngestArgs {
             max_lateness_ms: millis(self.max_lateness),
             retention_ms: millis(self.retention),
             fine_retention_ms: millis(self.fine_retention),
+            mid_retention_ms: millis(self.mid_retention),
             exact: self.exact,
             topic: topic.to_owned(),
             metric: self.metric.clone(),

@@ -178,6 +178,16 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                     r.windows,
                     r.elapsed_s
                 );
+                let s = &r.store;
+                println!(
+                    "store: fine {} windows / {} sketch bytes, 10 s {} parts / {} bytes, minute {} parts / {} bytes",
+                    s.fine.units,
+                    s.fine.sketch_bytes,
+                    s.mid.units,
+                    s.mid.sketch_bytes,
+                    s.minutes.units,
+                    s.minutes.sketch_bytes
+                );
             }
         }
         BenchCommand::E2e(args) => {

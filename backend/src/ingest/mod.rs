@@ -44,8 +44,10 @@ pub struct IngestConfig {
     pub max_lateness_ms: u64,
     /// How long closed windows are kept, in ms.
     pub retention_ms: u64,
-    /// How long fine windows are kept before only 1-minute rollups remain, in ms.
+    /// How long fine windows are kept before only rollups answer, in ms.
     pub fine_retention_ms: u64,
+    /// How long 10 s rollups are kept before only 1-minute rollups answer, in ms.
+    pub mid_retention_ms: u64,
     /// Keep every value as an exact reference (`--exact`, `/api/exact`).
     pub exact: bool,
     /// Source topic (`--topic`).
@@ -77,6 +79,7 @@ impl Default for IngestConfig {
             max_lateness_ms: crate::window::DEFAULT_MAX_LATENESS_MS,
             retention_ms: 3_600_000,
             fine_retention_ms: crate::window::store::DEFAULT_FINE_RETENTION_MS,
+            mid_retention_ms: crate::window::store::DEFAULT_MID_RETENTION_MS,
             exact: false,
             topic: crate::broker::DEFAULT_TOPIC.to_owned(),
             metric: DEFAULT_METRIC.to_owned(),
@@ -204,11 +207,12 @@ impl Pipeline {
         // The source topic is topic 0.
         catalog.topic_id(&config.topic);
         Ok(Arc::new(Self {
-            store: Mutex::new(WindowStore::with_fine_retention(
+            store: Mutex::new(WindowStore::with_tiers(
                 &config.kinds,
                 config.params,
                 config.retention_ms,
                 config.fine_retention_ms,
+                config.mid_retention_ms,
             )),
             exact: config
                 .exact
@@ -655,6 +659,11 @@ impl Pipeline {
         Some(acc)
     }
 
+    /// What each tier of the window store holds (empty on a poisoned lock, logged).
+    pub fn store_footprint(&self) -> crate::window::store::Footprint {
+        locked(&self.store, &self.stats, "window store").map_or_else(Default::default, |s| s.footprint())
+    }
+
     /// What is wrong right now, for people (the dashboard's status):
     /// not ready yet, the series limit reached, windows that could not be stored.
     pub fn problems(&self) -> Vec<String> {
@@ -671,6 +680,12 @@ impl Pipeline {
                     "series limit of {max} reached (--max-series): {refused} records of new series rejected"
                 ));
             }
+        }
+        let unmerged = locked(&self.store, &self.stats, "window store").map_or(0, |s| s.merge_failures());
+        if unmerged > 0 {
+            out.push(format!(
+                "{unmerged} stored windows did not merge into rollups (see the log)"
+            ));
         }
         let lost = self.stats.store_failures.load(Relaxed);
         if lost > 0 {

@@ -1,22 +1,29 @@
-//! Retained window snapshots: the fine ones (as published, for streaming
-//! and exact ranges) for the last `fine_retention` (15 minutes by default),
-//! plus one-minute rollups per series merged across partitions (and the
-//! snapshots of a window) for the whole retention,
-//! so a query over the whole retention merges at most one sketch per minute
-//! and memory stays bounded for long retentions.
+//! Retained window snapshots in three tiers, so memory follows the data a
+//! series has and a query over any range is a bounded number of merges:
+//!
+//! | tier | length | kept for | what for |
+//! |---|---|---|---|
+//! | fine | the window (1 s) | `fine_retention` (5 min by default) | streaming, exact recent ranges |
+//! | mid | 10 s | `mid_retention` (15 min by default) | the default 15-minute chart |
+//! | minute | 60 s | the whole retention | long ranges, whole-retention merges |
+//!
+//! Fine windows are kept as published (per partition); each rollup merges
+//! every partition (and every snapshot of a window) of one series and kind.
+//! The tiers hand over at minute boundaries: a minute is answered from the
+//! fine windows while they are kept, then from its six 10 s rollups, then
+//! from its minute rollup alone ([`Resolution`]).
+//!
+//! A rollup is kept *encoded*, never as a decoded sketch (a decoded HDR
+//! histogram is ~120 KB whatever it holds): the windows that reached it
+//! since it was last folded are kept as they are (shared with the fine
+//! tier), and are folded — decoded, merged and encoded once — when
+//! [`FOLD_AT`] of them are pending or when the rollup has been idle a while.
+//! A late window for a folded rollup is simply pending again.
 //!
 //! Every query takes the series it covers as a predicate over
 //! [`SeriesId`]s (the API resolves `metric`/`filter`/`by` against the
 //! catalog), and ranges follow [`shared::range`]: half-open, windows by
 //! start, series points aligned to the epoch.
-//!
-//! A rollup is kept decoded while its minute can still receive windows; two
-//! minutes after the newest window seen, once no window reached it for a
-//! while, it is *sealed*: encoded once into a
-//! window of its own (partition −1, 60 s long, sent as history to
-//! WebSocket clients for minutes whose fine windows are gone) and its
-//! decoded sketches are dropped. A late window for a sealed minute reopens it
-//! (decoded and merged), and it is sealed again once idle.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -27,14 +34,21 @@ use shared::{Sketch, SketchKind, SketchParams};
 
 use super::{ClosedWindow, StoredWindow};
 
-/// Length of a rollup.
+/// Length of a minute rollup.
 pub const ROLLUP_MS: i64 = 60_000;
-/// Default time fine windows are kept before only their rollups remain.
-pub const DEFAULT_FINE_RETENTION_MS: u64 = 15 * 60_000;
-/// A rollup is sealed once windows this much newer than its end arrived…
-const SEAL_AFTER_MS: i64 = 2 * ROLLUP_MS;
-/// …and no window reached it during this many additions (a view reading
-/// the sketch log gets one partition's whole history before the next one's).
+/// Length of a mid-tier rollup.
+pub const MID_MS: i64 = 10_000;
+/// Default time fine windows are kept before only rollups answer.
+pub const DEFAULT_FINE_RETENTION_MS: u64 = 5 * 60_000;
+/// Default time 10 s rollups are kept before only minute rollups answer.
+pub const DEFAULT_MID_RETENTION_MS: u64 = 15 * 60_000;
+/// Pending windows of a rollup that make it fold.
+pub const FOLD_AT: usize = 16;
+/// A rollup is folded once windows this many of its lengths newer arrived…
+const SEAL_AFTER_LENGTHS: i64 = 2;
+/// …and no window reached its bucket during this many additions (a view
+/// reading the sketch log gets one partition's whole history before the
+/// next one's).
 const SEAL_IDLE_ADDS: u64 = 512;
 /// The sealing pass runs once per this many additions.
 const SEAL_PASS_EVERY: u64 = 64;
@@ -46,92 +60,103 @@ pub const ALL_TOPICS: TopicId = TopicId::MAX;
 /// Which series a query covers.
 pub type SeriesFilter<'a> = &'a dyn Fn(SeriesId) -> bool;
 
-/// One minute of one kind, all partitions.
-#[derive(Debug, Clone)]
-enum Rollup {
-    /// Still receiving windows.
-    Open(Box<Sketch>),
-    /// Encoded for good.
-    Sealed(StoredWindow),
+/// Which tier answers for a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolution {
+    Fine,
+    Mid,
+    Minute,
+}
+
+/// What a rollup is: where it is, of what.
+#[derive(Debug, Clone, Copy)]
+struct RollupId {
+    series: SeriesId,
+    kind: SketchKind,
+    start: i64,
+    len_ms: i64,
+}
+
+/// One bucket of one series and kind, all partitions: a folded part and
+/// the windows that reached it since.
+#[derive(Debug, Clone, Default)]
+struct Rollup {
+    folded: Option<StoredWindow>,
+    pending: Vec<StoredWindow>,
 }
 
 impl Rollup {
-    /// Merges into `acc`; false (and logged) if the sketches did not merge.
-    fn merge_into(&self, acc: &mut Sketch) -> bool {
-        // Same kind and parameters by construction: a failure is a bug.
-        let ok = match self {
-            Rollup::Open(s) => acc.merge(s).is_ok(),
-            Rollup::Sealed(w) => acc.merge_encoded(&w.sketch).is_ok(),
+    /// Every encoded part.
+    fn parts(&self) -> impl Iterator<Item = &StoredWindow> {
+        self.folded.iter().chain(&self.pending)
+    }
+
+    fn count(&self) -> u64 {
+        self.parts().map(|w| w.count).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.folded.is_none() && self.pending.is_empty()
+    }
+
+    /// Merges every part into `acc`; the parts that did not merge (logged).
+    fn merge_into(&self, acc: &mut Sketch) -> u64 {
+        self.parts().map(|w| u64::from(!merge_bytes(acc, w))).sum()
+    }
+
+    /// The parts merged into one window (the folded part itself when
+    /// nothing is pending); with the parts that did not merge.
+    fn merged(&self, id: RollupId, params: &SketchParams) -> (Option<StoredWindow>, u64) {
+        if self.pending.is_empty() {
+            return (self.folded.clone(), 0);
+        }
+        let Ok(mut acc) = Sketch::new(id.kind, params) else {
+            tracing::error!(kind = id.kind.name(), "no empty sketch for a rollup");
+            return (None, self.pending.len() as u64 + u64::from(self.folded.is_some()));
         };
-        if !ok {
-            tracing::error!("a rollup did not merge into a query's sketch");
+        let failed = self.merge_into(&mut acc);
+        (Some(rollup_window(id, &acc)), failed)
+    }
+
+    /// Folds the pending windows into the folded part; the parts that did
+    /// not merge (dropped, logged).
+    fn fold(&mut self, id: RollupId, params: &SketchParams) -> u64 {
+        if self.pending.is_empty() {
+            return 0;
         }
-        ok
+        let (window, failed) = self.merged(id, params);
+        if let Some(w) = window {
+            self.folded = Some(w);
+            // Freed, not cleared: most rollups get no window after folding.
+            self.pending = Vec::new();
+        }
+        failed
     }
 }
 
-/// One minute: per series, one rollup slot per kind.
-type Minute = HashMap<SeriesId, Vec<Option<Rollup>>>;
-
-/// One kind's rollups taken out of the store: sealed minutes shared, open
-/// ones copied (a few recent minutes).
-#[derive(Debug, Clone)]
-pub struct RollupsSnapshot {
-    empty: Sketch,
-    parts: Vec<Rollup>,
-}
-
-impl RollupsSnapshot {
-    /// All of them merged.
-    pub fn merge(self) -> Sketch {
-        let mut acc = self.empty;
-        for part in &self.parts {
-            part.merge_into(&mut acc);
-        }
-        acc
-    }
-}
-
-/// Merges a fine window's bytes into `acc`, logging a failure.
-fn merge_bytes(acc: &mut Sketch, w: &ClosedWindow) {
-    if acc.merge_encoded(&w.sketch).is_err() {
+/// Merges a window's bytes into `acc`; false (and logged) if they did not
+/// merge (same kind and parameters by construction: a failure is a bug or
+/// a corrupt snapshot).
+fn merge_bytes(acc: &mut Sketch, w: &ClosedWindow) -> bool {
+    let ok = acc.merge_encoded(&w.sketch).is_ok();
+    if !ok {
         tracing::error!(
             kind = w.kind.name(),
             start = w.window_start_ms,
             "a stored window did not merge into a query's sketch"
         );
     }
+    ok
 }
 
-/// Closed windows kept for `retention_ms`.
-#[derive(Debug)]
-pub struct WindowStore {
-    kinds: Vec<SketchKind>,
-    params: SketchParams,
-    retention_ms: i64,
-    fine_retention_ms: i64,
-    fine: VecDeque<StoredWindow>,
-    rollups: BTreeMap<i64, Minute>,
-    /// Start of the newest window added.
-    newest_start: i64,
-    /// Minutes before this have no fine windows any more (rollups only).
-    fine_cutoff: i64,
-    /// Windows added so far (the store's clock for idleness).
-    adds: u64,
-    /// Per minute, the value of `adds` when a window last reached it.
-    touched: BTreeMap<i64, u64>,
-    /// Windows that could not be decoded or merged (never expected).
-    pub merge_failures: u64,
-}
-
-fn sealed(series: SeriesId, kind: SketchKind, minute: i64, sketch: &Sketch) -> StoredWindow {
+fn rollup_window(id: RollupId, sketch: &Sketch) -> StoredWindow {
     Arc::new(ClosedWindow {
-        series,
+        series: id.series,
         topic: ALL_TOPICS,
         partition: ALL_PARTITIONS,
-        window_start_ms: minute,
-        window_ms: ROLLUP_MS as u64,
-        kind,
+        window_start_ms: id.start,
+        window_ms: id.len_ms as u64,
+        kind: id.kind,
         count: sketch.count(),
         sketch: sketch.encode(),
         first_offset: -1,
@@ -140,81 +165,261 @@ fn sealed(series: SeriesId, kind: SketchKind, minute: i64, sketch: &Sketch) -> S
     })
 }
 
-impl WindowStore {
-    /// An empty store for `kinds`, keeping windows for `retention_ms` (fine
-    /// windows for the default 15 minutes).
-    pub fn new(kinds: &[SketchKind], params: SketchParams, retention_ms: u64) -> Self {
-        Self::with_fine_retention(kinds, params, retention_ms, DEFAULT_FINE_RETENTION_MS)
+/// One bucket of a tier: per series, one rollup per kind slot.
+type Bucket = HashMap<SeriesId, Vec<Rollup>>;
+
+/// Rollups of one length.
+#[derive(Debug)]
+struct Tier {
+    len_ms: i64,
+    buckets: BTreeMap<i64, Bucket>,
+    /// Per bucket, the store's `adds` when a window last reached it.
+    touched: BTreeMap<i64, u64>,
+}
+
+impl Tier {
+    fn new(len_ms: i64) -> Self {
+        Self {
+            len_ms,
+            buckets: BTreeMap::new(),
+            touched: BTreeMap::new(),
+        }
     }
 
-    /// Same, keeping fine windows for `fine_retention_ms`.
-    pub fn with_fine_retention(
+    /// Adds `window` to its bucket's pending windows; folds when enough
+    /// are pending. Returns the parts that did not merge.
+    fn add(
+        &mut self,
+        window: &StoredWindow,
+        slot: usize,
+        kinds: usize,
+        adds: u64,
+        params: &SketchParams,
+    ) -> u64 {
+        let start = bucket_start(window.window_start_ms, self.len_ms);
+        self.touched.insert(start, adds);
+        let rollups = self
+            .buckets
+            .entry(start)
+            .or_default()
+            .entry(window.series)
+            .or_insert_with(|| vec![Rollup::default(); kinds]);
+        let rollup = &mut rollups[slot];
+        rollup.pending.push(window.clone());
+        if rollup.pending.len() < FOLD_AT {
+            return 0;
+        }
+        let id = RollupId {
+            series: window.series,
+            kind: window.kind,
+            start,
+            len_ms: self.len_ms,
+        };
+        rollup.fold(id, params)
+    }
+
+    /// Drops the buckets before `cutoff`.
+    fn evict_before(&mut self, cutoff: i64) {
+        while let Some((&start, _)) = self.buckets.first_key_value() {
+            if start >= cutoff {
+                break;
+            }
+            self.buckets.pop_first();
+            self.touched.remove(&start);
+        }
+    }
+
+    /// Folds the rollups of buckets well behind `newest` that no window
+    /// reached for a while. Returns the parts that did not merge.
+    fn fold_idle(&mut self, newest: i64, adds: u64, kinds: &[SketchKind], params: &SketchParams) -> u64 {
+        let before = newest.saturating_sub((1 + SEAL_AFTER_LENGTHS) * self.len_ms);
+        let mut failed = 0;
+        for (&start, bucket) in self.buckets.range_mut(..before) {
+            let last = self.touched.get(&start).copied().unwrap_or(0);
+            if adds - last < SEAL_IDLE_ADDS {
+                continue;
+            }
+            for (&series, rollups) in bucket.iter_mut() {
+                for (slot, r) in rollups.iter_mut().enumerate() {
+                    let id = RollupId {
+                        series,
+                        kind: kinds[slot],
+                        start,
+                        len_ms: self.len_ms,
+                    };
+                    failed += r.fold(id, params);
+                }
+            }
+        }
+        failed
+    }
+
+    /// The rollups of `slot` in the bucket at `start`, of the series `wanted` accepts.
+    fn rollups_at<'a>(
+        &'a self,
+        start: i64,
+        slot: usize,
+        wanted: SeriesFilter<'a>,
+    ) -> impl Iterator<Item = &'a Rollup> + 'a {
+        self.buckets
+            .get(&start)
+            .into_iter()
+            .flat_map(|b| b.iter())
+            .filter(move |(&id, _)| wanted(id))
+            .filter_map(move |(_, r)| r.get(slot))
+            .filter(|r| !r.is_empty())
+    }
+
+    /// Bucket starts in `[from, to)`.
+    fn starts_in(&self, from: i64, to: i64) -> impl Iterator<Item = i64> + '_ {
+        self.buckets.range(from..to.max(from)).map(|(&s, _)| s)
+    }
+}
+
+/// One kind's rollups taken out of the store (shared bytes, no copies).
+#[derive(Debug, Clone)]
+pub struct RollupsSnapshot {
+    empty: Sketch,
+    parts: Vec<StoredWindow>,
+}
+
+impl RollupsSnapshot {
+    /// All of them merged (a part that does not merge is logged).
+    pub fn merge(self) -> Sketch {
+        let mut acc = self.empty;
+        for part in &self.parts {
+            merge_bytes(&mut acc, part);
+        }
+        acc
+    }
+}
+
+/// Closed windows kept for `retention_ms`, in tiers.
+#[derive(Debug)]
+pub struct WindowStore {
+    kinds: Vec<SketchKind>,
+    params: SketchParams,
+    retention_ms: i64,
+    fine_retention_ms: i64,
+    mid_retention_ms: i64,
+    fine: VecDeque<StoredWindow>,
+    mid: Tier,
+    minutes: Tier,
+    /// Start of the newest window added.
+    newest_start: i64,
+    /// Minutes before this have no fine windows any more.
+    fine_cutoff: i64,
+    /// Minutes before this have no 10 s rollups any more.
+    mid_cutoff: i64,
+    /// Windows added so far (the store's clock for idleness).
+    adds: u64,
+    /// Windows that could not be decoded or merged (never expected).
+    merge_failures: u64,
+}
+
+/// What one tier holds: units (windows or rollup parts) and their bytes.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct TierUse {
+    /// Windows or rollup parts held (a pending window shared with the fine
+    /// tier counts in both).
+    pub units: u64,
+    /// Their encoded sketch bytes.
+    pub sketch_bytes: u64,
+}
+
+impl TierUse {
+    fn add(&mut self, w: &ClosedWindow) {
+        self.units += 1;
+        self.sketch_bytes += w.sketch.len() as u64;
+    }
+}
+
+/// What each tier holds (`mss bench series`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Footprint {
+    /// Fine windows.
+    pub fine: TierUse,
+    /// 10 s rollups.
+    pub mid: TierUse,
+    /// Minute rollups.
+    pub minutes: TierUse,
+}
+
+/// `t` rounded down to a minute.
+fn minute_of(t: i64) -> i64 {
+    bucket_start(t, ROLLUP_MS)
+}
+
+impl WindowStore {
+    /// An empty store for `kinds`, keeping windows for `retention_ms` (the
+    /// finer tiers for their defaults).
+    pub fn new(kinds: &[SketchKind], params: SketchParams, retention_ms: u64) -> Self {
+        Self::with_tiers(
+            kinds,
+            params,
+            retention_ms,
+            DEFAULT_FINE_RETENTION_MS,
+            DEFAULT_MID_RETENTION_MS,
+        )
+    }
+
+    /// Same, keeping fine windows for `fine_retention_ms` and 10 s rollups
+    /// for `mid_retention_ms` (at least as long as the fine windows).
+    pub fn with_tiers(
         kinds: &[SketchKind],
         params: SketchParams,
         retention_ms: u64,
         fine_retention_ms: u64,
+        mid_retention_ms: u64,
     ) -> Self {
+        let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         Self {
             kinds: kinds.to_vec(),
             params,
-            retention_ms: i64::try_from(retention_ms).unwrap_or(i64::MAX),
-            fine_retention_ms: i64::try_from(fine_retention_ms).unwrap_or(i64::MAX),
+            retention_ms: ms(retention_ms),
+            fine_retention_ms: ms(fine_retention_ms),
+            mid_retention_ms: ms(mid_retention_ms.max(fine_retention_ms)),
             fine: VecDeque::new(),
-            rollups: BTreeMap::new(),
+            mid: Tier::new(MID_MS),
+            minutes: Tier::new(ROLLUP_MS),
             newest_start: i64::MIN,
             fine_cutoff: i64::MIN,
+            mid_cutoff: i64::MIN,
             adds: 0,
-            touched: BTreeMap::new(),
             merge_failures: 0,
         }
     }
 
+    /// Windows that could not be decoded or merged (each logged).
+    pub fn merge_failures(&self) -> u64 {
+        self.merge_failures
+    }
+
+    fn resolution(&self, minute: i64) -> Resolution {
+        if minute >= self.fine_cutoff {
+            Resolution::Fine
+        } else if minute >= self.mid_cutoff {
+            Resolution::Mid
+        } else {
+            Resolution::Minute
+        }
+    }
+
+    fn failed(&mut self, n: u64) {
+        self.merge_failures += n;
+    }
+
     /// Adds a closed window and drops what fell out of the retention.
     pub fn add(&mut self, window: StoredWindow, now_ms: i64) {
-        let minute = window.window_start_ms - window.window_start_ms.rem_euclid(ROLLUP_MS);
-        if let Some(slot) = self.kinds.iter().position(|&k| k == window.kind) {
-            let n = self.kinds.len();
-            let rollup = self
-                .rollups
-                .entry(minute)
-                .or_default()
-                .entry(window.series)
-                .or_insert_with(|| vec![None; n]);
-            // The window's bytes are merged straight into the rollup.
-            let merged = match &mut rollup[slot] {
-                Some(Rollup::Open(acc)) => acc.merge_encoded(&window.sketch).is_ok(),
-                Some(Rollup::Sealed(done)) => {
-                    // A late window: reopen (sealed again once idle).
-                    let reopened = Sketch::decode_kind(window.kind, &done.sketch)
-                        .ok()
-                        .and_then(|mut acc| acc.merge_encoded(&window.sketch).is_ok().then_some(acc));
-                    match reopened {
-                        Some(acc) => {
-                            rollup[slot] = Some(Rollup::Open(Box::new(acc)));
-                            true
-                        }
-                        None => false,
-                    }
-                }
-                empty => match Sketch::decode_kind(window.kind, &window.sketch) {
-                    Ok(sketch) => {
-                        *empty = Some(Rollup::Open(Box::new(sketch)));
-                        true
-                    }
-                    Err(_) => false,
-                },
-            };
-            if !merged {
-                self.merge_failures += 1;
-                tracing::error!(
-                    kind = window.kind.name(),
-                    start = window.window_start_ms,
-                    "a window could not be merged into its rollup"
-                );
-            }
-        }
         self.adds += 1;
-        self.touched.insert(minute, self.adds);
+        if let Some(slot) = self.slot(window.kind) {
+            let (n, adds) = (self.kinds.len(), self.adds);
+            let mut failed = self.minutes.add(&window, slot, n, adds, &self.params);
+            if minute_of(window.window_start_ms) >= self.mid_cutoff {
+                failed += self.mid.add(&window, slot, n, adds, &self.params);
+            }
+            self.failed(failed);
+        }
         self.newest_start = self.newest_start.max(window.window_start_ms);
         if window.window_start_ms >= self.fine_cutoff {
             self.fine.push_back(window);
@@ -222,66 +427,35 @@ impl WindowStore {
         self.evict(now_ms);
     }
 
-    /// Drops windows older than the retention, fine windows older than the
-    /// fine retention (whole minutes), and seals rollups nothing will reach.
+    /// Drops what is older than each tier keeps, and folds rollups nothing
+    /// will reach.
     pub fn evict(&mut self, now_ms: i64) {
         let horizon = now_ms.saturating_sub(self.retention_ms);
-        let fine_horizon = now_ms.saturating_sub(self.fine_retention_ms);
         self.fine_cutoff = self
             .fine_cutoff
-            .max(fine_horizon - fine_horizon.rem_euclid(ROLLUP_MS));
+            .max(minute_of(now_ms.saturating_sub(self.fine_retention_ms)));
+        self.mid_cutoff = self
+            .mid_cutoff
+            .max(minute_of(now_ms.saturating_sub(self.mid_retention_ms)));
         let cutoff = self.fine_cutoff;
         while self.fine.front().is_some_and(|w| {
             w.window_start_ms + (w.window_ms as i64) <= horizon || w.window_start_ms < cutoff
         }) {
             self.fine.pop_front();
         }
-        while self
-            .rollups
-            .first_key_value()
-            .is_some_and(|(&start, _)| start + ROLLUP_MS <= horizon)
-        {
-            if let Some((minute, _)) = self.rollups.pop_first() {
-                self.touched.remove(&minute);
-            }
-        }
+        self.mid.evict_before(
+            self.mid_cutoff
+                .max(horizon.saturating_sub(MID_MS).saturating_add(1)),
+        );
+        // A minute goes once its end is past the horizon.
+        self.minutes
+            .evict_before(horizon.saturating_sub(ROLLUP_MS).saturating_add(1));
         if self.adds.is_multiple_of(SEAL_PASS_EVERY) {
-            self.seal_idle();
+            let (newest, adds) = (self.newest_start, self.adds);
+            let failed = self.mid.fold_idle(newest, adds, &self.kinds, &self.params)
+                + self.minutes.fold_idle(newest, adds, &self.kinds, &self.params);
+            self.failed(failed);
         }
-    }
-
-    /// Seals the open rollups of minutes well behind the newest window that
-    /// no window reached for a while.
-    fn seal_idle(&mut self) {
-        let seal_before = self.newest_start.saturating_sub(ROLLUP_MS + SEAL_AFTER_MS);
-        for (&minute, series) in self.rollups.range_mut(..seal_before) {
-            let last = self.touched.get(&minute).copied().unwrap_or(0);
-            if self.adds - last < SEAL_IDLE_ADDS {
-                continue;
-            }
-            for (&id, rollup) in series.iter_mut() {
-                for (slot, r) in rollup.iter_mut().enumerate() {
-                    if let Some(Rollup::Open(acc)) = r {
-                        *r = Some(Rollup::Sealed(sealed(id, self.kinds[slot], minute, acc)));
-                    }
-                }
-            }
-        }
-    }
-
-    /// The rollups of `slot` in `minute` of the series `wanted` accepts.
-    fn rollups_in<'a>(
-        &'a self,
-        minute: i64,
-        slot: usize,
-        wanted: SeriesFilter<'a>,
-    ) -> impl Iterator<Item = &'a Rollup> + 'a {
-        self.rollups
-            .get(&minute)
-            .into_iter()
-            .flat_map(|m| m.iter())
-            .filter(move |(&id, _)| wanted(id))
-            .filter_map(move |(_, r)| r.get(slot).and_then(Option::as_ref))
     }
 
     fn slot(&self, kind: SketchKind) -> Option<usize> {
@@ -293,13 +467,16 @@ impl WindowStore {
     /// partitions') locks are released.
     pub fn rollups_snapshot(&self, kind: SketchKind, wanted: SeriesFilter<'_>) -> Option<RollupsSnapshot> {
         let slot = self.slot(kind)?;
+        let parts = self
+            .minutes
+            .buckets
+            .keys()
+            .flat_map(|&m| self.minutes.rollups_at(m, slot, wanted))
+            .flat_map(|r| r.parts().cloned())
+            .collect();
         Some(RollupsSnapshot {
             empty: Sketch::new(kind, &self.params).ok()?,
-            parts: self
-                .rollups
-                .keys()
-                .flat_map(|&m| self.rollups_in(m, slot, wanted).cloned().collect::<Vec<_>>())
-                .collect(),
+            parts,
         })
     }
 
@@ -309,8 +486,9 @@ impl WindowStore {
     }
 
     /// Windows of `kind` of the series `wanted` accepts starting in `range`,
-    /// merged. Minutes older than the fine retention count whole when they
-    /// start in the range.
+    /// merged. A minute the range covers whole is its minute rollup; in a
+    /// minute it cuts, the units of the minute's [`Resolution`] that start
+    /// in the range count whole (1 s windows, 10 s or 60 s rollups).
     pub fn merged_range(
         &self,
         kind: SketchKind,
@@ -319,35 +497,73 @@ impl WindowStore {
     ) -> Option<Sketch> {
         let slot = self.slot(kind)?;
         let mut acc = Sketch::new(kind, &self.params).ok()?;
-        let mut partial = Vec::new();
-        for &start in self.rollups.range(..range.to).map(|(s, _)| s) {
-            let whole = range.covers(start, ROLLUP_MS);
-            let rollup_only = start < self.fine_cutoff && range.contains(start);
-            if whole || rollup_only {
-                for r in self.rollups_in(start, slot, wanted) {
-                    r.merge_into(&mut acc);
+        let mut fine_minutes = Vec::new();
+        for minute in self.minutes.starts_in(minute_of(range.from), range.to) {
+            if range.covers(minute, ROLLUP_MS) {
+                self.merge_rollups(&self.minutes, minute, slot, wanted, &mut acc);
+                continue;
+            }
+            match self.resolution(minute) {
+                Resolution::Minute if range.contains(minute) => {
+                    self.merge_rollups(&self.minutes, minute, slot, wanted, &mut acc);
                 }
-            } else if range.overlaps(start, ROLLUP_MS) {
-                partial.push(start);
+                Resolution::Minute => {}
+                Resolution::Mid => {
+                    for b in self.mid.starts_in(minute, minute + ROLLUP_MS) {
+                        if range.contains(b) {
+                            self.merge_rollups(&self.mid, b, slot, wanted, &mut acc);
+                        }
+                    }
+                }
+                Resolution::Fine => fine_minutes.push(minute),
             }
         }
-        for w in &self.fine {
-            let minute = bucket_start(w.window_start_ms, ROLLUP_MS);
-            if w.kind == kind
-                && range.contains(w.window_start_ms)
-                && partial.contains(&minute)
-                && wanted(w.series)
-            {
+        for w in self.fine_windows(kind, range, wanted) {
+            if fine_minutes.contains(&minute_of(w.window_start_ms)) {
                 merge_bytes(&mut acc, w);
             }
         }
         Some(acc)
     }
 
+    fn merge_rollups(
+        &self,
+        tier: &Tier,
+        start: i64,
+        slot: usize,
+        wanted: SeriesFilter<'_>,
+        acc: &mut Sketch,
+    ) {
+        let failed: u64 = tier
+            .rollups_at(start, slot, wanted)
+            .map(|r| r.merge_into(acc))
+            .sum();
+        if failed > 0 {
+            tracing::error!(failed, start, "rollup parts did not merge into a query's sketch");
+        }
+    }
+
+    /// The fine windows of `kind` of the series `wanted` accepts starting in
+    /// `range`, in minutes the fine tier still answers for.
+    fn fine_windows<'a>(
+        &'a self,
+        kind: SketchKind,
+        range: TimeRange,
+        wanted: SeriesFilter<'a>,
+    ) -> impl Iterator<Item = &'a StoredWindow> + 'a {
+        self.fine.iter().filter(move |w| {
+            w.kind == kind
+                && range.contains(w.window_start_ms)
+                && w.window_start_ms >= self.fine_cutoff
+                && wanted(w.series)
+        })
+    }
+
     /// Windows of `kind` of the series `wanted` accepts in `range`, merged
     /// per `step_ms` bucket (aligned to the epoch, see [`shared::range`]):
-    /// `(bucket start, sketch)` for every bucket that holds values (minutes
-    /// older than the fine retention contribute their rollups).
+    /// `(bucket start, sketch)` for every bucket that holds values. Each
+    /// unit (window or rollup) goes into the bucket of its start, so older
+    /// minutes give points at 10 s or 60 s resolution.
     pub fn series(
         &self,
         kind: SketchKind,
@@ -355,31 +571,37 @@ impl WindowStore {
         step_ms: i64,
         wanted: SeriesFilter<'_>,
     ) -> Vec<(i64, Sketch)> {
-        let Some(slot) = self.slot(kind) else {
+        let (Some(slot), Ok(empty)) = (self.slot(kind), Sketch::new(kind, &self.params)) else {
             return Vec::new();
         };
-        let Ok(empty) = Sketch::new(kind, &self.params) else {
-            return Vec::new();
-        };
+        let step_ms = step_ms.max(1);
         let mut buckets: BTreeMap<i64, Sketch> = BTreeMap::new();
-        let old_end = self.fine_cutoff.min(range.to);
-        for &minute in self
-            .rollups
-            .range(range.from..old_end.max(range.from))
-            .map(|(m, _)| m)
-        {
+        let into = |buckets: &mut BTreeMap<i64, Sketch>, tier: &Tier, start: i64| {
             let acc = buckets
-                .entry(bucket_start(minute, step_ms))
+                .entry(bucket_start(start, step_ms))
                 .or_insert_with(|| empty.clone());
-            for r in self.rollups_in(minute, slot, wanted) {
-                r.merge_into(acc);
+            self.merge_rollups(tier, start, slot, wanted, acc);
+        };
+        // A minute wholly inside one step and the range: its minute rollup.
+        let whole = |minute: i64| step_ms % ROLLUP_MS == 0 && range.covers(minute, ROLLUP_MS);
+        for minute in self.minutes.starts_in(minute_of(range.from), range.to) {
+            match self.resolution(minute) {
+                _ if whole(minute) => into(&mut buckets, &self.minutes, minute),
+                Resolution::Minute if range.contains(minute) => into(&mut buckets, &self.minutes, minute),
+                Resolution::Minute | Resolution::Fine => {}
+                Resolution::Mid => {
+                    for b in self.mid.starts_in(minute, minute + ROLLUP_MS) {
+                        if range.contains(b) {
+                            into(&mut buckets, &self.mid, b);
+                        }
+                    }
+                }
             }
         }
-        for w in self
-            .fine
-            .iter()
-            .filter(|w| w.kind == kind && range.contains(w.window_start_ms) && wanted(w.series))
-        {
+        for w in self.fine_windows(kind, range, wanted) {
+            if whole(minute_of(w.window_start_ms)) {
+                continue;
+            }
             let acc = buckets
                 .entry(bucket_start(w.window_start_ms, step_ms))
                 .or_insert_with(|| empty.clone());
@@ -389,33 +611,65 @@ impl WindowStore {
     }
 
     /// The history from `from_ms` of the series `wanted` accepts, oldest
-    /// first: rollup windows (partition −1, 60 s) for minutes whose fine
-    /// windows are gone, then the fine windows.
+    /// first, each minute at its [`Resolution`]: minute rollup windows
+    /// (partition −1, 60 s), then 10 s rollup windows (partition −1, 10 s),
+    /// then the fine windows.
     pub fn windows_since(&self, from_ms: i64, wanted: SeriesFilter<'_>) -> Vec<StoredWindow> {
         let mut out = Vec::new();
-        for (&minute, series) in self.rollups.range(from_ms..) {
-            if minute >= self.fine_cutoff {
-                break;
+        let mut failed = 0;
+        for minute in self.minutes.starts_in(minute_of(from_ms), self.fine_cutoff) {
+            let (tier, starts): (&Tier, Vec<i64>) = match self.resolution(minute) {
+                Resolution::Minute => (&self.minutes, vec![minute]),
+                _ => (
+                    &self.mid,
+                    self.mid.starts_in(minute, minute + ROLLUP_MS).collect(),
+                ),
+            };
+            for start in starts.into_iter().filter(|&s| s >= from_ms) {
+                failed += self.rollup_windows(tier, start, wanted, &mut out);
             }
-            let mut ids: Vec<&SeriesId> = series.keys().filter(|&&id| wanted(id)).collect();
-            ids.sort_unstable();
-            for id in ids {
-                for (slot, r) in series[id].iter().enumerate() {
-                    match r {
-                        Some(Rollup::Sealed(w)) => out.push(w.clone()),
-                        Some(Rollup::Open(s)) => out.push(sealed(*id, self.kinds[slot], minute, s)),
-                        None => {}
-                    }
-                }
-            }
+        }
+        if failed > 0 {
+            tracing::error!(failed, "rollup parts did not merge into history windows");
         }
         out.extend(
             self.fine
                 .iter()
-                .filter(|w| w.window_start_ms >= from_ms && wanted(w.series))
+                .filter(|w| w.window_start_ms >= from_ms.max(self.fine_cutoff) && wanted(w.series))
                 .cloned(),
         );
         out
+    }
+
+    /// Appends the rollups of the bucket at `start` as windows (series in id
+    /// order); returns the parts that did not merge.
+    fn rollup_windows(
+        &self,
+        tier: &Tier,
+        start: i64,
+        wanted: SeriesFilter<'_>,
+        out: &mut Vec<StoredWindow>,
+    ) -> u64 {
+        let Some(bucket) = tier.buckets.get(&start) else {
+            return 0;
+        };
+        let mut ids: Vec<SeriesId> = bucket.keys().copied().filter(|&id| wanted(id)).collect();
+        ids.sort_unstable();
+        let mut failed = 0;
+        for series in ids {
+            for (slot, r) in bucket[&series].iter().enumerate() {
+                let id = RollupId {
+                    series,
+                    kind: self.kinds[slot],
+                    start,
+                    len_ms: tier.len_ms,
+                };
+                let (window, bad) = r.merged(id, &self.params);
+                failed += bad;
+                out.extend(window);
+            }
+        }
+        failed
     }
 
     /// Values per series over the whole retention (default kind's counts),
@@ -425,14 +679,9 @@ impl WindowStore {
         let Some(slot) = self.slot(kind) else {
             return out;
         };
-        for minute in self.rollups.values() {
-            for (&id, r) in minute {
-                let n = match r.get(slot).and_then(Option::as_ref) {
-                    Some(Rollup::Open(s)) => s.count(),
-                    Some(Rollup::Sealed(w)) => w.count,
-                    None => 0,
-                };
-                *out.entry(id).or_insert(0) += n;
+        for bucket in self.minutes.buckets.values() {
+            for (&id, r) in bucket {
+                *out.entry(id).or_insert(0) += r.get(slot).map_or(0, Rollup::count);
             }
         }
         out
@@ -445,12 +694,35 @@ impl WindowStore {
 
     /// Whether nothing is retained.
     pub fn is_empty(&self) -> bool {
-        self.fine.is_empty() && self.rollups.is_empty()
+        self.fine.is_empty() && self.minutes.buckets.is_empty()
     }
 
     /// Minutes with a rollup.
     pub fn rollup_minutes(&self) -> usize {
-        self.rollups.len()
+        self.minutes.buckets.len()
+    }
+
+    /// What each tier holds.
+    pub fn footprint(&self) -> Footprint {
+        let tier = |t: &Tier| {
+            let mut u = TierUse::default();
+            for r in t.buckets.values().flat_map(|b| b.values()).flatten() {
+                r.parts().for_each(|w| u.add(w));
+            }
+            u
+        };
+        let mut fine = TierUse::default();
+        self.fine.iter().for_each(|w| fine.add(w));
+        Footprint {
+            fine,
+            mid: tier(&self.mid),
+            minutes: tier(&self.minutes),
+        }
+    }
+
+    /// 10 s buckets with a rollup.
+    pub fn mid_buckets(&self) -> usize {
+        self.mid.buckets.len()
     }
 }
 
@@ -488,9 +760,10 @@ mod tests {
     #[test]
     fn ranges_merge_rollups_and_edge_windows_and_retention_evicts() {
         // Fine windows for the whole retention here.
-        let mut store = WindowStore::with_fine_retention(
+        let mut store = WindowStore::with_tiers(
             &[SketchKind::QuantileFlow],
             SketchParams::default(),
+            3_600_000,
             3_600_000,
             3_600_000,
         );
@@ -528,10 +801,11 @@ mod tests {
     #[test]
     fn old_minutes_keep_only_sealed_rollups_that_answer_the_same() {
         // Fine windows for 2 minutes; 10 minutes of data, 2 partitions.
-        let mut store = WindowStore::with_fine_retention(
+        let mut store = WindowStore::with_tiers(
             &[SketchKind::QuantileFlow],
             SketchParams::default(),
             3_600_000,
+            120_000,
             120_000,
         );
         let now = 10 * ROLLUP_MS;
@@ -579,8 +853,112 @@ mod tests {
     }
 
     #[test]
-    fn queries_cover_only_the_series_asked_for_and_buckets_align_to_the_epoch() {
+    fn each_minute_answers_from_its_tier_and_every_value_counts_once() {
+        // 20 minutes of 1 s windows on 2 partitions; fine for 2 minutes,
+        // 10 s rollups for 6, minute rollups for the rest.
+        let mut store = WindowStore::with_tiers(
+            &[SketchKind::QuantileFlow],
+            SketchParams::default(),
+            3_600_000,
+            120_000,
+            360_000,
+        );
+        let now = 20 * ROLLUP_MS;
+        for i in 0..1200i64 {
+            for p in 0..2 {
+                store.add(window(p, i * 1000, &[(i + 1) as f64]), now);
+            }
+        }
+        assert_eq!(store.rollup_minutes(), 20);
+        assert_eq!(store.mid_buckets(), 6 * 6, "10 s rollups of the last 6 minutes");
+        assert_eq!(store.len(), 2 * 120, "fine windows of the last 2 minutes");
+        let history = store.windows_since(i64::MIN, ALL);
+        let lengths = |ms: u64| history.iter().filter(|w| w.window_ms == ms).count();
+        assert_eq!(lengths(60_000), 14, "old minutes: one rollup each");
+        assert_eq!(lengths(10_000), 4 * 6, "minutes 14–17: six 10 s rollups each");
+        assert_eq!(lengths(1000), 240);
+        assert_eq!(
+            history.iter().map(|w| w.count).sum::<u64>(),
+            2400,
+            "every value once"
+        );
+        assert!(
+            history
+                .windows(2)
+                .all(|p| p[0].window_start_ms <= p[1].window_start_ms),
+            "oldest first"
+        );
+        let count = |from: i64, to: i64| {
+            store
+                .merged_range(SketchKind::QuantileFlow, TimeRange::new(from, to), ALL)
+                .map(|s| s.count())
+        };
+        // Cut minutes count the units of their tier that start in the range.
+        assert_eq!(
+            count(15 * ROLLUP_MS + 25_000, 15 * ROLLUP_MS + 45_000),
+            Some(2 * 20),
+            "10 s units"
+        );
+        assert_eq!(
+            count(15 * ROLLUP_MS + 21_000, 15 * ROLLUP_MS + 45_000),
+            Some(2 * 20),
+            "from 30 s"
+        );
+        assert_eq!(
+            count(19 * ROLLUP_MS + 21_000, 19 * ROLLUP_MS + 45_000),
+            Some(2 * 24),
+            "1 s units"
+        );
+        assert_eq!(
+            count(5 * ROLLUP_MS + 1, 6 * ROLLUP_MS + 1),
+            Some(2 * 60),
+            "one minute unit"
+        );
+        assert_eq!(count(0, now), Some(2400));
+        // Series points at each tier's resolution, all values once.
+        let points = store.series(SketchKind::QuantileFlow, TimeRange::new(0, now), 1000, ALL);
+        assert_eq!(points.len(), 14 + 24 + 120);
+        assert_eq!(points.iter().map(|(_, s)| s.count()).sum::<u64>(), 2400);
+        let minutes = store.series(SketchKind::QuantileFlow, TimeRange::new(0, now), 60_000, ALL);
+        assert_eq!(minutes.len(), 20);
+        assert!(minutes.iter().all(|(_, s)| s.count() == 120));
+    }
+
+    #[test]
+    fn rollups_stay_encoded_and_a_late_window_lands_in_a_folded_one() {
         let mut store = WindowStore::new(&[SketchKind::QuantileFlow], SketchParams::default(), 3_600_000);
+        let now = 10 * ROLLUP_MS;
+        for i in 0..(FOLD_AT as i64 + 3) {
+            store.add(window(0, i * 1000, &[1.0]), now);
+        }
+        let bucket = &store.minutes.buckets[&0][&0][0];
+        assert!(bucket.folded.is_some(), "folded at {FOLD_AT} pending windows");
+        assert_eq!(bucket.pending.len(), 3);
+        assert_eq!(bucket.count(), FOLD_AT as u64 + 3);
+        // Much later windows make the first minute idle: it folds for good.
+        for i in 0..(SEAL_IDLE_ADDS as i64 * 2) {
+            store.add(window(0, 5 * ROLLUP_MS + i, &[2.0]), now);
+        }
+        let bucket = &store.minutes.buckets[&0][&0][0];
+        assert!(bucket.pending.is_empty(), "idle rollups fold");
+        store.add(window(1, 2_000, &[1e6]), now);
+        let first_minute = store
+            .merged_range(SketchKind::QuantileFlow, TimeRange::new(0, ROLLUP_MS), ALL)
+            .map(|s| (s.count(), s.max()));
+        assert_eq!(first_minute, Some((FOLD_AT as u64 + 4, Some(1e6))));
+        assert_eq!(store.merge_failures(), 0);
+    }
+
+    #[test]
+    fn queries_cover_only_the_series_asked_for_and_buckets_align_to_the_epoch() {
+        let hour = 3_600_000;
+        let mut store = WindowStore::with_tiers(
+            &[SketchKind::QuantileFlow],
+            SketchParams::default(),
+            hour,
+            hour,
+            hour,
+        );
         let now = 10 * ROLLUP_MS;
         for i in 0..120i64 {
             store.add(series_window(1, 0, i * 1000, &[1.0]), now);
