@@ -173,7 +173,7 @@ fn pipeline_rate(clients: usize) -> f64 {
         },
         shutdown.clone(),
     ));
-    while !pipeline.ready.load(std::sync::atomic::Ordering::Relaxed) {
+    while !pipeline.is_ready() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let options = ProduceOptions {
@@ -275,7 +275,7 @@ fn series_bandwidth() {
             .expect("valid")
         })
         .collect();
-    let start = backend::ingest::now_ms();
+    let start = backend::clock::now_ms();
     let mut offset = 0i64;
     for second in 0..SECONDS {
         for (i, &id) in ids.iter().enumerate() {
@@ -283,7 +283,7 @@ fn series_bandwidth() {
                 offset += 1;
                 let t = start + second * 1000 + k * 50;
                 let w = &mut windows[i % 4];
-                if let Some(cut) = w.insert(offset, id, source.latency(), t, backend::ingest::now_ms(), "") {
+                if let Some(cut) = w.insert(offset, id, source.latency(), t, backend::clock::now_ms(), "") {
                     p.publish(cut);
                 }
             }

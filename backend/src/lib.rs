@@ -2,6 +2,7 @@
 //! `main.rs` only parses the command line).
 //!
 //! # Layout (in the order data flows)
+//! - [`clock`]: wall-clock time, injected into the pipeline.
 //! - [`source`]: rows from an HDFS CSV replay or the synthetic generator.
 //! - [`record`]: the Kafka record format (JSON or bare number) and reject reasons.
 //! - [`broker`]: the embedded mock cluster or an external Kafka; topic admin.
@@ -9,7 +10,7 @@
 //! - [`ingest`]: consumer group, per-partition workers, the shared [`ingest::Pipeline`].
 //! - [`series`]: the catalog of series (metric + tags) and their ids.
 //! - [`window`]: per-partition event-time windows of sketches and the retained store
-//!   (fine windows, then sealed 1-minute rollups).
+//!   (1 s fine windows, then 10 s and 1-minute rollups).
 //! - [`sketch_log`]: closed windows made durable in Kafka (`latency-sketches`),
 //!   read back for exactly-once resumption and by `mss view`.
 //! - [`exact`]: the optional exact reference (`--exact`).
@@ -20,6 +21,7 @@
 
 pub mod bench;
 pub mod broker;
+pub mod clock;
 pub mod commands;
 pub mod exact;
 pub mod ingest;

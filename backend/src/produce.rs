@@ -16,7 +16,7 @@ use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{send_retrying, SendError};
-use crate::ingest::now_ms;
+use crate::clock::now_ms;
 use crate::record::{self, LatencyRecord, SeriesRecord};
 use crate::source::SourceItem;
 use crate::stats::{RejectSource, Stats};

@@ -123,20 +123,16 @@ pub fn build(
         .map(|(name, reasons)| (name, reasons.into_iter().map(|(r, n)| (r.name(), n)).collect()))
         .collect();
     let partitions = pipeline
-        .positions
-        .lock()
-        .map(|p| {
-            p.iter()
-                .map(|(&partition, pos)| PartitionSummary {
-                    partition,
-                    offset: pos.offset_or_none(),
-                    lag: pos.lag(),
-                    committed: pos.committed.unwrap_or(-1),
-                    start_offset: pos.start.unwrap_or(-1),
-                })
-                .collect()
+        .positions()
+        .iter()
+        .map(|(&partition, pos)| PartitionSummary {
+            partition,
+            offset: pos.offset_or_none(),
+            lag: pos.lag(),
+            committed: pos.committed.unwrap_or(-1),
+            start_offset: pos.start.unwrap_or(-1),
         })
-        .unwrap_or_default();
+        .collect();
     Summary {
         sketch: kind,
         messages_processed: stats.messages.load(Relaxed),

@@ -4,7 +4,8 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use backend::ingest::{now_ms, IngestConfig, Pipeline};
+use backend::clock::now_ms;
+use backend::ingest::{IngestConfig, Pipeline};
 
 /// Peak resident memory of this process, MB.
 fn peak_rss_mb() -> f64 {

@@ -62,7 +62,7 @@ fn processed(s: &serde_json::Value) -> i64 {
 }
 
 fn now_ms() -> i64 {
-    backend::ingest::now_ms()
+    backend::clock::now_ms()
 }
 
 #[test]

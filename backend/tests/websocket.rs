@@ -7,7 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backend::ingest::{now_ms, IngestConfig, Pipeline};
+use backend::clock::now_ms;
+use backend::ingest::{IngestConfig, Pipeline};
 use backend::window::{PartitionWindows, WindowConfig};
 use futures::{SinkExt, StreamExt};
 use shared::protocol::{ClientMessage, SeriesId, ServerMessage, WindowSnapshot, PROTOCOL_VERSION};

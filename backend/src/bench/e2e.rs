@@ -17,8 +17,9 @@ use shared::{SketchKind, SketchParams};
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{ensure_topic, EmbeddedBroker, EMBEDDED_MAX_UNCONSUMED};
+use crate::clock::now_ms;
 use crate::ingest::consumer::{self, ConsumerConfig};
-use crate::ingest::{now_ms, IngestConfig, LatencyProbe, Pipeline};
+use crate::ingest::{IngestConfig, LatencyProbe, Pipeline};
 use crate::produce::{replay, ProduceOptions};
 use crate::sketch_log::SketchLogConfig;
 use crate::source::synthetic::SyntheticSource;
@@ -180,7 +181,7 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
     ));
     let join_start = Instant::now();
     wait_until("the consumer group's assignment", Duration::from_secs(60), || {
-        pipeline.ready.load(Relaxed)
+        pipeline.is_ready()
     })
     .await?;
     let group_join_s = join_start.elapsed().as_secs_f64();

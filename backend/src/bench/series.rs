@@ -12,7 +12,8 @@ use shared::series::SeriesKey;
 use shared::SketchKind;
 
 use crate::bench::e2e::process_usage;
-use crate::ingest::{now_ms, IngestConfig, Pipeline};
+use crate::clock::now_ms;
+use crate::ingest::{IngestConfig, Pipeline};
 use crate::source::synthetic::SyntheticSource;
 use crate::window::{PartitionWindows, WindowConfig};
 

@@ -13,7 +13,8 @@ use shared::{Sketch, SketchKind, SketchParams};
 
 use crate::bench::e2e::process_usage;
 use crate::broker::{ensure_topic, EmbeddedBroker};
-use crate::ingest::{now_ms, IngestConfig, Pipeline};
+use crate::clock::now_ms;
+use crate::ingest::{IngestConfig, Pipeline};
 use crate::sketch_log::reader::CutAssembler;
 use crate::sketch_log::{SketchPublisher, SketchReader};
 use crate::source::synthetic::SyntheticSource;

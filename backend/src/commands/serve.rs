@@ -206,7 +206,7 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
                 Some(tokio::task::spawn_blocking(move || {
                     // With the embedded broker, start once the group has its
                     // partitions, so consumption keeps pace from the start.
-                    while wait_for_assignment && !ready.ready.load(Relaxed) && !cancel.is_cancelled() {
+                    while wait_for_assignment && !ready.is_ready() && !cancel.is_cancelled() {
                         std::thread::sleep(Duration::from_millis(10));
                     }
                     let report = replay(rows, &options, &stats, &cancel);

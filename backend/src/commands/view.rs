@@ -5,7 +5,6 @@
 //! retained history.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -13,7 +12,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::args::ServiceArgs;
-use crate::ingest::{now_ms, Pipeline};
+use crate::ingest::Pipeline;
 use crate::record::RejectReason;
 use crate::serve;
 use crate::sketch_log::reader::CutAssembler;
@@ -50,23 +49,28 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         let server = args.http.spawn_server(pipeline.clone(), &shutdown).await?;
 
         let topic = &args.ingest.sketch_topic;
-        let reader = SketchReader::open(&brokers, topic, now_ms() - retention_ms, &args.kafka.librdkafka)
-            .await
-            .with_context(|| format!("opening the sketch log {topic}"))?;
+        let reader = SketchReader::open(
+            &brokers,
+            topic,
+            pipeline.now_ms() - retention_ms,
+            &args.kafka.librdkafka,
+        )
+        .await
+        .with_context(|| format!("opening the sketch log {topic}"))?;
         let started = Instant::now();
         let mut positions = BTreeMap::new();
         let mut assembler = CutAssembler::default();
         let mut windows = 0usize;
         let mut sample = tokio::time::interval(Duration::from_secs(1));
         if reader.caught_up(&positions) {
-            pipeline.ready.store(true, Relaxed);
+            pipeline.set_ready(true);
         }
         loop {
             tokio::select! {
                 () = serve::shutdown_signal() => break,
                 _ = sample.tick() => {
                     pipeline.stats.sample();
-                    pipeline.evict(now_ms());
+                    pipeline.evict(pipeline.now_ms());
                 }
                 next = reader.next(&args.kafka.topic, &legacy_series) => match next {
                     Ok((partition, offset, chunk)) => {
@@ -76,7 +80,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                                 if let Some(cut) = assembler.push(chunk) {
                                     // Windows older than the retention (a broker may
                                     // start us a little early) are not history any more.
-                                    windows += pipeline.restore_cut(cut, now_ms() - retention_ms);
+                                    windows += pipeline.restore_cut(cut, pipeline.now_ms() - retention_ms);
                                 }
                             }
                             Some(Err(e)) => {
@@ -86,8 +90,8 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                             // Another source topic's cut.
                             None => {}
                         }
-                        if !pipeline.ready.load(Relaxed) && reader.caught_up(&positions) {
-                            pipeline.ready.store(true, Relaxed);
+                        if !pipeline.is_ready() && reader.caught_up(&positions) {
+                            pipeline.set_ready(true);
                             tracing::info!(
                                 windows,
                                 "history rebuilt from the sketch log in {:.2} s",

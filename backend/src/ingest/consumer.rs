@@ -20,7 +20,6 @@
 //! (at-least-once).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{PartitionPosition, Pipeline};
+use super::Pipeline;
 use crate::sketch_log::reader::{sketch_partitions_of, ReadBack};
 use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
 use crate::window::PartitionWindows;
@@ -94,7 +93,7 @@ impl ConsumerContext for IngestContext {
                 Ok(n) => tracing::info!(?partitions, "partitions revoked; committed {n} offsets"),
                 Err(e) => tracing::error!(?partitions, "partitions revoked uncommitted: {e:#}"),
             }
-            self.pipeline.ready.store(false, Relaxed);
+            self.pipeline.set_ready(false);
         }
     }
 
@@ -156,7 +155,7 @@ impl ConsumerContext for IngestContext {
                     tracing::error!("partition {p}: {e}");
                 }
             }
-            self.pipeline.ready.store(!partitions.is_empty(), Relaxed);
+            self.pipeline.set_ready(!partitions.is_empty());
             let _ = self.assigned.send(Ok(partitions));
         }
     }
@@ -186,10 +185,8 @@ fn commit<C: ConsumerContext>(
         tpl.add_partition_offset(topic, p, Offset::Offset(offset))?;
     }
     consumer.commit(&tpl, mode)?;
-    if let Ok(mut positions) = pipeline.positions.lock() {
-        for &(p, offset) in commits {
-            positions.entry(p).or_default().committed = Some(offset);
-        }
+    for &(p, offset) in commits {
+        pipeline.update_position(p, |pos| pos.committed = Some(offset));
     }
     Ok(())
 }
@@ -312,7 +309,7 @@ pub async fn run(
                     None => commits,
                 };
                 let changed: Vec<(i32, i64)> = {
-                    let positions = pipeline.positions.lock().map(|p| p.clone()).unwrap_or_default();
+                    let positions = pipeline.positions();
                     commits.into_iter().filter(|(p, c)| positions.get(p).and_then(|x| x.committed) != Some(*c)).collect()
                 };
                 if let Err(e) = commit(consumer.as_ref(), &config.topic, &changed, CommitMode::Async, &pipeline) {
@@ -335,13 +332,10 @@ pub async fn run(
 }
 
 fn note_offset(pipeline: &Pipeline, partition: i32, offset: i64) {
-    if let Ok(mut positions) = pipeline.positions.lock() {
-        let pos = positions
-            .entry(partition)
-            .or_insert_with(PartitionPosition::default);
+    pipeline.update_position(partition, |pos| {
         pos.offset = Some(pos.offset.map_or(offset, |o| o.max(offset)));
         pos.start.get_or_insert(offset);
-    }
+    });
 }
 
 async fn partition_worker(
@@ -415,10 +409,8 @@ fn spawn_watermark_poller(
             })
             .await
             .unwrap_or_default();
-            if let Ok(mut positions) = pipeline.positions.lock() {
-                for (p, high) in marks {
-                    positions.entry(p).or_default().high_watermark = Some(high);
-                }
+            for (p, high) in marks {
+                pipeline.update_position(p, |pos| pos.high_watermark = Some(high));
             }
         }
     })

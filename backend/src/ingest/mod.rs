@@ -18,12 +18,14 @@ use shared::series::{self as names, SeriesKey, MAX_TAGS};
 use shared::{Sketch, SketchKind, SketchParams};
 use tokio::sync::broadcast;
 
+use crate::clock::{Clock, SystemClock};
 use crate::profile::{self, Stage};
 use crate::record::{self, RejectReason, SeriesRef, TagBuf};
 use crate::series::{InternError, SeriesCatalog};
 use crate::sketch_log::record::LogCut;
 use crate::stats::{RejectSource, Stats};
 use crate::window::store::{SeriesFilter, WindowStore};
+use crate::window::StoredWindow;
 use crate::window::{Cut, PartitionWindows, PublishedWindow, SeriesCache, SharedWindow, WindowConfig};
 pub use latency_probe::LatencyProbe;
 
@@ -133,7 +135,12 @@ impl PartitionPosition {
     }
 }
 
-/// What ingest shares with the serving layer.
+/// What ingest shares with the serving layer: the partitions' open
+/// windows, the retained store, the partition positions, the broadcast of
+/// published windows and the readiness flag — all behind methods, so the
+/// lock order and the handling of a poisoned lock live here — plus the
+/// settings and the self-synchronised parts (counters, series catalog).
+/// Time comes from an injected [`Clock`].
 #[derive(Debug)]
 pub struct Pipeline {
     /// Settings.
@@ -154,24 +161,19 @@ pub struct Pipeline {
     /// Windows of the partitions assigned to this process.
     partitions: RwLock<BTreeMap<i32, Arc<Mutex<PartitionWindows>>>>,
     /// Kafka positions of every partition seen.
-    pub positions: Mutex<BTreeMap<i32, PartitionPosition>>,
+    positions: Mutex<BTreeMap<i32, PartitionPosition>>,
     /// Retained closed windows.
-    pub store: Mutex<WindowStore>,
+    store: Mutex<WindowStore>,
     /// Every closed window, as it closes.
-    pub windows: broadcast::Sender<SharedWindow>,
+    windows: broadcast::Sender<SharedWindow>,
     /// Set once the consumer has been assigned partitions.
-    pub ready: std::sync::atomic::AtomicBool,
+    ready: std::sync::atomic::AtomicBool,
+    /// Wall-clock time (windows of idle partitions, retention).
+    clock: Arc<dyn Clock>,
     /// Latest record of partitions no longer assigned.
     last_current: Mutex<Option<(String, f64, i64, SeriesId)>>,
     /// Highest offset counted per partition, kept across revocations.
     counted_through: Mutex<BTreeMap<i32, i64>>,
-}
-
-/// Current wall-clock time in Unix epoch ms.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Locks `m`, or logs and counts a poisoned lock (a panicked thread held it)
@@ -196,8 +198,13 @@ fn has_duplicate_keys(tags: &[(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, s
 }
 
 impl Pipeline {
-    /// A pipeline with no partitions yet.
+    /// A pipeline with no partitions yet, on the system clock.
     pub fn new(config: IngestConfig) -> anyhow::Result<Arc<Self>> {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A pipeline with no partitions yet, on `clock`.
+    pub fn with_clock(config: IngestConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
         let (windows, _) = broadcast::channel(4096);
         let catalog = SeriesCatalog::new(config.max_series);
         let default_key = config.default_series()?;
@@ -229,7 +236,52 @@ impl Pipeline {
             ready: std::sync::atomic::AtomicBool::new(false),
             last_current: Mutex::new(None),
             counted_through: Mutex::new(BTreeMap::new()),
+            clock,
         }))
+    }
+
+    /// The time now on the pipeline's clock, Unix epoch ms.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Whether the process serves answers for its data (partitions
+    /// assigned, or the sketch log read back).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Relaxed)
+    }
+
+    /// Marks the process ready or not.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Relaxed);
+    }
+
+    /// Every window published from now on, as it is published.
+    pub fn subscribe(&self) -> broadcast::Receiver<SharedWindow> {
+        self.windows.subscribe()
+    }
+
+    /// A copy of the partition positions (empty on a poisoned lock, logged).
+    pub fn positions(&self) -> BTreeMap<i32, PartitionPosition> {
+        locked(&self.positions, &self.stats, "positions").map_or_else(BTreeMap::new, |p| p.clone())
+    }
+
+    /// Changes the positions of `partition` (skipped on a poisoned lock, logged).
+    pub fn update_position(&self, partition: i32, change: impl FnOnce(&mut PartitionPosition)) {
+        if let Some(mut positions) = locked(&self.positions, &self.stats, "positions") {
+            change(positions.entry(partition).or_default());
+        }
+    }
+
+    /// `read` run on the window store; `None` on a poisoned lock (logged, counted).
+    pub fn with_store<R>(&self, read: impl FnOnce(&WindowStore) -> R) -> Option<R> {
+        locked(&self.store, &self.stats, "window store").map(|s| read(&s))
+    }
+
+    /// The retained history from `from_ms` of the series `wanted` accepts
+    /// (see [`WindowStore::windows_since`]); `None` on a poisoned lock.
+    pub fn history_since(&self, from_ms: i64, wanted: SeriesFilter<'_>) -> Option<Vec<StoredWindow>> {
+        self.with_store(|s| s.windows_since(from_ms, wanted))
     }
 
     /// The id of the default series.
@@ -382,7 +434,7 @@ impl Pipeline {
         payload: Option<&[u8]>,
         record_ms: Option<i64>,
     ) {
-        let now = now_ms();
+        let now = self.now_ms();
         let t = profile::start();
         let decoded = record::decode(key, payload);
         profile::record(Stage::Decode, t);
@@ -439,7 +491,7 @@ impl Pipeline {
     pub fn publish(&self, cut: Cut) {
         let started = std::time::Instant::now();
         let t = profile::start();
-        let now = now_ms();
+        let now = self.now_ms();
         if let Some(probe) = self.latency_probe.get() {
             for w in cut.windows.iter().filter(|w| w.kind == self.config.default_kind) {
                 probe.closed(w.partition, w.window_start_ms, now);
@@ -523,7 +575,7 @@ impl Pipeline {
             }
         }
         self.catalog.touch([(window.series, window.window_start_ms)]);
-        self.store_and_broadcast(vec![window], now_ms());
+        self.store_and_broadcast(vec![window], self.now_ms());
     }
 
     /// The series of sketch-log records written before series existed:
@@ -570,7 +622,7 @@ impl Pipeline {
     /// commit)` for partitions whose commit point is known. Also evicts
     /// what fell out of the retention and frees series with no window left.
     pub fn close_expired(&self) -> Vec<(i32, i64)> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut commits = Vec::new();
         for (p, windows) in self.assigned() {
             let Ok(mut w) = windows.lock() else {
@@ -590,7 +642,7 @@ impl Pipeline {
 
     /// Drops what fell out of the retention (store and catalog).
     pub fn evict(&self, now: i64) {
-        if let Ok(mut store) = self.store.lock() {
+        if let Some(mut store) = locked(&self.store, &self.stats, "window store") {
             store.evict(now);
         }
         let retention = i64::try_from(self.config.retention_ms).unwrap_or(i64::MAX);
@@ -661,7 +713,7 @@ impl Pipeline {
 
     /// What each tier of the window store holds (empty on a poisoned lock, logged).
     pub fn store_footprint(&self) -> crate::window::store::Footprint {
-        locked(&self.store, &self.stats, "window store").map_or_else(Default::default, |s| s.footprint())
+        self.with_store(WindowStore::footprint).unwrap_or_default()
     }
 
     /// What is wrong right now, for people (the dashboard's status):
@@ -681,7 +733,7 @@ impl Pipeline {
                 ));
             }
         }
-        let unmerged = locked(&self.store, &self.stats, "window store").map_or(0, |s| s.merge_failures());
+        let unmerged = self.with_store(WindowStore::merge_failures).unwrap_or(0);
         if unmerged > 0 {
             out.push(format!(
                 "{unmerged} stored windows did not merge into rollups (see the log)"
@@ -711,5 +763,39 @@ impl Pipeline {
             .filter(|c| wanted(c.3))
             .max_by_key(|c| c.2)
             .map(|(id, v, _, _)| (id, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn an_idle_partition_is_cut_and_retained_by_the_injected_clock() {
+        // A year before the system clock: only the injected clock says
+        // these windows are recent.
+        let t0: i64 = 1_764_072_000_000;
+        let clock = Arc::new(ManualClock::at(t0 + 100));
+        let pipeline = Pipeline::with_clock(IngestConfig::default(), clock.clone()).expect("pipeline");
+        let windows = pipeline.partition(0).expect("partition");
+        let record = format!(r#"{{"block_id":"blk_1","latency":5.0,"ts_ms":{t0}}}"#);
+        pipeline.ingest(&windows, 0, None, Some(record.as_bytes()), None);
+        let closed = || pipeline.stats.windows_closed.load(Relaxed);
+        clock.set(t0 + 1_500);
+        pipeline.close_expired();
+        assert_eq!(closed(), 0, "the window ends at t0 + 1 s; grace is 2 s");
+        clock.set(t0 + 3_100);
+        pipeline.close_expired();
+        assert_eq!(closed(), SketchKind::ALL.len() as u64, "one snapshot per kind");
+        let count = |kind| pipeline.with_store(|s| s.merged_all(kind, &|_| true).map(|m| m.count()));
+        assert_eq!(count(SketchKind::QuantileFlow), Some(Some(1)));
+        clock.advance(2 * 3_600_000);
+        pipeline.evict(pipeline.now_ms());
+        assert_eq!(
+            count(SketchKind::QuantileFlow),
+            Some(Some(0)),
+            "gone after the retention"
+        );
     }
 }

@@ -3,7 +3,6 @@
 //! parameters are parsed in [`super::params`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -15,7 +14,7 @@ use shared::range::TimeRange;
 use shared::{Sketch, SketchKind};
 
 use super::params::{bad, blocking, ApiError, Group, Params, Quantiles, Selection};
-use crate::ingest::{now_ms, Pipeline};
+use crate::ingest::Pipeline;
 use crate::summary;
 
 /// `GET /api/summary?sketch=KIND&q=..&metric=..&filter=..`: the counters
@@ -41,7 +40,7 @@ pub async fn summary(
 
 /// `GET /readyz`: 200 once partitions are assigned.
 pub async fn readyz(State(pipeline): State<Arc<Pipeline>>) -> (StatusCode, &'static str) {
-    if pipeline.ready.load(Relaxed) {
+    if pipeline.is_ready() {
         (StatusCode::OK, "ready")
     } else {
         (
@@ -70,7 +69,7 @@ pub async fn exact(
     let params = Params::new(params);
     params.only(&["q", "from", "to", "metric", "filter", "by"])?;
     let qs = params.quantiles()?;
-    let range = params.range(&pipeline, now_ms())?;
+    let range = params.range(&pipeline, pipeline.now_ms())?;
     let selection = params.selection(&pipeline)?;
     selection.ungrouped()?;
     if pipeline.exact.is_none() {
@@ -161,14 +160,14 @@ fn top<T>(mut groups: Vec<(u64, T)>, limit: usize) -> (Vec<T>, usize) {
     (groups.into_iter().map(|(_, g)| g).collect(), total)
 }
 
-/// The window store, or a 500 when its lock was poisoned.
-fn store(
+/// `read` run on the window store, or a 500 when its lock was poisoned.
+fn with_store<R>(
     pipeline: &Pipeline,
-) -> Result<std::sync::MutexGuard<'_, crate::window::store::WindowStore>, ApiError> {
+    read: impl FnOnce(&crate::window::store::WindowStore) -> R,
+) -> Result<R, ApiError> {
     pipeline
-        .store
-        .lock()
-        .map_err(|_| ApiError::Internal("window store poisoned".into()))
+        .with_store(read)
+        .ok_or_else(|| ApiError::Internal("window store poisoned".into()))
 }
 
 fn merged_range(
@@ -177,7 +176,7 @@ fn merged_range(
     range: TimeRange,
     group: &Group,
 ) -> Result<Option<Sketch>, ApiError> {
-    Ok(store(pipeline)?.merged_range(kind, range, &|id| group.has(id)))
+    with_store(pipeline, |s| s.merged_range(kind, range, &|id| group.has(id)))
 }
 
 /// `GET /api/quantiles?sketch=..&q=..&from=..&to=..&metric=..&filter=..&by=..&limit=..`:
@@ -190,7 +189,7 @@ pub async fn quantiles(
     params.only(&["sketch", "q", "from", "to", "metric", "filter", "by", "limit"])?;
     let kind = params.sketch(&pipeline)?;
     let qs = params.quantiles()?;
-    let range = params.range(&pipeline, now_ms())?;
+    let range = params.range(&pipeline, pipeline.now_ms())?;
     let selection = params.selection(&pipeline)?;
     let doc = blocking(move || quantiles_doc(&pipeline, kind, &qs, range, &selection)).await??;
     serde_json::to_value(doc)
@@ -271,7 +270,7 @@ pub fn series_points(
     step: i64,
     group: &Group,
 ) -> Result<Vec<SeriesPoint>, ApiError> {
-    let buckets = store(pipeline)?.series(kind, range, step, &|id| group.has(id));
+    let buckets = with_store(pipeline, |s| s.series(kind, range, step, &|id| group.has(id)))?;
     Ok(buckets
         .into_iter()
         .map(|(t, sketch)| SeriesPoint {
@@ -336,7 +335,7 @@ pub async fn series(
     ])?;
     let kind = params.sketch(&pipeline)?;
     let qs = params.quantiles()?;
-    let range = params.range(&pipeline, now_ms())?;
+    let range = params.range(&pipeline, pipeline.now_ms())?;
     let step = params.step(&pipeline, range)?;
     let selection = params.selection(&pipeline)?;
     let csv = match params.get("format") {
@@ -422,7 +421,7 @@ pub async fn chart_svg(
     ])?;
     let kind = params.sketch(&pipeline)?;
     let qs = params.quantiles()?;
-    let range = params.range(&pipeline, now_ms())?;
+    let range = params.range(&pipeline, pipeline.now_ms())?;
     let step = params.step(&pipeline, range)?;
     let selection = params.selection(&pipeline)?;
     let theme: shared::chart::Theme = params
@@ -556,7 +555,7 @@ pub async fn metrics(
 ) -> Result<Json<Vec<MetricInfo>>, ApiError> {
     Params::new(params).only(&[])?;
     let doc = blocking(move || {
-        let counts = store(&pipeline)?.counts_by_series(pipeline.config.default_kind);
+        let counts = with_store(&pipeline, |s| s.counts_by_series(pipeline.config.default_kind))?;
         let mut metrics: BTreeMap<String, (usize, ValuesByKey)> = BTreeMap::new();
         for (id, key) in pipeline.catalog.published() {
             let n = counts.get(&id).copied().unwrap_or(0);

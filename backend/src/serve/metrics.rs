@@ -35,12 +35,10 @@ pub async fn render(State(pipeline): State<Arc<Pipeline>>) -> impl IntoResponse 
     metrics::counter!("mss_messages_processed_total").absolute(s.messages.load(Relaxed));
     metrics::counter!("mss_produced_total").absolute(s.produced.load(Relaxed));
     metrics::counter!("mss_windows_closed_total").absolute(s.windows_closed.load(Relaxed));
-    if let Ok(positions) = pipeline.positions.lock() {
-        for (p, pos) in positions.iter() {
-            metrics::gauge!("mss_partition_lag", "partition" => p.to_string()).set(pos.lag() as f64);
-            metrics::gauge!("mss_partition_offset", "partition" => p.to_string())
-                .set(pos.offset_or_none() as f64);
-        }
+    for (p, pos) in &pipeline.positions() {
+        metrics::gauge!("mss_partition_lag", "partition" => p.to_string()).set(pos.lag() as f64);
+        metrics::gauge!("mss_partition_offset", "partition" => p.to_string())
+            .set(pos.offset_or_none() as f64);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -36,7 +36,7 @@ use shared::SketchKind;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
-use crate::ingest::{now_ms, Pipeline};
+use crate::ingest::Pipeline;
 use crate::stats::RejectSource;
 use crate::window::{ClosedWindow, StoredWindow};
 
@@ -194,15 +194,11 @@ fn hello(pipeline: &Pipeline) -> ServerMessage {
             .collect(),
         default_kind: c.default_kind,
         params: c.params,
-        partitions: pipeline
-            .positions
-            .lock()
-            .map(|p| p.keys().copied().collect())
-            .unwrap_or_default(),
+        partitions: pipeline.positions().keys().copied().collect(),
         window_ms: c.window_ms,
         unit: "ms".into(),
         retention_ms: c.retention_ms,
-        server_time_ms: now_ms(),
+        server_time_ms: pipeline.now_ms(),
         default_metric: c.metric.clone(),
         exact: pipeline.exact.is_some(),
         grace_ms: c.grace_ms,
@@ -214,21 +210,17 @@ fn hello(pipeline: &Pipeline) -> ServerMessage {
 pub fn stats(pipeline: &Pipeline) -> StatsSnapshot {
     let s = &pipeline.stats;
     let recent = s.recent_throughput();
-    let partitions: Vec<PartitionStats> = pipeline
-        .positions
-        .lock()
-        .map(|p| {
-            let n = p.len().max(1) as f64;
-            p.iter()
-                .map(|(&partition, pos)| PartitionStats {
-                    partition,
-                    offset: pos.offset_or_none(),
-                    lag: pos.lag(),
-                    msg_s: recent / n,
-                })
-                .collect()
+    let positions = pipeline.positions();
+    let n = positions.len().max(1) as f64;
+    let partitions: Vec<PartitionStats> = positions
+        .iter()
+        .map(|(&partition, pos)| PartitionStats {
+            partition,
+            offset: pos.offset_or_none(),
+            lag: pos.lag(),
+            msg_s: recent / n,
         })
-        .unwrap_or_default();
+        .collect();
     let by_reason: Vec<(String, u64)> = s
         .rejected_by_source()
         .into_iter()
@@ -239,7 +231,7 @@ pub fn stats(pipeline: &Pipeline) -> StatsSnapshot {
         })
         .collect();
     StatsSnapshot {
-        server_time_ms: now_ms(),
+        server_time_ms: pipeline.now_ms(),
         messages_processed: s.messages.load(Relaxed),
         produced: s.produced.load(Relaxed),
         runtime_s: s.runtime_s(),
@@ -251,7 +243,7 @@ pub fn stats(pipeline: &Pipeline) -> StatsSnapshot {
         rejected_by_reason: by_reason,
         partitions,
         series: pipeline.catalog.len() as u64,
-        ready: pipeline.ready.load(Relaxed),
+        ready: pipeline.is_ready(),
         problems: pipeline.problems(),
         alerts: Vec::new(),
         slos: Vec::new(),
@@ -285,13 +277,9 @@ async fn send_history(
     filter: &mut Filter,
     known: &mut Known,
 ) -> Result<HashSet<SnapshotKey>, axum::Error> {
-    let all: Vec<StoredWindow> = match pipeline.store.lock() {
-        Ok(s) => s.windows_since(filter.history_from_ms.unwrap_or(i64::MIN), &|_| true),
-        Err(_) => {
-            tracing::error!("window store poisoned: history not sent");
-            Vec::new()
-        }
-    };
+    let all: Vec<StoredWindow> = pipeline
+        .history_since(filter.history_from_ms.unwrap_or(i64::MIN), &|_| true)
+        .unwrap_or_default();
     let windows: Vec<StoredWindow> = all.into_iter().filter(|w| filter.wants(w, pipeline)).collect();
     let sent = windows.iter().map(|w| w.snapshot_key()).collect();
     let mut chunks = windows.chunks(HISTORY_BATCH).peekable();
@@ -393,7 +381,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
     let pipeline = &state.pipeline;
     let (mut sink, mut stream) = socket.split();
     // Subscribe to live windows before reading the history, so nothing falls in between.
-    let mut live = pipeline.windows.subscribe();
+    let mut live = pipeline.subscribe();
     if sink.send(binary(&hello(pipeline))).await.is_err() {
         return;
     }
@@ -458,7 +446,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                         let _ = sink.send(close(1008, "too slow: fell behind the live stream repeatedly")).await;
                         return;
                     }
-                    live = pipeline.windows.subscribe();
+                    live = pipeline.subscribe();
                     let reason = format!("fell {missed} windows behind");
                     if sink.send(binary(&ServerMessage::Resync { reason })).await.is_err() {
                         return;
@@ -502,7 +490,7 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                     }
                     Some(Incoming::Subscribe(f)) => {
                         filter = with_default_metric(f, &default_metric);
-                        live = pipeline.windows.subscribe();
+                        live = pipeline.subscribe();
                         match send_history(&mut sink, pipeline, &mut filter, &mut known).await {
                             Ok(s) => sent = s,
                             Err(_) => return,

@@ -194,7 +194,7 @@ pub fn last_published_offsets(
         .context("creating the sketch-log reader")?;
     let sketch_partitions_needed: Vec<i32> = ends.keys().copied().collect();
     let ends = ends.clone();
-    let since = crate::ingest::now_ms() - lookback_ms;
+    let since = crate::clock::now_ms() - lookback_ms;
     let tpl = start_offsets(&consumer, topic, &sketch_partitions_needed, since, &ends)?;
     let mut positions = first_offsets(&tpl);
     consumer.assign(&tpl).context("assigning the sketch log")?;
