@@ -18,7 +18,7 @@ fn generate_writes_an_hdfs_shaped_csv_that_the_replay_reads_cleanly() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("BlockId,Label,Type,Features,TimeInterval,Latency")
+        Some("BlockId,Label,Type,Features,TimeInterval,Latency,tag.op,tag.datanode")
     );
     assert_eq!(lines.count(), 5000);
     let rows: Vec<_> = backend::source::csv::CsvSource::open(&path, false)
@@ -28,6 +28,12 @@ fn generate_writes_an_hdfs_shaped_csv_that_the_replay_reads_cleanly() {
     assert!(rows.iter().all(|r| r
         .as_ref()
         .is_ok_and(|r| r.block_id.starts_with("blk_") && r.latency >= 0.0)));
+    // Several series, as `--synthetic` has: label × op × datanode.
+    let series: std::collections::BTreeSet<Vec<(String, String)>> =
+        rows.into_iter().filter_map(Result::ok).map(|r| r.tags).collect();
+    assert!(series.len() >= 24, "{} series", series.len());
+    let keys: std::collections::BTreeSet<&str> = series.iter().flatten().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["datanode", "label", "op"].into());
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -2,10 +2,13 @@
 //!
 //! Columns are found by header name; `BlockId` and `Latency` are used, and
 //! `Label` (Success/Fail in HDFS_v1) when present becomes the tag `label`,
-//! so failed and successful blocks are series side by side; every other
-//! column (`Type`, `Features` such as `"[E5,E22,E5]"` quoted with commas,
-//! `TimeInterval`) is ignored. A label that is not a valid tag value (empty,
-//! too long, control characters) is rejected as `bad_tag`. Rows with a wrong column count, a
+//! so failed and successful blocks are series side by side; a column named
+//! `tag.KEY` (what `mss generate` writes: `tag.op`, `tag.datanode`) becomes
+//! the tag `KEY`; every other column (`Type`, `Features` such as
+//! `"[E5,E22,E5]"` quoted with commas, `TimeInterval`) is ignored. A tag
+//! value that is not valid (empty, too long, control characters) is rejected
+//! as `bad_tag`; a `tag.` column whose key is not a valid tag key is an
+//! error at open. Rows with a wrong column count, a
 //! missing field, or a latency that is not a finite, non-negative number are
 //! yielded as [`BadRow`]s with their line number; reading never stops on them.
 
@@ -24,7 +27,8 @@ pub struct CsvSource {
     columns: usize,
     block_id: usize,
     latency: usize,
-    label: Option<usize>,
+    /// `(column, tag key)`: `Label` and the `tag.KEY` columns.
+    tag_columns: Vec<(usize, String)>,
     record: csv::ByteRecord,
     repeat: bool,
 }
@@ -47,7 +51,31 @@ impl CsvSource {
         let (Some(block_id), Some(latency)) = (find("BlockId"), find("Latency")) else {
             bail!("{}: the header needs BlockId and Latency columns", path.display());
         };
-        let label = find("Label");
+        let mut tag_columns: Vec<(usize, String)> = find("Label")
+            .map(|i| (i, "label".to_owned()))
+            .into_iter()
+            .collect();
+        for (i, h) in headers.iter().enumerate() {
+            let Some(key) = h.trim_ascii().strip_prefix(b"tag.") else {
+                continue;
+            };
+            let key = String::from_utf8_lossy(key).into_owned();
+            if shared::series::validate_tag(&key, "x").is_err() || tag_columns.iter().any(|(_, k)| *k == key)
+            {
+                bail!(
+                    "{}: column tag.{key}: not a valid (or a repeated) tag key",
+                    path.display()
+                );
+            }
+            tag_columns.push((i, key));
+        }
+        if tag_columns.len() > shared::series::MAX_TAGS {
+            bail!(
+                "{}: more than {} tag columns",
+                path.display(),
+                shared::series::MAX_TAGS
+            );
+        }
         let columns = headers.len();
         Ok(Self {
             path: path.to_owned(),
@@ -55,7 +83,7 @@ impl CsvSource {
             columns,
             block_id,
             latency,
-            label,
+            tag_columns,
             record: csv::ByteRecord::new(),
             repeat,
         })
@@ -77,12 +105,12 @@ impl CsvSource {
         }
         let text = std::str::from_utf8(latency).map_err(|_| bad(RejectReason::NonNumeric, latency))?;
         let latency = parse_latency(text).map_err(|reason| bad(reason, text.as_bytes()))?;
-        let mut tags = Vec::new();
-        if let Some(i) = self.label {
-            let raw = self.record.get(i).unwrap_or_default().trim_ascii();
-            let label = std::str::from_utf8(raw).map_err(|_| bad(RejectReason::BadTag, raw))?;
-            shared::series::validate_tag("label", label).map_err(|_| bad(RejectReason::BadTag, raw))?;
-            tags.push(("label".to_owned(), label.to_owned()));
+        let mut tags = Vec::with_capacity(self.tag_columns.len());
+        for (i, key) in &self.tag_columns {
+            let raw = self.record.get(*i).unwrap_or_default().trim_ascii();
+            let value = std::str::from_utf8(raw).map_err(|_| bad(RejectReason::BadTag, raw))?;
+            shared::series::validate_tag(key, value).map_err(|_| bad(RejectReason::BadTag, raw))?;
+            tags.push((key.clone(), value.to_owned()));
         }
         Ok(Row {
             block_id: String::from_utf8_lossy(block_id).into_owned(),
@@ -177,6 +205,21 @@ mod tests {
                 tags: vec![("label".into(), "Anomaly".into())],
             })
         );
+        // `tag.KEY` columns are tags too; a bad value is `bad_tag`, a bad key an error at open.
+        std::fs::write(
+            &path,
+            "BlockId,Latency,tag.op,tag.dn\nblk_1,5,read,dn-1\nblk_2,6,,dn-2\n",
+        )
+        .expect("write");
+        let items: Vec<SourceItem> = CsvSource::open(&path, false).expect("open").collect();
+        assert_eq!(
+            items[0].as_ref().map(|r| r.tags.clone()),
+            Ok(vec![("op".into(), "read".into()), ("dn".into(), "dn-1".into())])
+        );
+        assert_eq!(items[1].as_ref().map_err(|b| b.reason), Err(RejectReason::BadTag));
+        std::fs::write(&path, "BlockId,Latency,tag.9x\nblk_1,5,a\n").expect("write");
+        let err = CsvSource::open(&path, false).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("tag.9x")));
         // Without a Label column: no tags (the consumer's default series).
         std::fs::write(&path, "BlockId,Latency\nblk_1,5\n").expect("write");
         let items: Vec<SourceItem> = CsvSource::open(&path, false).expect("open").collect();

@@ -125,14 +125,19 @@ impl Iterator for SyntheticSource {
     }
 }
 
-/// Writes `rows` synthetic rows as an HDFS `Event_traces.csv`.
+/// Writes `rows` synthetic rows as an HDFS `Event_traces.csv`, plus the
+/// columns `tag.op` and `tag.datanode` (see [`crate::source::csv`]), so a
+/// replay of the file has the series `--synthetic` has.
 pub fn write_csv(path: &Path, rows: u64, seed: u64) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    writeln!(out, "BlockId,Label,Type,Features,TimeInterval,Latency")?;
+    writeln!(
+        out,
+        "BlockId,Label,Type,Features,TimeInterval,Latency,tag.op,tag.datanode"
+    )?;
     let mut source = SyntheticSource::new(Some(rows), seed);
     let mut i = 0u64;
     while let Some(Ok(row)) = source.next() {
@@ -143,12 +148,20 @@ pub fn write_csv(path: &Path, rows: u64, seed: u64) -> anyhow::Result<()> {
         } else {
             "[E5,E22,E5,E5,E11,E9,E11,E9,E26,E26]"
         };
+        let tag = |key: &str| {
+            row.tags
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or("", |(_, v)| v.as_str())
+        };
         writeln!(
             out,
-            "{},{label},{},\"{events}\",\"[0.0, 1.0]\",{}",
+            "{},{label},{},\"{events}\",\"[0.0, 1.0]\",{},{},{}",
             row.block_id,
             i % 3,
-            row.latency
+            row.latency,
+            tag("op"),
+            tag("datanode")
         )?;
         i += 1;
     }
