@@ -170,6 +170,8 @@ pub struct Pipeline {
     ready: std::sync::atomic::AtomicBool,
     /// Wall-clock time (windows of idle partitions, retention).
     clock: Arc<dyn Clock>,
+    /// When the series catalog was last swept, ms.
+    last_sweep_ms: std::sync::atomic::AtomicI64,
     /// Latest record of partitions no longer assigned.
     last_current: Mutex<Option<(String, f64, i64, SeriesId)>>,
     /// Highest offset counted per partition, kept across revocations.
@@ -188,6 +190,9 @@ fn locked<'a, T>(m: &'a Mutex<T>, stats: &Stats, what: &str) -> Option<std::sync
         }
     }
 }
+
+/// The series catalog is swept for series with no retained window at most this often, ms.
+const SWEEP_EVERY_MS: i64 = 1000;
 
 /// How many `series_limit` rejections are logged with their series.
 const LOGGED_SERIES_LIMIT: u64 = 5;
@@ -237,6 +242,7 @@ impl Pipeline {
             last_current: Mutex::new(None),
             counted_through: Mutex::new(BTreeMap::new()),
             clock,
+            last_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
         }))
     }
 
@@ -650,6 +656,17 @@ impl Pipeline {
         let horizon = now
             .saturating_sub(retention)
             .saturating_sub(crate::window::store::ROLLUP_MS);
+        // The sweep walks every series under the catalog's write lock:
+        // once a second is enough (a series outlives its windows by a minute anyway).
+        let last = self.last_sweep_ms.load(Relaxed);
+        if now.saturating_sub(last) < SWEEP_EVERY_MS
+            || self
+                .last_sweep_ms
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_err()
+        {
+            return;
+        }
         let freed = self.catalog.sweep(horizon);
         if freed > 0 {
             tracing::debug!(freed, "series with no retained window freed");
