@@ -173,7 +173,9 @@ type Bucket = HashMap<SeriesId, Vec<Rollup>>;
 struct Tier {
     len_ms: i64,
     buckets: BTreeMap<i64, Bucket>,
-    /// Per bucket, the store's `adds` when a window last reached it.
+    /// Buckets that may hold pending windows, with the store's `adds` when
+    /// a window last reached them (folded buckets leave it, so the idle
+    /// pass visits only what changed).
     touched: BTreeMap<i64, u64>,
 }
 
@@ -233,12 +235,18 @@ impl Tier {
     /// reached for a while. Returns the parts that did not merge.
     fn fold_idle(&mut self, newest: i64, adds: u64, kinds: &[SketchKind], params: &SketchParams) -> u64 {
         let before = newest.saturating_sub((1 + SEAL_AFTER_LENGTHS) * self.len_ms);
+        let idle: Vec<i64> = self
+            .touched
+            .range(..before)
+            .filter(|&(_, &last)| adds - last >= SEAL_IDLE_ADDS)
+            .map(|(&start, _)| start)
+            .collect();
         let mut failed = 0;
-        for (&start, bucket) in self.buckets.range_mut(..before) {
-            let last = self.touched.get(&start).copied().unwrap_or(0);
-            if adds - last < SEAL_IDLE_ADDS {
+        for start in idle {
+            self.touched.remove(&start);
+            let Some(bucket) = self.buckets.get_mut(&start) else {
                 continue;
-            }
+            };
             for (&series, rollups) in bucket.iter_mut() {
                 for (slot, r) in rollups.iter_mut().enumerate() {
                     let id = RollupId {
