@@ -36,6 +36,8 @@ pub mod view_state;
 /// The page for the current path.
 #[component]
 pub fn App() -> impl IntoView {
+    // Read the token before any page rewrites the URL.
+    let _ = page::access_token();
     let path = window().location().pathname().unwrap_or_default();
     match path.trim_end_matches('/') {
         "/embed" => view! { <embed::Embed/> }.into_any(),

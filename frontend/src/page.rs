@@ -30,6 +30,15 @@ pub struct Page {
     pub embed: bool,
 }
 
+/// The `?token=` the page was opened with (read once, before the page
+/// rewrites its URL), forwarded on its WebSocket and API requests.
+pub fn access_token() -> Option<&'static str> {
+    static TOKEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    TOKEN
+        .get_or_init(|| crate::view_state::token_of_query(&location_query()))
+        .as_deref()
+}
+
 fn location_query() -> String {
     window().location().search().unwrap_or_default()
 }

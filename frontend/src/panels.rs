@@ -261,7 +261,10 @@ pub async fn fetch_exact(from: i64, to: i64, qs: &[f64]) -> Result<Option<ExactR
     use wasm_bindgen_futures::JsFuture;
     let err = |e: wasm_bindgen::JsValue| format!("{e:?}");
     let keys: Vec<String> = qs.iter().map(|q| q.to_string()).collect();
-    let url = format!("/api/exact?q={}&from={from}&to={to}", keys.join(","));
+    let url = crate::view_state::with_token(
+        &format!("/api/exact?q={}&from={from}&to={to}", keys.join(",")),
+        crate::page::access_token(),
+    );
     let response: web_sys::Response = JsFuture::from(window().fetch_with_str(&url))
         .await
         .map_err(err)?

@@ -104,7 +104,7 @@ pub fn default_url() -> String {
         _ => "ws",
     };
     let host = location.host().unwrap_or_else(|_| "127.0.0.1:8080".into());
-    format!("{scheme}://{host}/ws")
+    crate::view_state::with_token(&format!("{scheme}://{host}/ws"), crate::page::access_token())
 }
 
 impl Stream {

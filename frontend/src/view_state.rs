@@ -121,6 +121,29 @@ pub fn quantile_label(q: f64) -> String {
     format!("P{pct}")
 }
 
+/// The `token` parameter of a query string (the server's `--auth-token`,
+/// forwarded on the page's WebSocket and API requests).
+pub fn token_of_query(query: &str) -> Option<String> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| percent_decode(v))
+        .filter(|t| !t.is_empty())
+}
+
+/// `url` with `&token=..` (or `?token=..`) appended when there is a token.
+pub fn with_token(url: &str, token: Option<&str>) -> String {
+    match token {
+        Some(t) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}token={}", percent_encode(t))
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Decodes `%XX` escapes and `+`.
 pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -146,7 +169,8 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn percent_encode(s: &str) -> String {
+/// Escapes what a query value cannot hold as `%XX`.
+pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~,:".contains(&b) {
@@ -222,6 +246,9 @@ impl ViewState {
                         format!("{value:?} is not percentiles, histogram or stats"),
                     ),
                 },
+                // The server's `--auth-token`: a credential, not view state
+                // (see [`token_of_query`]).
+                "token" => {}
                 other => problem(
                     other,
                     format!("unknown parameter {other:?}; allowed: {}", PARAMS.join(", ")),
@@ -291,6 +318,23 @@ mod tests {
             "sketch=hdrhistogram&q=0.5,0.999&from=now-1h&to=1764072000000&refresh=5s&theme=light&panel=histogram"
         );
         assert_eq!(ViewState::from_query(&format!("?{query}")), (state, vec![]));
+    }
+
+    #[test]
+    fn a_token_is_a_credential_forwarded_not_a_view_parameter() {
+        let (_, problems) = ViewState::from_query("?sketch=datadog&token=a%2Bb");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            token_of_query("?sketch=datadog&token=a%2Bb").as_deref(),
+            Some("a+b")
+        );
+        assert_eq!(token_of_query("?token="), None);
+        assert_eq!(with_token("/ws", Some("a+b")), "/ws?token=a%2Bb");
+        assert_eq!(
+            with_token("/api/exact?q=0.5", Some("t")),
+            "/api/exact?q=0.5&token=t"
+        );
+        assert_eq!(with_token("/ws", None), "/ws");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! steady state: fine windows for the fine retention, rollups for the rest)
 //! for `--series` series at `--rate` values a second each, through the
 //! real windows (cuts) into the real store of a pipeline, with no broker;
-//! reports peak RSS and bytes per series-hour.
+//! reports peak RSS and bytes per series-hour. With a broker, every cut is
+//! also published to a sketch log there, as an ingest process does.
 
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use shared::SketchKind;
 use crate::bench::e2e::process_usage;
 use crate::clock::now_ms;
 use crate::ingest::{IngestConfig, Pipeline};
+use crate::sketch_log::SketchPublisher;
 use crate::source::synthetic::SyntheticSource;
 use crate::window::{PartitionWindows, WindowConfig};
 
@@ -44,23 +46,62 @@ pub struct SeriesReport {
     pub bytes_per_series: f64,
     /// What each tier of the store holds at the end.
     pub store: crate::window::store::Footprint,
+    /// Whether cuts were also published to a sketch log.
+    pub sketch_log: bool,
 }
 
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SeriesOptions {
+    /// Series.
+    pub series: usize,
+    /// Values per second per series.
+    pub rate: u64,
+    /// Simulated event time, s.
+    pub history_s: u64,
+    /// Partitions the series are spread over.
+    pub partitions: i32,
+    /// Publish cuts to a sketch log on this broker.
+    pub sketch_log_brokers: Option<String>,
+}
+
+/// Topic of the benchmark's sketch log.
+const SKETCH_TOPIC: &str = "bench-series-sketches";
+
 /// Runs the simulation.
-pub fn run(series: usize, rate: u64, history_s: u64, partitions: i32) -> anyhow::Result<SeriesReport> {
+pub fn run(options: &SeriesOptions) -> anyhow::Result<SeriesReport> {
+    let SeriesOptions {
+        series,
+        rate,
+        history_s,
+        partitions,
+        ..
+    } = *options;
     let (_, baseline_rss_mb) = process_usage();
     let pipeline = Pipeline::new(IngestConfig {
         kinds: SketchKind::ALL.to_vec(),
         max_series: None,
         ..IngestConfig::default()
     })?;
+    if let Some(brokers) = &options.sketch_log_brokers {
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(crate::broker::ensure_topic(
+            brokers,
+            SKETCH_TOPIC,
+            partitions,
+            true,
+        ))?;
+        let publisher = SketchPublisher::new(brokers, SKETCH_TOPIC, &pipeline.config.topic, partitions, &[])?;
+        if pipeline.sketch_log.set(publisher).is_err() {
+            anyhow::bail!("the pipeline already has a sketch log");
+        }
+    }
     let ids: Vec<_> = (0..series)
         .map(|i| {
             let key = SeriesKey::new("latency", [("route", format!("/r{i}"))])?;
             pipeline.catalog.intern(&key).map_err(anyhow::Error::from)
         })
         .collect::<anyhow::Result<_>>()?;
-    let partitions = partitions.max(1);
     let mut windows: Vec<PartitionWindows> = (0..partitions)
         .map(|p| {
             PartitionWindows::new(
@@ -95,6 +136,9 @@ pub fn run(series: usize, rate: u64, history_s: u64, partitions: i32) -> anyhow:
             pipeline.publish(cut);
         }
     }
+    if let Some(log) = pipeline.sketch_log.get() {
+        log.flush(std::time::Duration::from_secs(300))?;
+    }
     pipeline.evict(now_ms());
     let store = pipeline.store_footprint();
     let elapsed_s = started.elapsed().as_secs_f64();
@@ -118,5 +162,6 @@ pub fn run(series: usize, rate: u64, history_s: u64, partitions: i32) -> anyhow:
         bytes_per_series_hour: per_series / (history_s as f64 / 3600.0).max(1e-9),
         bytes_per_series: per_series,
         store,
+        sketch_log: options.sketch_log_brokers.is_some(),
     })
 }

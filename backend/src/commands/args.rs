@@ -272,9 +272,36 @@ pub struct HttpArgs {
         default_value = "'self'"
     )]
     pub embed_origins: Vec<String>,
+    /// Host names this server is reached by besides loopback ones and IP
+    /// literals (comma-separated), e.g. `mss.example.com`: other names in
+    /// a request's Host are refused (DNS rebinding).
+    #[arg(long, env = "MSS_PUBLIC_HOST", value_delimiter = ',')]
+    pub public_host: Vec<String>,
+    /// Token required on `/api/*`, `/ws` and `/metrics` (Bearer header,
+    /// `?token=` or the `mss_token` cookie). Set it whenever `--listen` is
+    /// not loopback.
+    #[arg(long, env = "MSS_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    /// File holding the token (its first line), instead of `--auth-token`.
+    #[arg(long, env = "MSS_AUTH_TOKEN_FILE", conflicts_with = "auth_token")]
+    pub auth_token_file: Option<PathBuf>,
 }
 
 impl HttpArgs {
+    /// `--auth-token`, or the first line of `--auth-token-file`.
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        match &self.auth_token_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading --auth-token-file {}", path.display()))?;
+                let token = text.lines().next().unwrap_or_default().trim().to_owned();
+                anyhow::ensure!(!token.is_empty(), "--auth-token-file {} is empty", path.display());
+                Ok(Some(token))
+            }
+            None => Ok(self.auth_token.clone().filter(|t| !t.is_empty())),
+        }
+    }
+
     /// Binds `--listen` and serves the pipeline's HTTP API, WebSocket and
     /// dashboard until `shutdown` is cancelled.
     pub async fn spawn_server(
@@ -286,10 +313,26 @@ impl HttpArgs {
             .await
             .with_context(|| format!("listening on {}", self.listen))?;
         tracing::info!("serving on http://{}", listener.local_addr()?);
+        let policy = std::sync::Arc::new(crate::serve::access::AccessPolicy::new(
+            self.listen,
+            &self.public_host,
+            &self.embed_origins,
+            self.token()?,
+        ));
+        if !self.listen.ip().is_loopback() && !policy.has_token() {
+            tracing::warn!(
+                listen = %self.listen,
+                "listening beyond loopback without --auth-token: anyone who can reach this port reads the metrics"
+            );
+        }
         let router = crate::serve::with_embed_policy(
             crate::serve::router(pipeline, &self.static_dir, shutdown.clone()),
             &self.embed_origins,
-        )?;
+        )?
+        .layer(axum::middleware::from_fn_with_state(
+            policy,
+            crate::serve::access::enforce,
+        ));
         Ok(tokio::spawn(crate::serve::run(
             listener,
             router,

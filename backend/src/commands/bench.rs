@@ -33,6 +33,10 @@ pub struct SeriesArgs {
     /// Partitions the series are spread over.
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
+    /// Also publish every cut to a sketch log on this broker (topic
+    /// `bench-series-sketches`, recreated), as an ingest process does.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub sketch_log_brokers: Option<String>,
     /// Print JSON instead of a line.
     #[arg(long)]
     pub json: bool,
@@ -156,12 +160,13 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             }
         }
         BenchCommand::Series(args) => {
-            let r = series::run(
-                args.series.max(1),
-                args.rate.max(1),
-                args.history.as_secs().max(1),
-                args.partitions,
-            )?;
+            let r = series::run(&series::SeriesOptions {
+                series: args.series.max(1),
+                rate: args.rate.max(1),
+                history_s: args.history.as_secs().max(1),
+                partitions: args.partitions.max(1),
+                sketch_log_brokers: args.sketch_log_brokers,
+            })?;
             if args.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {

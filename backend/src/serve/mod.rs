@@ -1,6 +1,7 @@
 //! The HTTP side: JSON API, static dashboard files with an SPA fallback,
 //! health checks.
 
+pub mod access;
 pub mod api;
 pub mod metrics;
 pub mod params;

@@ -1,0 +1,140 @@
+//! Who may connect, against a real `mss serve` (embedded broker) over real
+//! sockets: Host checks (DNS rebinding), Origin on `/ws`, and `--auth-token`
+//! in each of its forms; refusals counted on `/metrics`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{free_port, http_get_with, mss, wait_for_port, Proc};
+use futures::StreamExt;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+const TOKEN: &str = "s3cret-token";
+
+fn status(port: u16, path: &str, headers: &[(&str, &str)]) -> u16 {
+    http_get_with(port, path, headers).map_or(0, |r| r.0)
+}
+
+/// The HTTP status of a WebSocket handshake from `origin` (101 when it opened).
+async fn ws_status(port: u16, query: &str, origin: Option<&str>) -> u16 {
+    let mut request = format!("ws://127.0.0.1:{port}/ws{query}")
+        .into_client_request()
+        .expect("request");
+    if let Some(o) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", HeaderValue::from_str(o).expect("origin"));
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((mut ws, response)) => {
+            // An opened stream starts with the server's Hello.
+            let first = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+            assert!(matches!(first, Ok(Some(Ok(_)))), "a frame after the handshake");
+            response.status().as_u16()
+        }
+        Err(WsError::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
+    }
+}
+
+#[test]
+fn hosts_origins_and_tokens_are_enforced_and_refusals_counted() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _serve = Proc(
+        mss()
+            .args([
+                "serve",
+                "--synthetic",
+                "--rate",
+                "50",
+                "--no-sketch-log",
+                "--listen",
+                &listen,
+            ])
+            .args(["--static-dir", "/nonexistent", "--auth-token", TOKEN])
+            .args(["--embed-origins", "'self',https://wiki.example.com"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("mss serve starts"),
+    );
+    wait_for_port(port, Duration::from_secs(60));
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+
+    // Health checks need nothing, from any Host.
+    assert_eq!(
+        status(port, "/healthz", &[("Host", "rebind.attacker.example")]),
+        200
+    );
+    // A DNS-rebinding page's Host is refused even with the token.
+    let rebind = [("Host", "rebind.attacker.example:8080"), auth[0]];
+    assert_eq!(status(port, "/api/summary", &rebind), 403);
+    assert_eq!(status(port, "/", &[("Host", "rebind.attacker.example")]), 403);
+    // Loopback names and IP literals are fine; data needs the token.
+    let (code, head) = http_get_with(port, "/api/summary", &[("Host", &listen)]).expect("answers");
+    assert_eq!(code, 401);
+    assert!(
+        head.to_ascii_lowercase().contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    assert_eq!(status(port, "/api/summary", &auth), 200);
+    assert_eq!(
+        status(port, "/api/summary", &[("Authorization", "Bearer wrong")]),
+        401
+    );
+    let (code, head) = http_get_with(port, &format!("/api/summary?token={TOKEN}"), &[]).expect("answers");
+    assert_eq!(code, 200);
+    assert!(
+        head.contains(&format!("mss_token={TOKEN}")),
+        "the query token sets the cookie: {head}"
+    );
+    let cookie = format!("mss_token={TOKEN}");
+    assert_eq!(status(port, "/api/metrics", &[("Cookie", &cookie)]), 200);
+    assert_eq!(status(port, "/metrics", &[]), 401);
+    // The dashboard's files hold no data.
+    assert_eq!(status(port, "/", &[("Host", &listen)]), 200);
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let token = format!("?token={TOKEN}");
+        assert_eq!(ws_status(port, &token, Some("https://evil.example")).await, 403);
+        assert_eq!(ws_status(port, &token, Some("null")).await, 403);
+        assert_eq!(
+            ws_status(port, "", Some(&format!("http://127.0.0.1:{port}"))).await,
+            401
+        );
+        assert_eq!(
+            ws_status(port, &token, Some(&format!("http://127.0.0.1:{port}"))).await,
+            101
+        );
+        assert_eq!(
+            ws_status(port, &token, Some("https://wiki.example.com")).await,
+            101
+        );
+        assert_eq!(
+            ws_status(port, &token, None).await,
+            101,
+            "no Origin: not a browser"
+        );
+    });
+
+    let (_, metrics) = common::http_get(port, &format!("/metrics?token={TOKEN}")).expect("metrics");
+    let count = |reason: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("mss_refused_total") && l.contains(&format!("reason=\"{reason}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    assert_eq!(count("host"), Some(2), "{metrics}");
+    assert_eq!(count("origin"), Some(2));
+    assert_eq!(
+        count("token"),
+        Some(4),
+        "summary ×2, /metrics, the token-less WebSocket"
+    );
+}
