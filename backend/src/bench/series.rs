@@ -13,7 +13,9 @@ use shared::series::SeriesKey;
 use shared::SketchKind;
 
 use crate::bench::e2e::process_usage;
-use crate::clock::now_ms;
+use std::sync::Arc;
+
+use crate::clock::{now_ms, ManualClock};
 use crate::ingest::{IngestConfig, Pipeline};
 use crate::sketch_log::SketchPublisher;
 use crate::source::synthetic::SyntheticSource;
@@ -78,11 +80,19 @@ pub fn run(options: &SeriesOptions) -> anyhow::Result<SeriesReport> {
         ..
     } = *options;
     let (_, baseline_rss_mb) = process_usage();
-    let pipeline = Pipeline::new(IngestConfig {
-        kinds: SketchKind::ALL.to_vec(),
-        max_series: None,
-        ..IngestConfig::default()
-    })?;
+    // The simulated wall clock: an hour of event time takes minutes here,
+    // and the store must age windows by the simulated time.
+    let end = now_ms();
+    let first = end - i64::try_from(history_s).unwrap_or(0) * 1000;
+    let clock = Arc::new(ManualClock::at(first));
+    let pipeline = Pipeline::with_clock(
+        IngestConfig {
+            kinds: SketchKind::ALL.to_vec(),
+            max_series: None,
+            ..IngestConfig::default()
+        },
+        clock.clone(),
+    )?;
     if let Some(brokers) = &options.sketch_log_brokers {
         let runtime = tokio::runtime::Runtime::new()?;
         runtime.block_on(crate::broker::ensure_topic(
@@ -114,11 +124,11 @@ pub fn run(options: &SeriesOptions) -> anyhow::Result<SeriesReport> {
         })
         .collect::<anyhow::Result<_>>()?;
     let mut source = SyntheticSource::new(None, 17).untagged();
-    let now = now_ms();
-    let first = now - i64::try_from(history_s).unwrap_or(0) * 1000;
     let started = Instant::now();
     let (mut values, mut offsets) = (0u64, vec![0i64; windows.len()]);
     for second in 0..history_s as i64 {
+        let now = first + second * 1000;
+        clock.set(now);
         for (i, &id) in ids.iter().enumerate() {
             let slot = i % windows.len();
             for k in 0..rate {
@@ -139,7 +149,8 @@ pub fn run(options: &SeriesOptions) -> anyhow::Result<SeriesReport> {
     if let Some(log) = pipeline.sketch_log.get() {
         log.flush(std::time::Duration::from_secs(300))?;
     }
-    pipeline.evict(now_ms());
+    clock.set(end);
+    pipeline.evict(end);
     let store = pipeline.store_footprint();
     let elapsed_s = started.elapsed().as_secs_f64();
     let (_, peak_rss_mb) = process_usage();

@@ -128,9 +128,9 @@ pub struct IngestArgs {
     #[arg(long, env = "MSS_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
     pub retention: Duration,
     /// How long fine windows (`--window` long, per partition) are kept
-    /// before only rollups (merged across partitions) answer, e.g. `5m`;
+    /// before only rollups (merged across partitions) answer, e.g. `3m`;
     /// bounds memory (see the README's retention tiers).
-    #[arg(long, env = "MSS_FINE_RETENTION", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "MSS_FINE_RETENTION", default_value = "3m", value_parser = humantime::parse_duration)]
     pub fine_retention: Duration,
     /// How long 10 s rollups are kept before only 1-minute rollups answer,
     /// e.g. `15m` (at least `--fine-retention`).

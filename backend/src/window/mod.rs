@@ -329,7 +329,7 @@ impl PartitionWindows {
                     window_ms: self.config.window_ms,
                     kind: s.kind(),
                     count: s.count(),
-                    sketch: s.encode(),
+                    sketch: encoded_exactly(s),
                     first_offset: open.first_offset,
                     last_offset: open.last_offset,
                     through_offset: through,
@@ -396,6 +396,15 @@ impl PartitionWindows {
     pub fn topic(&self) -> TopicId {
         self.topic
     }
+}
+
+/// A sketch's bytes in an allocation of exactly their size: stored
+/// snapshots live for the whole retention, and the encoder's growth
+/// leaves up to half of a buffer unused.
+pub fn encoded_exactly(sketch: &Sketch) -> Vec<u8> {
+    let mut bytes = sketch.encode();
+    bytes.shrink_to_fit();
+    bytes
 }
 
 /// A window as the store keeps it: the snapshot alone, shared.

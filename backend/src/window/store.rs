@@ -3,7 +3,7 @@
 //!
 //! | tier | length | kept for | what for |
 //! |---|---|---|---|
-//! | fine | the window (1 s) | `fine_retention` (5 min by default) | streaming, exact recent ranges |
+//! | fine | the window (1 s) | `fine_retention` (3 min by default) | streaming, exact recent ranges |
 //! | mid | 10 s | `mid_retention` (15 min by default) | the default 15-minute chart |
 //! | minute | 60 s | the whole retention | long ranges, whole-retention merges |
 //!
@@ -39,7 +39,7 @@ pub const ROLLUP_MS: i64 = 60_000;
 /// Length of a mid-tier rollup.
 pub const MID_MS: i64 = 10_000;
 /// Default time fine windows are kept before only rollups answer.
-pub const DEFAULT_FINE_RETENTION_MS: u64 = 5 * 60_000;
+pub const DEFAULT_FINE_RETENTION_MS: u64 = 3 * 60_000;
 /// Default time 10 s rollups are kept before only minute rollups answer.
 pub const DEFAULT_MID_RETENTION_MS: u64 = 15 * 60_000;
 /// Pending windows of a rollup that make it fold.
@@ -158,7 +158,7 @@ fn rollup_window(id: RollupId, sketch: &Sketch) -> StoredWindow {
         window_ms: id.len_ms as u64,
         kind: id.kind,
         count: sketch.count(),
-        sketch: sketch.encode(),
+        sketch: super::encoded_exactly(sketch),
         first_offset: -1,
         last_offset: -1,
         through_offset: -1,
