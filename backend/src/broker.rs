@@ -154,6 +154,44 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, recreate:
     Ok(())
 }
 
+/// Longest wait between two attempts to reach the broker.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// [`ensure_topic`] for each of `topics`, retried with backoff (0.5 s
+/// doubling to 30 s) while the broker cannot be reached or refuses, each
+/// wait logged and reported through `waiting` (cleared once done). Returns
+/// early with an error if `stop` completes first (Ctrl-C).
+pub async fn wait_for_topics(
+    brokers: &str,
+    topics: &[(String, i32)],
+    recreate: bool,
+    waiting: &(dyn Fn(Option<String>) + Send + Sync),
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(stop);
+    for (topic, partitions) in topics {
+        let mut delay = Duration::from_millis(500);
+        loop {
+            waiting(Some(format!("connecting to the broker at {brokers} (topic {topic})")));
+            let attempt = tokio::select! {
+                r = ensure_topic(brokers, topic, *partitions, recreate) => r,
+                () = &mut stop => anyhow::bail!("stopped while waiting for the broker at {brokers}"),
+            };
+            let Err(e) = attempt else { break };
+            let reason = format!("waiting for the broker at {brokers} (topic {topic}): {e:#}");
+            tracing::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
+            waiting(Some(reason));
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = &mut stop => anyhow::bail!("stopped while waiting for the broker at {brokers}"),
+            }
+            delay = (delay * 2).min(MAX_BACKOFF);
+        }
+    }
+    waiting(None);
+    Ok(())
+}
+
 /// How [`send_retrying`] ended without queueing the record.
 #[derive(Debug)]
 pub enum SendError {

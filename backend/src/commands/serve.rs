@@ -16,7 +16,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{HttpArgs, IngestArgs, KafkaArgs, ServiceArgs, SourceArgs};
-use crate::broker::{ensure_topic, EmbeddedBroker};
+use crate::broker::{wait_for_topics, EmbeddedBroker};
 use crate::ingest::consumer::{self, ConsumerConfig};
 use crate::ingest::Pipeline;
 use crate::produce::{replay, ProduceOptions};
@@ -143,14 +143,20 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
     let embedded = runtime.block_on(async move {
         let kafka = &service.kafka;
         let sketch_log = service.ingest.sketch_log(kafka.partitions);
+        // The HTTP side first: /healthz answers and /readyz says what is
+        // awaited while the broker cannot be reached.
+        let pipeline = Pipeline::new(config)?;
+        let shutdown = CancellationToken::new();
+        let server = service.http.spawn_server(pipeline.clone(), &shutdown).await?;
         let (embedded, brokers) = match &service.brokers {
             Some(b) => {
-                ensure_topic(b, &kafka.topic, kafka.partitions, kafka.recreate_topic).await?;
-                if let Some(log) = &sketch_log {
-                    // A recreated source topic restarts at offset 0: its old
-                    // windows would mark new records as already counted.
-                    ensure_topic(b, &log.topic, log.partitions, kafka.recreate_topic).await?;
-                }
+                let mut topics = vec![(kafka.topic.clone(), kafka.partitions)];
+                // A recreated source topic restarts at offset 0: its old
+                // windows would mark new records as already counted, so the
+                // sketch log is recreated with it.
+                topics.extend(sketch_log.iter().map(|log| (log.topic.clone(), log.partitions)));
+                let waiting = |reason: Option<String>| pipeline.set_waiting(reason);
+                wait_for_topics(b, &topics, kafka.recreate_topic, &waiting, crate::serve::shutdown_signal()).await?;
                 (None, b.clone())
             }
             None => {
@@ -167,11 +173,6 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
                 (Some(broker), b)
             }
         };
-        let pipeline = Pipeline::new(config)?;
-        let shutdown = CancellationToken::new();
-
-        let server = service.http.spawn_server(pipeline.clone(), &shutdown).await?;
-
         let consumer = tokio::spawn(consumer::run(
             pipeline.clone(),
             ConsumerConfig {

@@ -172,6 +172,8 @@ pub struct Pipeline {
     clock: Arc<dyn Clock>,
     /// When the series catalog was last swept, ms.
     last_sweep_ms: std::sync::atomic::AtomicI64,
+    /// What the process is waiting for before it can serve (a broker, a topic).
+    waiting_for: Mutex<Option<String>>,
     /// Latest record of partitions no longer assigned.
     last_current: Mutex<Option<(String, f64, i64, SeriesId)>>,
     /// Highest offset counted per partition, kept across revocations.
@@ -243,6 +245,7 @@ impl Pipeline {
             counted_through: Mutex::new(BTreeMap::new()),
             clock,
             last_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+            waiting_for: Mutex::new(None),
         }))
     }
 
@@ -260,6 +263,22 @@ impl Pipeline {
     /// Marks the process ready or not.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Relaxed);
+    }
+
+    /// Says what the process waits for before it can serve (`None`: nothing).
+    pub fn set_waiting(&self, reason: Option<String>) {
+        if let Some(mut w) = locked(&self.waiting_for, &self.stats, "waiting reason") {
+            *w = reason;
+        }
+    }
+
+    /// Why the process is not ready, for `/readyz` and the page's status.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        if self.is_ready() {
+            return None;
+        }
+        let waiting = locked(&self.waiting_for, &self.stats, "waiting reason").and_then(|w| w.clone());
+        Some(waiting.unwrap_or_else(|| "waiting for partition assignment".to_owned()))
     }
 
     /// Every window published from now on, as it is published.
@@ -737,9 +756,7 @@ impl Pipeline {
     /// not ready yet, the series limit reached, windows that could not be stored.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if !self.ready.load(Relaxed) {
-            out.push("waiting for partition assignment".to_owned());
-        }
+        out.extend(self.not_ready_reason());
         if let Some(max) = self.catalog.max_series() {
             let refused = self
                 .stats

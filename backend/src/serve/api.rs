@@ -38,15 +38,12 @@ pub async fn summary(
     Ok(Json(doc))
 }
 
-/// `GET /readyz`: 200 once partitions are assigned.
-pub async fn readyz(State(pipeline): State<Arc<Pipeline>>) -> (StatusCode, &'static str) {
-    if pipeline.is_ready() {
-        (StatusCode::OK, "ready")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "waiting for partition assignment",
-        )
+/// `GET /readyz`: 200 once partitions are assigned (or the sketch log read
+/// back); else 503 with what the process waits for.
+pub async fn readyz(State(pipeline): State<Arc<Pipeline>>) -> (StatusCode, String) {
+    match pipeline.not_ready_reason() {
+        None => (StatusCode::OK, "ready".to_owned()),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
     }
 }
 
