@@ -172,7 +172,9 @@ pub async fn wait_for_topics(
     for (topic, partitions) in topics {
         let mut delay = Duration::from_millis(500);
         loop {
-            waiting(Some(format!("connecting to the broker at {brokers} (topic {topic})")));
+            waiting(Some(format!(
+                "connecting to the broker at {brokers} (topic {topic})"
+            )));
             let attempt = tokio::select! {
                 r = ensure_topic(brokers, topic, *partitions, recreate) => r,
                 () = &mut stop => anyhow::bail!("stopped while waiting for the broker at {brokers}"),

@@ -1,0 +1,110 @@
+//! Start order does not matter: every role opens its HTTP side first, then
+//! waits with backoff for the broker and the topics it needs, and `/readyz`
+//! says what it waits for. Real processes, a real broker (Tansu).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Polls `/readyz` until `done` accepts (status, body) or 60 s pass.
+fn wait_readyz(port: u16, what: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let start = Instant::now();
+    loop {
+        if let Some((code, body)) = http_get(port, "/readyz") {
+            if done(code, &body) {
+                return (code, body);
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_consumer_without_a_broker_serves_http_and_says_what_it_waits_for() {
+    let port = free_port();
+    let _consume = Proc(
+        mss()
+            .args([
+                "consume",
+                "--brokers",
+                "127.0.0.1:1",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log_file(&format!("consume-nobroker-{port}")))
+            .spawn()
+            .expect("mss consume starts"),
+    );
+    wait_for_port(port, Duration::from_secs(20));
+    assert_eq!(http_get(port, "/healthz").map(|r| r.0), Some(200));
+    let (code, body) = wait_readyz(port, "a 503 naming the broker", |code, body| {
+        code == 503 && body.contains("127.0.0.1:1")
+    });
+    assert_eq!(code, 503, "{body}");
+}
+
+#[test]
+fn a_view_started_before_any_ingest_process_waits_for_the_sketch_log_then_serves_it() {
+    let tansu = Tansu::start();
+    let view_port = free_port();
+    let _view = Proc(
+        mss()
+            .args([
+                "view",
+                "--brokers",
+                &tansu.brokers,
+                "--listen",
+                &format!("127.0.0.1:{view_port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log_file(&format!("view-first-{view_port}")))
+            .spawn()
+            .expect("mss view starts"),
+    );
+    wait_for_port(view_port, Duration::from_secs(20));
+    let (_, body) = wait_readyz(view_port, "a 503 naming the sketch log", |code, body| {
+        code == 503 && body.contains("waiting for the sketch log")
+    });
+    assert!(body.contains("latency-sketches"), "{body}");
+
+    // An ingest process arrives and publishes: the view catches up.
+    let dir = temp_dir("start-order");
+    let csv = dir.join("events.csv");
+    let (values, _) = write_csv(&csv, 2_000, 41);
+    let ingest_port = free_port();
+    let _consume = Proc(
+        mss()
+            .args([
+                "consume",
+                "--brokers",
+                &tansu.brokers,
+                "--listen",
+                &format!("127.0.0.1:{ingest_port}"),
+            ])
+            .args([
+                "--librdkafka",
+                &format!("session.timeout.ms={SESSION_TIMEOUT_MS}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log_file(&format!("consume-late-{ingest_port}")))
+            .spawn()
+            .expect("mss consume starts"),
+    );
+    wait_ready(ingest_port);
+    spawn_producer(&tansu.brokers, &csv, None).finish();
+    wait_readyz(view_port, "the view ready once the log exists", |code, _| {
+        code == 200
+    });
+    let good = values.len() as i64;
+    wait_summary(
+        view_port,
+        Duration::from_secs(90),
+        "the view to count every row",
+        |s| s["messages_processed"].as_i64() == Some(good),
+    );
+}
