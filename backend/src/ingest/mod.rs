@@ -64,11 +64,11 @@ pub struct IngestConfig {
 
 /// Default `--metric`.
 pub const DEFAULT_METRIC: &str = "latency";
-/// Default `--max-series`: measured with `mss bench series`, a series at
-/// 1,000 values/s over the 1 h retention takes ~4.7 MB (all four kinds,
-/// fine windows for 15 min, then rollups), so 400 of them fit in ~1.9 GB;
-/// at 20 values/s a series takes ~2.4 MB (see docs/benchmarks.md).
-pub const DEFAULT_MAX_SERIES: usize = 400;
+/// Default `--max-series`: measured with `mss bench series` (all four
+/// kinds, 1 h retention, the default tiers), the costliest series seen
+/// takes ~3.8 MB (10,000 values/s), so 500 of them fit in ~1.9 GB; at 20
+/// values/s a series takes ~0.78 MB (see docs/benchmarks.md).
+pub const DEFAULT_MAX_SERIES: usize = 500;
 
 impl Default for IngestConfig {
     fn default() -> Self {
