@@ -157,10 +157,48 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, recreate:
 /// Longest wait between two attempts to reach the broker.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// [`ensure_topic`] for each of `topics`, retried with backoff (0.5 s
-/// doubling to 30 s) while the broker cannot be reached or refuses, each
-/// wait logged and reported through `waiting` (cleared once done). Returns
-/// early with an error if `stop` completes first (Ctrl-C).
+/// Runs `attempt` until it succeeds, waiting 0.5 s doubling to 30 s between
+/// failures; before each attempt `waiting` gets `trying`, after a failure
+/// the error (also logged), and `None` once done. `None` if `stop`
+/// completes first (Ctrl-C). The one backoff loop of the roles' start.
+pub async fn with_backoff<T, Fut>(
+    trying: &str,
+    mut attempt: impl FnMut() -> Fut,
+    waiting: &(dyn Fn(Option<String>) + Send + Sync),
+    stop: impl std::future::Future<Output = ()>,
+) -> Option<T>
+where
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    tokio::pin!(stop);
+    let mut delay = Duration::from_millis(500);
+    loop {
+        waiting(Some(trying.to_owned()));
+        let result = tokio::select! {
+            r = attempt() => r,
+            () = &mut stop => return None,
+        };
+        match result {
+            Ok(v) => {
+                waiting(None);
+                return Some(v);
+            }
+            Err(e) => {
+                let reason = format!("waiting: {trying}: {e:#}");
+                tracing::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
+                waiting(Some(reason));
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = &mut stop => return None,
+        }
+        delay = (delay * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// [`ensure_topic`] for each of `topics`, through [`with_backoff`]; an
+/// error if `stop` completes first.
 pub async fn wait_for_topics(
     brokers: &str,
     topics: &[(String, i32)],
@@ -170,27 +208,12 @@ pub async fn wait_for_topics(
 ) -> anyhow::Result<()> {
     tokio::pin!(stop);
     for (topic, partitions) in topics {
-        let mut delay = Duration::from_millis(500);
-        loop {
-            waiting(Some(format!(
-                "connecting to the broker at {brokers} (topic {topic})"
-            )));
-            let attempt = tokio::select! {
-                r = ensure_topic(brokers, topic, *partitions, recreate) => r,
-                () = &mut stop => anyhow::bail!("stopped while waiting for the broker at {brokers}"),
-            };
-            let Err(e) = attempt else { break };
-            let reason = format!("waiting for the broker at {brokers} (topic {topic}): {e:#}");
-            tracing::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
-            waiting(Some(reason));
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = &mut stop => anyhow::bail!("stopped while waiting for the broker at {brokers}"),
-            }
-            delay = (delay * 2).min(MAX_BACKOFF);
+        let trying = format!("connecting to the broker at {brokers} (topic {topic})");
+        let attempt = || ensure_topic(brokers, topic, *partitions, recreate);
+        if with_backoff(&trying, attempt, waiting, &mut stop).await.is_none() {
+            anyhow::bail!("stopped while waiting for the broker at {brokers}");
         }
     }
-    waiting(None);
     Ok(())
 }
 

@@ -92,6 +92,29 @@ pub struct Summary {
     pub quantile_error: Option<String>,
 }
 
+/// The map `key → estimate` of `sketch` for the `(key, q)` pairs `qs`
+/// (`None` per key when there is no sketch, it is empty, or it cannot
+/// answer — then with the reason). The one quantile map of every answer.
+pub fn quantile_map(
+    qs: &[(String, f64)],
+    sketch: Option<&shared::Sketch>,
+) -> (BTreeMap<String, Option<f64>>, Option<String>) {
+    let mut map: BTreeMap<String, Option<f64>> = qs.iter().map(|(k, _)| (k.clone(), None)).collect();
+    let Some(s) = sketch.filter(|s| !s.is_empty()) else {
+        return (map, None);
+    };
+    let values: Vec<f64> = qs.iter().map(|(_, q)| *q).collect();
+    match s.quantiles(&values) {
+        Ok(v) => {
+            for ((k, _), v) in qs.iter().zip(v) {
+                map.insert(k.clone(), Some(v));
+            }
+            (map, None)
+        }
+        Err(e) => (map, Some(e.to_string())),
+    }
+}
+
 /// Builds the summary for `kind` and quantiles `qs` (`(key, q)` pairs).
 ///
 /// `wanted` selects the series of `quantiles`, `data_points`, `mean` and
@@ -104,19 +127,7 @@ pub fn build(
 ) -> Summary {
     let stats = &pipeline.stats;
     let merged = pipeline.merged_all(kind, wanted);
-    let mut quantile_error = None;
-    let mut quantiles: BTreeMap<String, Option<f64>> = qs.iter().map(|(k, _)| (k.clone(), None)).collect();
-    if let Some(sketch) = merged.as_ref().filter(|s| !s.is_empty()) {
-        let values: Vec<f64> = qs.iter().map(|(_, q)| *q).collect();
-        match sketch.quantiles(&values) {
-            Ok(v) => {
-                for ((k, _), v) in qs.iter().zip(v) {
-                    quantiles.insert(k.clone(), Some(v));
-                }
-            }
-            Err(e) => quantile_error = Some(e.to_string()),
-        }
-    }
+    let (quantiles, quantile_error) = quantile_map(qs, merged.as_ref());
     let rejected_by_reason = stats
         .rejected_by_source()
         .into_iter()

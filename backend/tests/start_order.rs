@@ -68,7 +68,7 @@ fn a_view_started_before_any_ingest_process_waits_for_the_sketch_log_then_serves
     );
     wait_for_port(view_port, Duration::from_secs(20));
     let (_, body) = wait_readyz(view_port, "a 503 naming the sketch log", |code, body| {
-        code == 503 && body.contains("waiting for the sketch log")
+        code == 503 && body.contains("waiting: opening the sketch log")
     });
     assert!(body.contains("latency-sketches"), "{body}");
 

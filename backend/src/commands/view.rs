@@ -109,10 +109,9 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Opens the sketch log, retrying with backoff (0.5 s doubling to 30 s)
-/// while the broker cannot be reached or no ingest process has created the
-/// topic yet — a view may start first; each wait is logged and `/readyz`
-/// says what is awaited. `None` on Ctrl-C while waiting.
+/// Opens the sketch log through [`crate::broker::with_backoff`]: a view may
+/// start before the broker, or before any ingest process has created the
+/// topic; `/readyz` says what is awaited. `None` on Ctrl-C while waiting.
 async fn open_waiting(
     pipeline: &Pipeline,
     brokers: &str,
@@ -120,30 +119,8 @@ async fn open_waiting(
     retention_ms: i64,
     librdkafka: &[(String, String)],
 ) -> anyhow::Result<Option<SketchReader>> {
-    let mut delay = std::time::Duration::from_millis(500);
-    let stop = serve::shutdown_signal();
-    tokio::pin!(stop);
-    loop {
-        pipeline.set_waiting(Some(format!("opening the sketch log {topic} at {brokers}")));
-        let opened = tokio::select! {
-            r = SketchReader::open(brokers, topic, pipeline.now_ms() - retention_ms, librdkafka) => r,
-            () = &mut stop => return Ok(None),
-        };
-        match opened {
-            Ok(reader) => {
-                pipeline.set_waiting(None);
-                return Ok(Some(reader));
-            }
-            Err(e) => {
-                let reason = format!("waiting for the sketch log {topic} at {brokers}: {e:#}");
-                tracing::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
-                pipeline.set_waiting(Some(reason));
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = &mut stop => return Ok(None),
-        }
-        delay = (delay * 2).min(std::time::Duration::from_secs(30));
-    }
+    let trying = format!("opening the sketch log {topic} at {brokers}");
+    let attempt = || SketchReader::open(brokers, topic, pipeline.now_ms() - retention_ms, librdkafka);
+    let waiting = |reason: Option<String>| pipeline.set_waiting(reason);
+    Ok(crate::broker::with_backoff(&trying, attempt, &waiting, serve::shutdown_signal()).await)
 }

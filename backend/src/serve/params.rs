@@ -273,19 +273,7 @@ impl Quantiles {
     /// The map `key → estimate` of `sketch` (`None` per key when empty or
     /// the sketch cannot answer, with the reason).
     pub fn of(&self, sketch: Option<&shared::Sketch>) -> (BTreeMap<String, Option<f64>>, Option<String>) {
-        let mut map: BTreeMap<String, Option<f64>> = self.0.iter().map(|(k, _)| (k.clone(), None)).collect();
-        let Some(s) = sketch.filter(|s| !s.is_empty()) else {
-            return (map, None);
-        };
-        match s.quantiles(&self.values()) {
-            Ok(v) => {
-                for ((k, _), v) in self.0.iter().zip(v) {
-                    map.insert(k.clone(), Some(v));
-                }
-                (map, None)
-            }
-            Err(e) => (map, Some(e.to_string())),
-        }
+        crate::summary::quantile_map(&self.0, sketch)
     }
 }
 
