@@ -1,6 +1,7 @@
 //! Start order does not matter: every role opens its HTTP side first, then
 //! waits with backoff for the broker and the topics it needs, and `/readyz`
-//! says what it waits for. Real processes, a real broker (Tansu).
+//! says what it waits for; and a view over another source topic's sketch
+//! log says so instead of showing zeros. Real processes, a real broker (Tansu).
 
 mod common;
 
@@ -107,4 +108,89 @@ fn a_view_started_before_any_ingest_process_waits_for_the_sketch_log_then_serves
         "the view to count every row",
         |s| s["messages_processed"].as_i64() == Some(good),
     );
+}
+
+/// `mss <args> --listen 127.0.0.1:port` with its log in the test logs.
+fn role(args: &[&str], port: u16, log: &str) -> Proc {
+    Proc(
+        mss()
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(log_file(&format!("{log}-{port}")))
+            .spawn()
+            .expect("mss starts"),
+    )
+}
+
+#[test]
+fn a_view_of_another_source_topic_says_so_instead_of_showing_zeros() {
+    let tansu = Tansu::start();
+    let b = tansu.brokers.as_str();
+    let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
+    let ingest_port = free_port();
+    let _ingest = role(
+        &[
+            "consume",
+            "--brokers",
+            b,
+            "--topic",
+            "vt",
+            "--librdkafka",
+            &session,
+        ],
+        ingest_port,
+        "consume-vt",
+    );
+    wait_ready(ingest_port);
+    let dir = temp_dir("other-source");
+    let csv = dir.join("events.csv");
+    let (values, _) = write_csv(&csv, 1_000, 43);
+    let mut produce = mss();
+    produce
+        .args([
+            "produce",
+            "--brokers",
+            b,
+            "--topic",
+            "vt",
+            "--partitions",
+            "4",
+            "--csv",
+        ])
+        .arg(&csv)
+        .args(ONE_RECORD_PER_BATCH)
+        .stdout(Stdio::null())
+        .stderr(log_file("produce-vt"));
+    assert!(produce.status().expect("mss produce runs").success());
+    let good = values.len() as i64;
+    wait_summary(
+        ingest_port,
+        Duration::from_secs(60),
+        "the ingest to count every row",
+        |s| s["messages_processed"].as_i64() == Some(good),
+    );
+
+    // The default --topic: nothing of ours, and /readyz says why.
+    let wrong_port = free_port();
+    let _wrong = role(&["view", "--brokers", b], wrong_port, "view-wrong-topic");
+    wait_for_port(wrong_port, Duration::from_secs(20));
+    let (_, body) = wait_readyz(wrong_port, "a 503 naming the other topic", |code, body| {
+        code == 503 && body.contains("other source topics")
+    });
+    assert!(
+        body.contains("vt: ") && body.contains("--topic latency-metrics"),
+        "{body}"
+    );
+    // The right --topic shows everything.
+    let right_port = free_port();
+    let _right = role(&["view", "--brokers", b, "--topic", "vt"], right_port, "view-vt");
+    wait_for_port(right_port, Duration::from_secs(20));
+    wait_summary(
+        right_port,
+        Duration::from_secs(60),
+        "the vt view to count every row",
+        |s| s["messages_processed"].as_i64() == Some(good),
+    );
+    assert_eq!(http_get(right_port, "/readyz").map(|r| r.0), Some(200));
 }

@@ -187,7 +187,7 @@ pub async fn run(
         };
         let (partition, offset, chunk) = next?;
         positions.insert(partition, offset + 1);
-        if let Some(Ok(chunk)) = chunk {
+        if let crate::sketch_log::SketchRecord::Ours(Ok(chunk)) = chunk {
             if let Some(cut) = assembler.push(chunk) {
                 read += pipeline.restore_cut(cut, i64::MIN) as u64;
             }

@@ -16,7 +16,7 @@ use crate::ingest::Pipeline;
 use crate::record::RejectReason;
 use crate::serve;
 use crate::sketch_log::reader::CutAssembler;
-use crate::sketch_log::SketchReader;
+use crate::sketch_log::{SketchReader, SketchRecord};
 use crate::stats::RejectSource;
 
 /// `mss view` flags.
@@ -75,19 +75,18 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                     Ok((partition, offset, chunk)) => {
                         positions.insert(partition, offset + 1);
                         match chunk {
-                            Some(Ok(chunk)) => {
+                            SketchRecord::Ours(Ok(chunk)) => {
                                 if let Some(cut) = assembler.push(chunk) {
                                     // Windows older than the retention (a broker may
                                     // start us a little early) are not history any more.
                                     windows += pipeline.restore_cut(cut, pipeline.now_ms() - retention_ms);
                                 }
                             }
-                            Some(Err(e)) => {
+                            SketchRecord::Ours(Err(e)) => {
                                 tracing::warn!(partition, offset, "sketch-log record skipped: {e}");
                                 pipeline.stats.reject(RejectSource::Payload, RejectReason::Malformed);
                             }
-                            // Another source topic's cut.
-                            None => {}
+                            SketchRecord::OtherSource(source) => pipeline.ignore_source(&source),
                         }
                         if !pipeline.is_ready() && reader.caught_up(&positions) {
                             pipeline.set_ready(true);

@@ -174,6 +174,8 @@ pub struct Pipeline {
     last_sweep_ms: std::sync::atomic::AtomicI64,
     /// What the process is waiting for before it can serve (a broker, a topic).
     waiting_for: Mutex<Option<String>>,
+    /// Sketch-log records of other source topics a view skipped, by topic.
+    ignored_sources: Mutex<BTreeMap<String, u64>>,
     /// Latest record of partitions no longer assigned.
     last_current: Mutex<Option<(String, f64, i64, SeriesId)>>,
     /// Highest offset counted per partition, kept across revocations.
@@ -246,6 +248,7 @@ impl Pipeline {
             clock,
             last_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             waiting_for: Mutex::new(None),
+            ignored_sources: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -272,8 +275,44 @@ impl Pipeline {
         }
     }
 
-    /// Why the process is not ready, for `/readyz` and the page's status.
+    /// Counts a sketch-log record of another source topic that a view
+    /// skipped; the first of each topic is logged.
+    pub fn ignore_source(&self, source: &str) {
+        let Some(mut ignored) = locked(&self.ignored_sources, &self.stats, "ignored sources") else {
+            return;
+        };
+        let n = ignored.entry(source.to_owned()).or_insert(0);
+        if *n == 0 {
+            tracing::warn!(
+                "the sketch log holds windows of source topic {source:?}; this view shows --topic {:?} \
+                 and ignores them (start it with --topic {source} to show them)",
+                self.config.topic
+            );
+        }
+        *n += 1;
+    }
+
+    /// What [`Self::ignore_source`] skipped, for people; `None` if nothing.
+    fn ignored_sources_note(&self) -> Option<String> {
+        let ignored = locked(&self.ignored_sources, &self.stats, "ignored sources")?;
+        if ignored.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = ignored.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+        Some(format!(
+            "sketch-log records of other source topics ignored ({}); this view shows --topic {}",
+            list.join(", "),
+            self.config.topic
+        ))
+    }
+
+    /// Why the process is not ready, for `/readyz` and the page's status:
+    /// also when a view found only other source topics' windows.
     pub fn not_ready_reason(&self) -> Option<String> {
+        let nothing_shown = self.stats.windows_closed.load(Relaxed) == 0;
+        if let Some(note) = self.ignored_sources_note().filter(|_| nothing_shown) {
+            return Some(note);
+        }
         if self.is_ready() {
             return None;
         }
@@ -756,7 +795,12 @@ impl Pipeline {
     /// not ready yet, the series limit reached, windows that could not be stored.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        out.extend(self.not_ready_reason());
+        let not_ready = self.not_ready_reason();
+        out.extend(
+            self.ignored_sources_note()
+                .filter(|n| not_ready.as_ref() != Some(n)),
+        );
+        out.extend(not_ready);
         if let Some(max) = self.catalog.max_series() {
             let refused = self
                 .stats

@@ -46,7 +46,7 @@ pub mod reader;
 pub mod record;
 
 pub use publisher::SketchPublisher;
-pub use reader::{last_published_offsets, SketchReader};
+pub use reader::{last_published_offsets, SketchReader, SketchRecord};
 
 /// Default topic of the sketch log.
 pub const DEFAULT_TOPIC: &str = "latency-sketches";
@@ -55,6 +55,15 @@ pub const DEFAULT_TOPIC: &str = "latency-sketches";
 pub fn is_from(key: Option<&[u8]>, source_topic: &str) -> bool {
     key.and_then(|k| k.strip_prefix(source_topic.as_bytes()))
         .is_some_and(|rest| rest.first() == Some(&b'/'))
+}
+
+/// The source topic a sketch-log key names (`{topic}/{partition}/…`), or
+/// `None` for a key that is not one of ours.
+pub fn source_of(key: Option<&[u8]>) -> Option<&str> {
+    let key = std::str::from_utf8(key?).ok()?;
+    key.split_once('/')
+        .map(|(topic, _)| topic)
+        .filter(|t| !t.is_empty())
 }
 
 /// Where the sketch log lives.

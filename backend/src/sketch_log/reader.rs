@@ -297,19 +297,30 @@ impl SketchReader {
         })
     }
 
-    /// The next record: `(sketch partition, offset, chunk)`; the chunk is
-    /// `None` for records of other source topics and `Some(Err)` for
-    /// records of this one that do not decode.
+    /// The next record: `(sketch partition, offset, what it holds)`.
     pub async fn next(
         &self,
         source_topic: &str,
         legacy_series: &SeriesKey,
-    ) -> anyhow::Result<(i32, i64, Option<Result<LogCut, LogDecodeError>>)> {
+    ) -> anyhow::Result<(i32, i64, SketchRecord)> {
         let m = self.consumer.recv().await.context("reading the sketch log")?;
-        let chunk =
-            super::is_from(m.key(), source_topic).then(|| decode(m.payload(), source_topic, legacy_series));
-        Ok((m.partition(), m.offset(), chunk))
+        let record = if super::is_from(m.key(), source_topic) {
+            SketchRecord::Ours(decode(m.payload(), source_topic, legacy_series))
+        } else {
+            let topic = super::source_of(m.key()).unwrap_or("(a key that is not a sketch-log key)");
+            SketchRecord::OtherSource(topic.to_owned())
+        };
+        Ok((m.partition(), m.offset(), record))
     }
+}
+
+/// A sketch-log record as a reader sees it.
+#[derive(Debug)]
+pub enum SketchRecord {
+    /// A chunk of a cut of the source topic asked for (or why it does not decode).
+    Ours(Result<LogCut, LogDecodeError>),
+    /// A record of another source topic (named), ignored.
+    OtherSource(String),
 }
 
 #[cfg(test)]
