@@ -241,6 +241,31 @@ test('browser merge benchmark: 3,600 windows, 3 quantiles (printed, not asserted
   await page.close();
 });
 
+test('the page shows what the server waits for: a consumer with no broker', async () => {
+  const port = await freePort();
+  const waiting = spawn(
+    MSS,
+    ['consume', '--brokers', '127.0.0.1:1', '--listen', `127.0.0.1:${port}`, '--static-dir', join(ROOT, 'frontend', 'dist')],
+    { stdio: 'ignore' },
+  );
+  try {
+    const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+    page.on('pageerror', (e) => consoleErrors.push(`no-broker page: ${e.message}`));
+    await waitFor('the page loads', async () => {
+      await page.goto(`http://127.0.0.1:${port}/`);
+      return true;
+    });
+    const text = await waitFor('the server problems shown', async () => {
+      if (!(await page.isVisible('[data-testid="server-problems"]'))) return false;
+      return page.textContent('[data-testid="server-problems"]');
+    });
+    assert.match(text, /127\.0\.0\.1:1/);
+    await page.close();
+  } finally {
+    waiting.kill();
+  }
+});
+
 test('no console errors on any page', () => {
   assert.deepEqual(consoleErrors, []);
 });

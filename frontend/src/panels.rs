@@ -197,6 +197,16 @@ pub fn StatsPanel(
                 </span>
                 <span class="muted">{move || if live.history_done.get() { "history loaded" } else { "loading history…" }}</span>
             </div>
+            // What the server says is wrong (waiting for a broker, a wrong
+            // --topic, the series limit): from each stats frame.
+            {move || live.stats.with(|s| {
+                let problems = s.as_ref().map(|s| s.problems.clone()).unwrap_or_default();
+                (!problems.is_empty()).then(|| view! {
+                    <ul class="server-problems" data-testid="server-problems">
+                        {problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+                    </ul>
+                })
+            })}
             <dl>
                 <dt>"current block"</dt>
                 <dd data-testid="current-block">{stat(|s| s.current.as_ref().map_or("—".into(), |c| c.0.clone()))}</dd>
