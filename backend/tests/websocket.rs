@@ -628,3 +628,66 @@ async fn a_version_1_client_is_closed_1002_naming_both_versions() {
         "{reason}"
     );
 }
+
+/// The next frame that is not Stats, Catalog or History: a Window, a
+/// Resync, or the close frame (`None` for a close without a frame).
+async fn next_event(c: &mut Client) -> Result<ServerMessage, Option<(u16, String)>> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), c.next())
+            .await
+            .expect("a frame in time");
+        match frame {
+            Some(Ok(Message::Binary(b))) => match ServerMessage::decode(&b).expect("decodes") {
+                ServerMessage::Stats(_) | ServerMessage::Catalog { .. } | ServerMessage::History { .. } => {}
+                m => return Ok(m),
+            },
+            Some(Ok(Message::Close(f))) => return Err(f.map(|f| (u16::from(f.code), f.reason.to_string()))),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_overflows_its_queue_is_resynced_and_then_closed_too_slow() {
+    // A queue of 8 windows; the test runtime has one thread, so while the
+    // test publishes without awaiting, the connection's task cannot read:
+    // each burst of 40 windows overflows its queue, every time.
+    let p = Pipeline::new(IngestConfig {
+        fine_retention_ms: 3_600_000,
+        live_queue: 8,
+        ..Default::default()
+    })
+    .expect("valid config");
+    let (port, _stop) = start(p.clone()).await;
+    let mut c = connect(port).await;
+    subscribe(&mut c, None, None).await;
+    assert!(hello_and_history(&mut c).await.is_empty());
+    let t0 = now_ms() - 600_000;
+    let mut resyncs = 0;
+    for burst in 0..=backend::serve::ws::MAX_RESYNCS_PER_MINUTE as i64 {
+        for i in 0..10 {
+            // 10 cuts × 4 kinds = 40 windows.
+            publish(&p, 0, t0 + (burst * 10 + i) * 1000, &[1.0, 2.0]);
+        }
+        match next_event(&mut c).await {
+            Ok(ServerMessage::Resync { reason }) => {
+                assert!(reason.contains("behind"), "{reason}");
+                resyncs += 1;
+            }
+            Ok(other) => panic!("burst {burst}: expected a resync, got {other:?}"),
+            Err(Some((code, reason))) => {
+                assert_eq!(
+                    resyncs,
+                    backend::serve::ws::MAX_RESYNCS_PER_MINUTE,
+                    "closed after the allowed resyncs"
+                );
+                assert_eq!(code, 1008);
+                assert!(reason.contains("too slow"), "{reason}");
+                return;
+            }
+            Err(None) => panic!("closed without a close frame"),
+        }
+    }
+    panic!("never closed as too slow after {resyncs} resyncs");
+}

@@ -250,6 +250,7 @@ impl IngestArgs {
             metric: self.metric.clone(),
             tags: self.tags.clone(),
             max_series: Some(self.max_series),
+            live_queue: crate::ingest::DEFAULT_LIVE_QUEUE,
         })
     }
 }

@@ -60,7 +60,13 @@ pub struct IngestConfig {
     pub tags: Vec<(String, String)>,
     /// Most series at once (`--max-series`; `None`: no limit, as in a view).
     pub max_series: Option<usize>,
+    /// Published windows a WebSocket client may fall behind before it is
+    /// resynced (the broadcast channel's capacity; default 4096).
+    pub live_queue: usize,
 }
+
+/// Default [`IngestConfig::live_queue`].
+pub const DEFAULT_LIVE_QUEUE: usize = 4096;
 
 /// Default `--metric`.
 pub const DEFAULT_METRIC: &str = "latency";
@@ -87,6 +93,7 @@ impl Default for IngestConfig {
             metric: DEFAULT_METRIC.to_owned(),
             tags: Vec::new(),
             max_series: Some(DEFAULT_MAX_SERIES),
+            live_queue: DEFAULT_LIVE_QUEUE,
         }
     }
 }
@@ -214,7 +221,7 @@ impl Pipeline {
 
     /// A pipeline with no partitions yet, on `clock`.
     pub fn with_clock(config: IngestConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
-        let (windows, _) = broadcast::channel(4096);
+        let (windows, _) = broadcast::channel(config.live_queue.max(1));
         let catalog = SeriesCatalog::new(config.max_series);
         let default_key = config.default_series()?;
         let default_series = catalog
