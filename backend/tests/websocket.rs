@@ -691,3 +691,47 @@ async fn a_client_that_overflows_its_queue_is_resynced_and_then_closed_too_slow(
     }
     panic!("never closed as too slow after {resyncs} resyncs");
 }
+
+/// Sends `frames` after the history and returns the close (code, reason).
+async fn close_after(port: u16, frames: Vec<Vec<u8>>) -> (u16, String) {
+    let mut c = connect(port).await;
+    subscribe(&mut c, None, None).await;
+    assert!(hello_and_history(&mut c).await.is_empty());
+    for f in frames {
+        // The server may close before the last ones arrive.
+        let _ = c.send(Message::Binary(f.into())).await;
+    }
+    loop {
+        match next_event(&mut c).await {
+            Ok(ServerMessage::Error { .. }) => {}
+            Ok(other) => panic!("expected errors then a close, got {other:?}"),
+            Err(close) => return close.expect("a close frame"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_third_malformed_frame_closes_1003_and_a_flood_of_frames_closes_1008() {
+    let p = pipeline();
+    let (port, _stop) = start(p.clone()).await;
+    let garbage = vec![0xff, 0x00, 0x13];
+    let (code, reason) = close_after(port, vec![garbage.clone(); 3]).await;
+    assert_eq!((code, reason.as_str()), (1003, "too many malformed frames"));
+    // Five times the per-second limit of well-formed frames: more than the
+    // limit lands in one second even if the server reads them slowly.
+    let ping = ClientMessage::Subscribe {
+        protocol_version: PROTOCOL_VERSION,
+        kinds: None,
+        partitions: None,
+        history_from_ms: None,
+        metric: None,
+        filter: None,
+    }
+    .encode();
+    let n = backend::serve::ws::MAX_CLIENT_FRAMES_PER_S as usize * 5;
+    let (code, reason) = close_after(port, vec![ping; n]).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (1008, "too many client frames per second")
+    );
+}
