@@ -127,10 +127,16 @@ impl Stats {
     pub fn sample(&self) {
         let now = self.runtime_s();
         let messages = self.messages.load(Relaxed);
-        if let Ok(mut samples) = self.samples.lock() {
-            samples.push((now, messages));
-            let keep_from = samples.len().saturating_sub(11);
-            samples.drain(..keep_from);
+        match self.samples.lock() {
+            Ok(mut samples) => {
+                samples.push((now, messages));
+                let keep_from = samples.len().saturating_sub(11);
+                samples.drain(..keep_from);
+            }
+            Err(_) => {
+                self.lock_failures.fetch_add(1, Relaxed);
+                tracing::error!("throughput samples lock poisoned: sample skipped");
+            }
         }
     }
 

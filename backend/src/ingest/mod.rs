@@ -202,6 +202,13 @@ fn locked<'a, T>(m: &'a Mutex<T>, stats: &Stats, what: &str) -> Option<std::sync
     }
 }
 
+/// Logs and counts a poisoned lock met on a path that has no lock guard to
+/// hand back (a `RwLock`, a map whose absence is answered otherwise).
+fn poisoned(stats: &Stats, what: &str) {
+    stats.lock_failures.fetch_add(1, Relaxed);
+    tracing::error!("{what} lock poisoned: skipped");
+}
+
 /// The series catalog is swept for series with no retained window at most this often, ms.
 const SWEEP_EVERY_MS: i64 = 1000;
 
@@ -417,7 +424,7 @@ impl Pipeline {
             Ok(mut map) => {
                 map.remove(&partition);
             }
-            Err(_) => tracing::error!(partition, "partition map poisoned: not removed"),
+            Err(_) => poisoned(&self.stats, "partition map (partition not removed)"),
         }
     }
 
@@ -426,7 +433,7 @@ impl Pipeline {
         match self.partitions.read() {
             Ok(m) => m.iter().map(|(&p, w)| (p, w.clone())).collect(),
             Err(_) => {
-                tracing::error!("partition map poisoned");
+                poisoned(&self.stats, "partition map (no partition listed)");
                 Vec::new()
             }
         }
@@ -612,13 +619,15 @@ impl Pipeline {
                 let e = counted.entry(partition).or_insert(offset);
                 *e = (*e).max(offset);
             }
-            Err(_) => tracing::error!(partition, "counted-through map poisoned"),
+            Err(_) => poisoned(&self.stats, "counted-through map (skip not remembered)"),
         }
-        let windows = self
-            .partitions
-            .read()
-            .ok()
-            .and_then(|m| m.get(&partition).cloned());
+        let windows = match self.partitions.read() {
+            Ok(m) => m.get(&partition).cloned(),
+            Err(_) => {
+                poisoned(&self.stats, "partition map (skip not applied)");
+                None
+            }
+        };
         if let Some(windows) = windows {
             if let Some(mut w) = locked(&windows, &self.stats, "partition") {
                 if !w.already_counted(offset) {

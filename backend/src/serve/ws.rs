@@ -17,6 +17,9 @@
 //! message, the third one closes the connection. A client speaking another
 //! protocol version is closed (1002) with a reason naming both versions. On
 //! shutdown every client gets a close frame (1001).
+//!
+//! [`run_client`] is generic over the sink and stream of messages, so the
+//! per-connection logic runs (and is tested) over channels as well as a socket.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -271,8 +274,8 @@ fn wrong_version(v: u16) -> Message {
 
 /// Sends the retained history matching `filter` (with the catalog entries
 /// it needs first); returns the snapshots sent.
-async fn send_history(
-    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+async fn send_history<S: ClientSink>(
+    sink: &mut S,
     pipeline: &Pipeline,
     filter: &mut Filter,
     known: &mut Known,
@@ -372,14 +375,24 @@ fn with_default_metric(mut f: Filter, default: &str) -> Filter {
 async fn serve_client(socket: WebSocket, state: WsState) {
     state.clients.fetch_add(1, Relaxed);
     metrics::gauge!("mss_ws_clients").increment(1.0);
-    run_client(socket, &state).await;
+    let (sink, stream) = socket.split();
+    run_client(sink, stream, &state).await;
     state.clients.fetch_sub(1, Relaxed);
     metrics::gauge!("mss_ws_clients").decrement(1.0);
 }
 
-async fn run_client(socket: WebSocket, state: &WsState) {
+/// Where a connection's frames go (a socket's sink, or a channel in tests).
+pub trait ClientSink: futures::Sink<Message, Error = axum::Error> + Unpin + Send {}
+impl<T: futures::Sink<Message, Error = axum::Error> + Unpin + Send> ClientSink for T {}
+
+/// Where a connection's frames come from.
+pub trait ClientStream: futures::Stream<Item = Result<Message, axum::Error>> + Unpin + Send {}
+impl<T: futures::Stream<Item = Result<Message, axum::Error>> + Unpin + Send> ClientStream for T {}
+
+/// One connection's whole life, over any sink and stream of WebSocket
+/// messages (the per-connection logic is tested without a socket).
+pub async fn run_client(mut sink: impl ClientSink, mut stream: impl ClientStream, state: &WsState) {
     let pipeline = &state.pipeline;
-    let (mut sink, mut stream) = socket.split();
     // Subscribe to live windows before reading the history, so nothing falls in between.
     let mut live = pipeline.subscribe();
     if sink.send(binary(&hello(pipeline))).await.is_err() {
@@ -509,5 +522,66 @@ async fn run_client(socket: WebSocket, state: &WsState) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::channel::mpsc;
+
+    use super::*;
+    use crate::ingest::IngestConfig;
+
+    /// The next message the connection sent, decoded (`Err`: a close frame's code).
+    async fn next(from_server: &mut mpsc::UnboundedReceiver<Message>) -> Result<ServerMessage, u16> {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), from_server.next())
+                .await
+                .expect("a message in time")
+                .expect("the connection sends a close frame before it ends");
+            match m {
+                Message::Binary(b) => match ServerMessage::decode(&b).expect("decodes") {
+                    ServerMessage::Stats(_) | ServerMessage::Catalog { .. } => {}
+                    m => return Ok(m),
+                },
+                Message::Close(f) => return Err(f.map_or(0, |f| f.code)),
+                _ => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_runs_over_channels_without_a_socket() {
+        let pipeline = Pipeline::new(IngestConfig::default()).expect("pipeline");
+        let state = WsState::new(pipeline, tokio_util::sync::CancellationToken::new());
+        let (to_client, mut from_server) = mpsc::unbounded::<Message>();
+        let (to_server, from_client) = mpsc::unbounded::<Result<Message, axum::Error>>();
+        let sink = to_client.sink_map_err(axum::Error::new);
+        let connection = tokio::spawn(async move { run_client(sink, from_client, &state).await });
+        assert!(
+            matches!(next(&mut from_server).await, Ok(ServerMessage::Hello(h)) if h.protocol_version == PROTOCOL_VERSION)
+        );
+        let garbage = || Ok(Message::Binary(vec![0xff, 0x00].into()));
+        to_server.unbounded_send(garbage()).expect("open");
+        assert!(matches!(
+            next(&mut from_server).await,
+            Ok(ServerMessage::Error { .. })
+        ));
+        assert!(matches!(
+            next(&mut from_server).await,
+            Ok(ServerMessage::History { done: true, .. })
+        ));
+        to_server.unbounded_send(garbage()).expect("open");
+        assert!(matches!(
+            next(&mut from_server).await,
+            Ok(ServerMessage::Error { .. })
+        ));
+        to_server.unbounded_send(garbage()).expect("open");
+        assert_eq!(
+            next(&mut from_server).await.err(),
+            Some(1003),
+            "the third malformed frame"
+        );
+        connection.await.expect("the connection ends cleanly");
     }
 }

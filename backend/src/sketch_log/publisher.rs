@@ -155,7 +155,14 @@ impl SketchPublisher {
         if failed > 0 {
             bail!("{failed} cuts were not published to the sketch log");
         }
-        let acked = self.acked.lock().map(|a| a.clone()).unwrap_or_default();
+        // A poisoned map cannot say what is acknowledged: committing nothing
+        // would stall silently, so the consumer stops (a restart resumes
+        // after the last published cut).
+        let acked = self
+            .acked
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the sketch log's acknowledgement map is poisoned"))?
+            .clone();
         Ok(wanted
             .iter()
             .filter_map(|&(p, c)| acked.get(&p).map(|&a| (p, c.min(a + 1))))
