@@ -27,20 +27,7 @@ fn wait_readyz(port: u16, what: &str, done: impl Fn(u16, &str) -> bool) -> (u16,
 #[test]
 fn a_consumer_without_a_broker_serves_http_and_says_what_it_waits_for() {
     let port = free_port();
-    let _consume = Proc(
-        mss()
-            .args([
-                "consume",
-                "--brokers",
-                "127.0.0.1:1",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log_file(&format!("consume-nobroker-{port}")))
-            .spawn()
-            .expect("mss consume starts"),
-    );
+    let _consume = role(&["consume", "--brokers", "127.0.0.1:1"], port, "consume-nobroker");
     wait_for_port(port, Duration::from_secs(20));
     assert_eq!(http_get(port, "/healthz").map(|r| r.0), Some(200));
     let (code, body) = wait_readyz(port, "a 503 naming the broker", |code, body| {
@@ -53,20 +40,7 @@ fn a_consumer_without_a_broker_serves_http_and_says_what_it_waits_for() {
 fn a_view_started_before_any_ingest_process_waits_for_the_sketch_log_then_serves_it() {
     let tansu = Tansu::start();
     let view_port = free_port();
-    let _view = Proc(
-        mss()
-            .args([
-                "view",
-                "--brokers",
-                &tansu.brokers,
-                "--listen",
-                &format!("127.0.0.1:{view_port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log_file(&format!("view-first-{view_port}")))
-            .spawn()
-            .expect("mss view starts"),
-    );
+    let _view = role(&["view", "--brokers", &tansu.brokers], view_port, "view-first");
     wait_for_port(view_port, Duration::from_secs(20));
     let (_, body) = wait_readyz(view_port, "a 503 naming the sketch log", |code, body| {
         code == 503 && body.contains("waiting: opening the sketch log")
@@ -78,23 +52,11 @@ fn a_view_started_before_any_ingest_process_waits_for_the_sketch_log_then_serves
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 2_000, 41);
     let ingest_port = free_port();
-    let _consume = Proc(
-        mss()
-            .args([
-                "consume",
-                "--brokers",
-                &tansu.brokers,
-                "--listen",
-                &format!("127.0.0.1:{ingest_port}"),
-            ])
-            .args([
-                "--librdkafka",
-                &format!("session.timeout.ms={SESSION_TIMEOUT_MS}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log_file(&format!("consume-late-{ingest_port}")))
-            .spawn()
-            .expect("mss consume starts"),
+    let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
+    let _consume = role(
+        &["consume", "--brokers", &tansu.brokers, "--librdkafka", &session],
+        ingest_port,
+        "consume-late",
     );
     wait_ready(ingest_port);
     spawn_producer(&tansu.brokers, &csv, None).finish();

@@ -77,15 +77,20 @@ async fn connect(port: u16) -> Client {
         .0
 }
 
-async fn subscribe(c: &mut Client, kinds: Option<Vec<SketchKind>>, partitions: Option<Vec<i32>>) {
-    let m = ClientMessage::Subscribe {
+/// A v2 `Subscribe` to `kinds` and `partitions` of the default metric.
+fn subscribe_message(kinds: Option<Vec<SketchKind>>, partitions: Option<Vec<i32>>) -> ClientMessage {
+    ClientMessage::Subscribe {
         protocol_version: PROTOCOL_VERSION,
         kinds,
         partitions,
         history_from_ms: None,
         metric: None,
         filter: None,
-    };
+    }
+}
+
+async fn subscribe(c: &mut Client, kinds: Option<Vec<SketchKind>>, partitions: Option<Vec<i32>>) {
+    let m = subscribe_message(kinds, partitions);
     c.send(Message::Binary(m.encode().into())).await.expect("send");
 }
 
@@ -719,15 +724,7 @@ async fn the_third_malformed_frame_closes_1003_and_a_flood_of_frames_closes_1008
     assert_eq!((code, reason.as_str()), (1003, "too many malformed frames"));
     // Five times the per-second limit of well-formed frames: more than the
     // limit lands in one second even if the server reads them slowly.
-    let ping = ClientMessage::Subscribe {
-        protocol_version: PROTOCOL_VERSION,
-        kinds: None,
-        partitions: None,
-        history_from_ms: None,
-        metric: None,
-        filter: None,
-    }
-    .encode();
+    let ping = subscribe_message(None, None).encode();
     let n = backend::serve::ws::MAX_CLIENT_FRAMES_PER_S as usize * 5;
     let (code, reason) = close_after(port, vec![ping; n]).await;
     assert_eq!(
