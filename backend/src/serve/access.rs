@@ -21,7 +21,6 @@
 //! reason (`mss_refused_total{reason}`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -64,29 +63,6 @@ enum Hosts {
     Named(Vec<String>),
 }
 
-/// Requests refused so far, by reason.
-#[derive(Debug, Default)]
-pub struct Refusals {
-    host: AtomicU64,
-    origin: AtomicU64,
-    token: AtomicU64,
-}
-
-impl Refusals {
-    fn counter(&self, r: Refusal) -> &AtomicU64 {
-        match r {
-            Refusal::Host => &self.host,
-            Refusal::Origin => &self.origin,
-            Refusal::Token => &self.token,
-        }
-    }
-
-    /// Requests refused for `reason`.
-    pub fn get(&self, reason: Refusal) -> u64 {
-        self.counter(reason).load(Relaxed)
-    }
-}
-
 /// The access rules of one server.
 #[derive(Debug)]
 pub struct AccessPolicy {
@@ -94,7 +70,6 @@ pub struct AccessPolicy {
     /// Origins besides the server's own that may open `/ws` (lowercase, no trailing `/`).
     ws_origins: Vec<String>,
     token: Option<String>,
-    refused: Refusals,
 }
 
 /// The host name of a Host header value (`[::1]:8080` → `::1`), lowercase.
@@ -177,18 +152,12 @@ impl AccessPolicy {
             hosts,
             ws_origins,
             token: token.filter(|t| !t.is_empty()),
-            refused: Refusals::default(),
         }
     }
 
     /// Whether a token is required.
     pub fn has_token(&self) -> bool {
         self.token.is_some()
-    }
-
-    /// Requests refused so far.
-    pub fn refused(&self) -> &Refusals {
-        &self.refused
     }
 
     fn host_ok(&self, headers: &HeaderMap) -> bool {
@@ -253,7 +222,6 @@ impl AccessPolicy {
     }
 
     fn refuse(&self, reason: Refusal) -> Response {
-        self.refused.counter(reason).fetch_add(1, Relaxed);
         metrics::counter!("mss_refused_total", "reason" => reason.name()).increment(1);
         let (status, error) = match reason {
             Refusal::Host => (
