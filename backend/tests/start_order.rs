@@ -63,13 +63,7 @@ fn a_view_started_before_any_ingest_process_waits_for_the_sketch_log_then_serves
     wait_readyz(view_port, "the view ready once the log exists", |code, _| {
         code == 200
     });
-    let good = values.len() as i64;
-    wait_summary(
-        view_port,
-        Duration::from_secs(90),
-        "the view to count every row",
-        |s| s["messages_processed"].as_i64() == Some(good),
-    );
+    wait_counted(view_port, values.len(), "the view to count every row");
 }
 
 /// `mss <args> --listen 127.0.0.1:port` with its log in the test logs.
@@ -125,13 +119,7 @@ fn a_view_of_another_source_topic_says_so_instead_of_showing_zeros() {
         .stdout(Stdio::null())
         .stderr(log_file("produce-vt"));
     assert!(produce.status().expect("mss produce runs").success());
-    let good = values.len() as i64;
-    wait_summary(
-        ingest_port,
-        Duration::from_secs(60),
-        "the ingest to count every row",
-        |s| s["messages_processed"].as_i64() == Some(good),
-    );
+    wait_counted(ingest_port, values.len(), "the ingest to count every row");
 
     // The default --topic: nothing of ours, and /readyz says why.
     let wrong_port = free_port();
@@ -148,11 +136,14 @@ fn a_view_of_another_source_topic_says_so_instead_of_showing_zeros() {
     let right_port = free_port();
     let _right = role(&["view", "--brokers", b, "--topic", "vt"], right_port, "view-vt");
     wait_for_port(right_port, Duration::from_secs(20));
-    wait_summary(
-        right_port,
-        Duration::from_secs(60),
-        "the vt view to count every row",
-        |s| s["messages_processed"].as_i64() == Some(good),
-    );
+    wait_counted(right_port, values.len(), "the vt view to count every row");
     assert_eq!(http_get(right_port, "/readyz").map(|r| r.0), Some(200));
+}
+
+/// Waits (up to 90 s) until the process on `port` counted exactly `rows` records.
+fn wait_counted(port: u16, rows: usize, what: &str) {
+    let good = rows as i64;
+    wait_summary(port, Duration::from_secs(90), what, |s| {
+        s["messages_processed"].as_i64() == Some(good)
+    });
 }
