@@ -480,7 +480,36 @@ async fn chart_svg_is_valid_svg_with_the_requested_series() {
         "the title: {texts:?}"
     );
     assert!(svg.matches("<polyline").count() >= 2, "one line per quantile");
+    // Times read as UTC clock times (or in `tz`), values in their unit, and
+    // `le` draws a labelled threshold line.
+    let labels = |svg: &str| -> Vec<String> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>'))
+            .map(|(_, rest)| rest.split('<').next().unwrap_or("").trim().to_owned())
+            .collect()
+    };
+    let clock = |l: &String| l.len() == 5 && l.as_bytes()[2] == b':' && l.replace(':', "").parse::<u32>().is_ok();
+    let window = format!("sketch=hdrhistogram&from={t0}&to={}", t0 + 300_000);
+    let (_, utc) = get(port, &format!("/api/chart.svg?{window}&le=250")).await;
+    let (_, plus_one) = get(port, &format!("/api/chart.svg?{window}&tz=%2B01:00")).await;
+    let (utc, plus_one) = (labels(&utc), labels(&plus_one));
+    let utc_times: Vec<&String> = utc.iter().filter(|l| clock(l)).collect();
+    let local_times: Vec<&String> = plus_one.iter().filter(|l| clock(l)).collect();
+    assert!(utc_times.len() >= 4, "clock-time ticks: {utc:?}");
+    let hour = |l: &str| l[..2].parse::<u32>().unwrap_or(99);
+    for (u, l) in utc_times.iter().zip(&local_times) {
+        assert_eq!((hour(u) + 1) % 24, hour(l), "{u} UTC is {l} at +01:00");
+        assert_eq!(u[3..], l[3..]);
+    }
+    assert!(utc.contains(&"time (UTC)".to_owned()), "{utc:?}");
+    assert!(plus_one.contains(&"time (UTC+01:00)".to_owned()), "{plus_one:?}");
+    assert!(utc.iter().any(|l| l.ends_with(" s")), "2,000 ms reads in seconds: {utc:?}");
+    assert!(utc.iter().any(|l| l.ends_with(" ms")), "{utc:?}");
+    assert!(utc.contains(&"≤ 250 ms".to_owned()), "the threshold's legend: {utc:?}");
     for (query, param) in [
+        ("?tz=CET", "tz"),
+        ("?le=fast", "le"),
         ("?theme=pink", "theme"),
         ("?width=0", "width"),
         ("?height=99999", "height"),

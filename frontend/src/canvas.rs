@@ -7,11 +7,12 @@ use plotters_canvas::CanvasBackend;
 use shared::chart::ChartError;
 use web_sys::HtmlCanvasElement;
 
-/// Resizes `canvas` to its CSS size and draws on it with `draw`.
-pub fn draw_on(
+/// Resizes `canvas` to its CSS size and draws on it with `draw`; returns
+/// what `draw` returns (e.g. the drawn axis labels).
+pub fn draw_on<T>(
     canvas: &HtmlCanvasElement,
-    draw: impl FnOnce(&DrawingArea<CanvasBackend, Shift>) -> Result<(), ChartError>,
-) -> Result<(), String> {
+    draw: impl FnOnce(&DrawingArea<CanvasBackend, Shift>) -> Result<T, ChartError>,
+) -> Result<T, String> {
     let (w, h) = (canvas.client_width(), canvas.client_height());
     if let (Ok(w), Ok(h)) = (u32::try_from(w), u32::try_from(h)) {
         if w > 0 && h > 0 && (canvas.width() != w || canvas.height() != h) {

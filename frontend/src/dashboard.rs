@@ -9,6 +9,8 @@ use shared::SketchKind;
 
 use crate::export;
 use crate::frame::series_csv;
+use crate::groups::GroupTable;
+use crate::series_controls::SeriesControls;
 use crate::page::Page;
 use crate::panels::{
     use_frame, ComparePanel, HeatmapPanel, HistogramPanel, PercentileChart, Readouts, StatsPanel,
@@ -40,6 +42,7 @@ pub fn Dashboard() -> impl IntoView {
             </header>
             <Problems page=page/>
             <SketchSelector page=page/>
+            <SeriesControls page=page/>
             <div class="controls">
                 <QuantileChips page=page/>
                 <RangeControls page=page/>
@@ -47,8 +50,9 @@ pub fn Dashboard() -> impl IntoView {
             <div class="grid">
                 <div class="main-col">
                     <section class="card">
-                        <Readouts frame=frame/>
+                        <Readouts page=page frame=frame/>
                         <PercentileChart page=page frame=frame canvas=chart_canvas/>
+                        <GroupTable page=page frame=frame/>
                         <div class="row">
                             <button data-testid="export-png" on:click=move |_| {
                                 if let Some(c) = chart_canvas.get() {
@@ -250,18 +254,9 @@ fn EmbedCode(page: Page) -> impl IntoView {
         let origin = window().location().origin().unwrap_or_default();
         let mut view = page.view.get();
         view.panel = panel.get();
-        if view.sketch.is_none() {
-            view.sketch = Some(page.kind());
-        }
-        let mut svg = view.clone();
-        svg.refresh_ms = crate::view_state::DEFAULT_REFRESH_MS;
-        let svg_query = svg
-            .to_query(false)
-            .split('&')
-            .filter(|p| !p.starts_with("refresh="))
-            .collect::<Vec<_>>()
-            .join("&");
-        export::embed_snippets(&origin, &view.to_query(true), &svg_query)
+        let kind = page.kind();
+        view.sketch = Some(kind);
+        export::embed_snippets(&origin, &view.to_query(true), &view.chart_svg_query(kind))
     };
     view! {
         <details class="embed-code">

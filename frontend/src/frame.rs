@@ -3,11 +3,42 @@
 //! histogram and the heatmap. Every number here is read from sketches
 //! merged over its range, never from averaged percentiles. Pure Rust.
 
+use shared::chart::axis::TimeFormat;
 use shared::chart::{HeatmapChart, HistogramChart, LogBins, PercentileSeries};
 use shared::{Sketch, SketchKind};
 
-use crate::store::{step_for, ClientStore};
+use crate::store::{step_for, ClientStore, GroupKey, SeriesWindows};
 use crate::view_state::{quantile_label, DEFAULT_QS};
+
+/// Groups drawn and listed by default (the rest are counted as not shown).
+pub const GROUP_LIMIT: usize = 10;
+
+/// How values and times are shown: the metric's unit, the browser's zone,
+/// the threshold line.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Look {
+    /// Unit of the values (`ms`).
+    pub unit: String,
+    /// Local time = UTC + this, minutes.
+    pub utc_offset_min: i32,
+    /// `le=`: the threshold line.
+    pub threshold: Option<f64>,
+}
+
+/// The time axis of a range whose data starts after the range does: from
+/// the first data (one step before it), with a note saying so, so a fresh
+/// server's first seconds are not a sliver at the right edge.
+fn fitted_axis(first_data: Option<i64>, from: i64, to: i64, step: i64, look: &Look) -> (i64, Option<String>) {
+    match first_data {
+        Some(first) if first > from.saturating_add(step) && first < to => {
+            let start = (first - step).max(from);
+            let at = TimeFormat::for_range(start, to, 1000, look.utc_offset_min).format(first);
+            let span = human_ms(to - from);
+            (start, Some(format!("from the first data at {at} (range {span}: no older data yet)")))
+        }
+        _ => (from, None),
+    }
+}
 
 /// About this many points per line.
 pub const LINE_POINTS: i64 = 300;
@@ -56,9 +87,13 @@ pub struct Frame {
     pub solver_note: Option<String>,
     /// Histogram of the range (from the same merged sketch), if it has values.
     pub histogram: Option<HistogramChart>,
+    /// The groups, when the view is grouped (then `series` has one line per
+    /// shown group).
+    pub groups: Option<Groups>,
 }
 
-/// Computes the percentile view.
+/// Computes the percentile view of every window received (`look`: how it
+/// is shown).
 pub fn frame(
     store: &mut ClientStore,
     kind: SketchKind,
@@ -67,10 +102,23 @@ pub fn frame(
     to: i64,
     window_ms: i64,
 ) -> Frame {
+    frame_with(store.total_mut(), kind, qs, (from, to), window_ms, &Look::default())
+}
+
+/// [`frame`] of one merged view, shown with `look`.
+pub fn frame_with(
+    windows: &mut SeriesWindows,
+    kind: SketchKind,
+    qs: &[f64],
+    (from, to): (i64, i64),
+    window_ms: i64,
+    look: &Look,
+) -> Frame {
     let step_ms = step_for(to - from, LINE_POINTS, window_ms);
-    let points = store.lines(kind, from, to, step_ms, qs);
+    let points = windows.lines(kind, from, to, step_ms, qs);
     let labels: Vec<String> = qs.iter().map(|&q| quantile_label(q)).collect();
-    let merged = store.merged(kind, from, to);
+    let merged = windows.merged(kind, from, to);
+    let (axis_from, axis_note) = fitted_axis(windows.first_start(kind), from, to, step_ms, look);
     // One solve for the chosen quantiles and the stats panel's P50/P95/P99.
     let mut all_qs: Vec<f64> = qs.iter().chain(&DEFAULT_QS).copied().collect();
     all_qs.sort_by(f64::total_cmp);
@@ -110,8 +158,12 @@ pub fn frame(
         series: PercentileSeries {
             title: format!("{kind} · step {}", human_ms(step_ms)),
             labels,
-            range_ms: Some((from, to)),
+            range_ms: Some((axis_from, to)),
             points,
+            unit: look.unit.clone(),
+            threshold: look.threshold,
+            utc_offset_min: look.utc_offset_min,
+            axis_note,
         },
         readouts: qs.iter().map(|&q| readout(q)).collect(),
         standard: DEFAULT_QS.iter().map(|&q| readout(q)).collect(),
@@ -123,8 +175,111 @@ pub fn frame(
         histogram: merged
             .as_ref()
             .filter(|s| !s.is_empty())
-            .map(|s| histogram_of(kind, s)),
+            .map(|s| histogram_of(kind, s, &look.unit)),
+        groups: None,
     }
+}
+
+/// One group of a grouped view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRow {
+    /// Its tag values, in group-by key order.
+    pub tags: GroupKey,
+    /// `dn-1 read`: the values joined, `(none)` for a missing tag.
+    pub label: String,
+    /// Values in the range.
+    pub count: u64,
+    /// Its share of all values in the range, 0–1.
+    pub share: f64,
+    /// The chosen quantiles of the range (same order as asked).
+    pub values: Vec<Option<f64>>,
+}
+
+/// The grouped part of a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Groups {
+    /// The quantile drawn per group.
+    pub line_q: f64,
+    /// The groups with the most values (count, then tags), at most the limit.
+    pub rows: Vec<GroupRow>,
+    /// Groups with values in the range that are not shown.
+    pub hidden: usize,
+}
+
+/// `dn-1 read` for a group's tags.
+pub fn group_label(tags: &GroupKey) -> String {
+    tags.iter()
+        .map(|(_, v)| if v.is_empty() { "(none)" } else { v.as_str() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The view grouped by tags: the total's frame for readouts, stats and
+/// histogram, and a chart of one `line_q` line per group with the most
+/// values (as `/api/quantiles?by=` orders them: count, then tags).
+#[allow(clippy::too_many_arguments)]
+pub fn grouped_frame(
+    store: &mut ClientStore,
+    kind: SketchKind,
+    qs: &[f64],
+    line_q: f64,
+    range: (i64, i64),
+    window_ms: i64,
+    look: &Look,
+    limit: usize,
+) -> Frame {
+    let (from, to) = range;
+    let mut frame = frame_with(store.total_mut(), kind, qs, range, window_ms, look);
+    let total = frame.count.max(1) as f64;
+    let mut counted: Vec<(u64, GroupKey)> = store
+        .group_keys()
+        .into_iter()
+        .filter_map(|key| {
+            let n = store.group(&key)?.count_in(kind, from, to);
+            (n > 0).then_some((n, key))
+        })
+        .collect();
+    // Keys come in tag order; a stable sort by count keeps ties in it.
+    counted.sort_by_key(|g| std::cmp::Reverse(g.0));
+    let hidden = counted.len().saturating_sub(limit);
+    counted.truncate(limit);
+    let mut rows = Vec::with_capacity(counted.len());
+    let mut lines = Vec::with_capacity(counted.len());
+    for (count, key) in counted {
+        let Some(windows) = store.group_mut(&key) else { continue };
+        let values = match windows.merged(kind, from, to).map(|s| s.quantiles(qs)) {
+            Some(Ok(v)) => v.into_iter().map(Some).collect(),
+            _ => vec![None; qs.len()],
+        };
+        lines.push(windows.lines(kind, from, to, frame.step_ms, &[line_q]));
+        rows.push(GroupRow {
+            label: group_label(&key),
+            tags: key,
+            count,
+            share: count as f64 / total,
+            values,
+        });
+    }
+    frame.series.labels = rows.iter().map(|r| r.label.clone()).collect();
+    frame.series.title = format!("{kind} · {} per group · step {}", quantile_label(line_q), human_ms(frame.step_ms));
+    frame.series.points = merge_lines(&lines);
+    frame.groups = Some(Groups { line_q, rows, hidden });
+    frame
+}
+
+/// One point per bucket start any line has, with each line's value there.
+fn merge_lines(lines: &[Vec<(i64, Vec<Option<f64>>)>]) -> Vec<(i64, Vec<Option<f64>>)> {
+    let mut times: Vec<i64> = lines.iter().flat_map(|l| l.iter().map(|p| p.0)).collect();
+    times.sort_unstable();
+    times.dedup();
+    let maps: Vec<std::collections::HashMap<i64, Option<f64>>> = lines
+        .iter()
+        .map(|l| l.iter().map(|(t, v)| (*t, v.first().copied().flatten())).collect())
+        .collect();
+    times
+        .into_iter()
+        .map(|t| (t, maps.iter().map(|m| m.get(&t).copied().flatten()).collect()))
+        .collect()
 }
 
 /// One kind in the comparison.
@@ -162,7 +317,7 @@ pub fn compare(store: &ClientStore, qs: &[f64], from: i64, to: i64) -> Vec<Compa
 }
 
 /// Histogram of a range from its merged sketch's mass points.
-fn histogram_of(kind: SketchKind, merged: &Sketch) -> HistogramChart {
+fn histogram_of(kind: SketchKind, merged: &Sketch, unit: &str) -> HistogramChart {
     let points = merged.mass_points();
     let bins = LogBins::spanning([points.as_slice()], BINS);
     let counts = bins.count(&points);
@@ -170,28 +325,38 @@ fn histogram_of(kind: SketchKind, merged: &Sketch) -> HistogramChart {
         title: format!("{kind} · {} values", merged.count()),
         bins,
         counts,
+        unit: unit.to_owned(),
     }
 }
 
-/// Heatmap of the range: one column per step, bins from every column.
+/// Heatmap of the range: one column per step, bins from every column,
+/// spanning the same time axis as the percentile chart of the range.
 pub fn heatmap(
     store: &mut ClientStore,
     kind: SketchKind,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
     window_ms: i64,
+    look: &Look,
 ) -> Option<HeatmapChart> {
     let step_ms = step_for(to - from, HEATMAP_COLUMNS, window_ms);
+    let line_step = step_for(to - from, LINE_POINTS, window_ms);
+    let first = store.total().first_start(kind);
     let columns = store.bucket_mass_points(kind, from, to, step_ms);
     if columns.is_empty() {
         return None;
     }
+    let (axis_from, axis_note) = fitted_axis(first, from, to, line_step, look);
     let bins = LogBins::spanning(columns.iter().map(|c| c.1.as_slice()), BINS);
     Some(HeatmapChart {
         title: format!("{kind} · step {}", human_ms(step_ms)),
         columns: columns.iter().map(|(t, p)| (*t, bins.count(p))).collect(),
         bins,
         step_ms,
+        range_ms: Some((axis_from, to)),
+        unit: look.unit.clone(),
+        threshold: look.threshold,
+        utc_offset_min: look.utc_offset_min,
+        axis_note,
     })
 }
 
@@ -299,8 +464,74 @@ mod tests {
             .histogram
             .expect("histogram");
         assert!((h.counts.iter().sum::<f64>() - 3000.0).abs() < 1e-9);
-        let m = heatmap(&mut store, SketchKind::QuantileFlow, 0, 29_999, 1000).expect("heatmap");
+        let m = heatmap(&mut store, SketchKind::QuantileFlow, (0, 29_999), 1000, &Look::default()).expect("heatmap");
         let total: f64 = m.columns.iter().flat_map(|c| c.1.iter()).sum();
         assert!((total - 3000.0).abs() < 1e-9);
     }
+
+    fn grouped_store() -> ClientStore {
+        let mut store = ClientStore::new();
+        let kind = SketchKind::QuantileFlow;
+        // Three routes with 30, 20 and 10 windows of one value each.
+        for (series, (route, n, v)) in [("/a", 10, 5.0), ("/b", 30, 50.0), ("/c", 20, 500.0)].into_iter().enumerate() {
+            for sec in 0..n {
+                let mut s = Sketch::with_defaults(kind);
+                s.insert(v).expect("value");
+                let w = WindowSnapshot {
+                    series: series as u32,
+                    topic: 0,
+                    through_offset: 0,
+                    partition: 0,
+                    window_start_ms: 60_000 + sec * 1000,
+                    window_ms: 1000,
+                    kind,
+                    count: 1,
+                    sketch: s.encode(),
+                    first_offset: sec,
+                    last_offset: sec,
+                };
+                let key = vec![("route".to_owned(), route.to_owned())];
+                store.insert_in(&w, Some(key)).expect("stored");
+            }
+        }
+        store
+    }
+
+    #[test]
+    fn grouped_frames_list_the_biggest_groups_like_the_api() {
+        let mut store = grouped_store();
+        let look = Look {
+            unit: "ms".into(),
+            ..Look::default()
+        };
+        let f = grouped_frame(&mut store, SketchKind::QuantileFlow, &[0.5, 0.99], 0.99, (0, 120_000), 1000, &look, 2);
+        let g = f.groups.as_ref().expect("grouped");
+        let labels: Vec<&str> = g.rows.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["/b", "/c"], "by count, the rest not shown");
+        assert_eq!((g.hidden, f.count), (1, 60));
+        assert_eq!(g.rows[0].count, 30);
+        assert!((g.rows[0].share - 0.5).abs() < 1e-12);
+        let p99 = g.rows[1].values[1].expect("value");
+        assert!((p99 - 500.0).abs() <= 5.0, "{p99}");
+        // One line per shown group, of the chosen quantile.
+        assert_eq!(f.series.labels, ["/b", "/c"]);
+        assert!(f.series.points.iter().all(|p| p.1.len() == 2));
+        assert!(f.series.title.contains("P99 per group"), "{}", f.series.title);
+    }
+
+    #[test]
+    fn a_range_older_than_the_data_is_drawn_from_the_first_data() {
+        let mut store = grouped_store();
+        let look = Look::default();
+        // Data from 60 s; a 15-minute range ending at 120 s starts long before.
+        let f = frame_with(store.total_mut(), SketchKind::QuantileFlow, &[0.5], (-780_000, 120_000), 1000, &look);
+        let (axis_from, _) = f.series.range_ms.expect("range");
+        assert_eq!(axis_from, 60_000 - f.step_ms);
+        assert!(f.series.axis_note.as_deref().unwrap_or("").contains("first data"), "{:?}", f.series.axis_note);
+        // A range the data covers is drawn whole, without a note.
+        let f = frame_with(store.total_mut(), SketchKind::QuantileFlow, &[0.5], (60_000, 120_000), 1000, &look);
+        assert_eq!(f.series.range_ms, Some((60_000, 120_000)));
+        assert_eq!(f.series.axis_note, None);
+    }
+
 }

@@ -10,25 +10,31 @@
 //!   aggregates (pure Rust, tested natively and in wasm).
 //! - [`frame`]: the numbers and charts of a range, from merged sketches.
 //! - [`view_state`]: the URL state (`sketch`, `q`, `from`, `to`, `refresh`,
-//!   `theme`, `panel`).
+//!   `theme`, `panel`, `metric`, `filter`, `by`, `line`, `le`).
 //! - [`page`]: what every page shares (connection, URL sync, clock, pause).
 //! - [`panels`]: chart, readouts, histogram, heatmap, stats, compare.
 //! - [`dashboard`] (`/`), [`embed`] (`/embed`), [`bench`] (`/bench`),
 //!   [`playground`] (`/playground`): the pages.
+//! - [`series_controls`]: metric picker, filter chips, group-by, threshold;
+//!   [`groups`]: the grouped table.
+//! - [`api`]: `/api/metrics` and `/api/exact`.
 //! - [`canvas`], [`export`]: drawing on canvas; PNG/CSV/clipboard.
 
 use leptos::prelude::*;
 
+pub mod api;
 pub mod bench;
 pub mod canvas;
 pub mod dashboard;
 pub mod embed;
 pub mod export;
 pub mod frame;
+pub mod groups;
 pub mod live;
 pub mod page;
 pub mod panels;
 pub mod playground;
+pub mod series_controls;
 pub mod store;
 pub mod stream;
 pub mod view_state;

@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use leptos::prelude::*;
+use shared::filter::{Filter, GroupBy};
 use shared::protocol::{
-    ClientMessage, FrameError, Hello, SeriesDef, SeriesId, ServerMessage, StatsSnapshot, PROTOCOL_VERSION,
+    ClientMessage, FrameError, Hello, SeriesDef, SeriesId, ServerMessage, StatsSnapshot, WindowSnapshot,
+    PROTOCOL_VERSION,
 };
 
-use crate::store::ClientStore;
+use crate::store::{ClientStore, GroupKey};
 use crate::stream::{self, Handlers, Status, Stream};
 
 /// Handles to the live state (cheap to copy into closures).
@@ -39,7 +41,22 @@ pub struct Live {
     pub last_error: RwSignal<Option<String>>,
     /// The series the server defined on this connection, by id.
     pub catalog: StoredValue<HashMap<SeriesId, SeriesDef>>,
+    /// Windows of series outside the subscription (ignored).
+    pub foreign_windows: RwSignal<u64>,
+    subscription: StoredValue<Subscription>,
     frame_requested: StoredValue<bool>,
+}
+
+/// What the page subscribes to: a metric's series passing a filter, and
+/// how the store groups them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Subscription {
+    /// Metric (`None`: the server's `--metric`).
+    pub metric: Option<String>,
+    /// Series filter (sent to the server, and checked on arrival).
+    pub filter: Filter,
+    /// Group-by keys of the store.
+    pub by: Option<GroupBy>,
 }
 
 impl Default for Live {
@@ -63,28 +80,37 @@ impl Live {
             bad_frames: RwSignal::new(0),
             last_error: RwSignal::new(None),
             catalog: StoredValue::new(HashMap::new()),
+            foreign_windows: RwSignal::new(0),
+            subscription: StoredValue::new(Subscription::default()),
             frame_requested: StoredValue::new(false),
         }
     }
 
-    /// Opens the page's WebSocket; the returned stream must be kept alive.
-    pub fn connect(self) -> Stream {
+    /// Opens the page's WebSocket subscribed to `subscription` (the store
+    /// starts empty and fills with its history); the returned stream must
+    /// be kept alive, and dropping it closes the connection.
+    pub fn connect(self, subscription: Subscription) -> Stream {
         let subscribe = ClientMessage::Subscribe {
             protocol_version: PROTOCOL_VERSION,
             kinds: None,
             partitions: None,
             history_from_ms: None,
-            // The server's --metric, every series of it (the series
-            // dashboard subscribes to its filter).
-            metric: None,
-            filter: None,
+            metric: subscription.metric.clone(),
+            filter: (!subscription.filter.is_empty()).then(|| subscription.filter.to_text()),
         };
+        self.subscription.set_value(subscription);
+        self.store.update_value(ClientStore::clear);
+        self.history_done.set(false);
+        self.changed();
         let handlers = Handlers {
             on_message: Box::new(move |m| self.apply(m)),
             on_status: Box::new(move |s| self.status.set(s)),
         };
-        let stream = Stream::open(stream::default_url(), subscribe, handlers);
-        // Forget windows older than the retention, once a minute.
+        Stream::open(stream::default_url(), subscribe, handlers)
+    }
+
+    /// Forgets windows older than the retention, once a minute.
+    pub fn forget_old_windows(self) {
         let _ = set_interval_with_handle(
             move || {
                 if let Some(h) = self.hello.get_untracked() {
@@ -94,7 +120,38 @@ impl Live {
             },
             Duration::from_secs(60),
         );
-        stream
+    }
+
+    /// The group of a window's series; `Err` when the series is not one the
+    /// page subscribed to (a window of an earlier subscription).
+    fn group_of(&self, w: &WindowSnapshot) -> Result<Option<GroupKey>, ()> {
+        let default_metric = self
+            .hello
+            .with_untracked(|h| h.as_ref().map(|h| h.default_metric.clone()))
+            .unwrap_or_default();
+        self.subscription.with_value(|sub| {
+            self.catalog.with_value(|catalog| match catalog.get(&w.series) {
+                // The server defines every series before its first window.
+                None => Ok(sub.by.as_ref().map(|by| by.keys().iter().map(|k| (k.clone(), String::new())).collect())),
+                Some(def) => {
+                    let metric = sub.metric.as_deref().unwrap_or(&default_metric);
+                    if def.key.metric() != metric || !sub.filter.matches(&def.key) {
+                        return Err(());
+                    }
+                    Ok(sub.by.as_ref().map(|by| by.group_of(&def.key)))
+                }
+            })
+        })
+    }
+
+    /// Stores one window in the total and its group.
+    fn store_window(&self, w: &WindowSnapshot) {
+        match self.group_of(w) {
+            Ok(group) => self.store.update_value(|s| {
+                let _ = s.insert_in(w, group);
+            }),
+            Err(()) => self.foreign_windows.update(|n| *n += 1),
+        }
     }
 
     /// Server time now, Unix ms.
@@ -121,20 +178,16 @@ impl Live {
                 self.changed();
             }
             Ok(ServerMessage::History { windows, done }) => {
-                self.store.update_value(|s| {
-                    for w in &windows {
-                        let _ = s.insert(w);
-                    }
-                });
+                for w in &windows {
+                    self.store_window(w);
+                }
                 if done {
                     self.history_done.set(true);
                 }
                 self.changed();
             }
             Ok(ServerMessage::Window(w)) => {
-                self.store.update_value(|s| {
-                    let _ = s.insert(&w);
-                });
+                self.store_window(&w);
                 self.changed();
             }
             Ok(ServerMessage::Stats(s)) => {

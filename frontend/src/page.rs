@@ -8,8 +8,14 @@ use shared::chart::Theme;
 use shared::SketchKind;
 use wasm_bindgen::JsValue;
 
-use crate::live::Live;
+use crate::api::MetricInfo;
+use crate::frame::Look;
+use crate::live::{Live, Subscription};
+use crate::stream::Stream;
 use crate::view_state::{Problem, ViewState};
+
+/// How often the metric list (`/api/metrics`) is read again.
+const METRICS_REFRESH: Duration = Duration::from_secs(30);
 
 /// Handles to the page state (cheap to copy into closures).
 #[derive(Clone, Copy)]
@@ -28,6 +34,8 @@ pub struct Page {
     pub resized: RwSignal<u64>,
     /// Whether this is an `/embed` page (keeps `panel` in the URL).
     pub embed: bool,
+    /// The server's metrics (`/api/metrics`), for the picker and autocomplete.
+    pub metrics: RwSignal<Vec<MetricInfo>>,
 }
 
 /// The `?token=` the page was opened with (read once, before the page
@@ -48,9 +56,6 @@ impl Page {
     pub fn start(embed: bool) -> Self {
         let (state, problems) = ViewState::from_query(&location_query());
         let live = Live::new();
-        let stream = live.connect();
-        // Lives as long as the page's reactive owner.
-        let _ = StoredValue::new_local(stream);
         let page = Page {
             live,
             view: RwSignal::new(state),
@@ -59,12 +64,49 @@ impl Page {
             tick: RwSignal::new(live.now_ms()),
             resized: RwSignal::new(0),
             embed,
+            metrics: RwSignal::new(Vec::new()),
         };
+        page.follow_subscription();
+        live.forget_old_windows();
+        page.read_metrics();
         page.run_clock();
         page.sync_url();
         page.apply_theme();
         let _ = window_event_listener(leptos::ev::resize, move |_| page.resized.update(|n| *n += 1));
         page
+    }
+
+    /// Connects, and connects anew (with a fresh store and history)
+    /// whenever the metric, filter or group-by changes.
+    fn follow_subscription(self) {
+        let subscription = Memo::new(move |_| {
+            self.view.with(|v| Subscription {
+                metric: v.metric.clone(),
+                filter: v.filter.clone(),
+                by: v.by.clone(),
+            })
+        });
+        // Lives as long as the page's reactive owner; replacing the stream
+        // drops (closes) the previous one.
+        let stream = StoredValue::new_local(None::<Stream>);
+        Effect::new(move |_| {
+            let sub = subscription.get();
+            stream.set_value(Some(self.live.connect(sub)));
+        });
+    }
+
+    /// Reads `/api/metrics` now and every [`METRICS_REFRESH`].
+    fn read_metrics(self) {
+        let read = move || {
+            leptos::task::spawn_local(async move {
+                match crate::api::metrics().await {
+                    Ok(list) => self.metrics.set(list),
+                    Err(e) => self.live.last_error.set(Some(e)),
+                }
+            })
+        };
+        read();
+        let _ = set_interval_with_handle(read, METRICS_REFRESH);
     }
 
     fn run_clock(self) {
@@ -122,6 +164,39 @@ impl Page {
     pub fn range(&self) -> (i64, i64) {
         let now = self.paused_at.get().unwrap_or_else(|| self.tick.get());
         self.view.with(|v| v.resolve(now))
+    }
+
+    /// The metric shown (tracked): the URL's, else the server's default.
+    pub fn metric(&self) -> String {
+        self.view.with(|v| v.metric.clone()).unwrap_or_else(|| {
+            self.live
+                .hello
+                .with(|h| h.as_ref().map(|h| h.default_metric.clone()).unwrap_or_default())
+        })
+    }
+
+    /// The shown metric's entry of `/api/metrics` (tracked).
+    pub fn metric_info(&self) -> Option<MetricInfo> {
+        let metric = self.metric();
+        self.metrics
+            .with(|list| list.iter().find(|m| m.metric == metric).cloned())
+    }
+
+    /// How values and times are shown (tracked): the metric's unit, the
+    /// browser's time zone, the `le` line.
+    pub fn look(&self) -> Look {
+        let unit = self.metric_info().map(|m| m.unit).unwrap_or_else(|| {
+            self.live
+                .hello
+                .with(|h| h.as_ref().map_or_else(|| "ms".to_owned(), |h| h.unit.clone()))
+        });
+        // getTimezoneOffset is minutes *behind* UTC, a whole number.
+        let utc_offset_min = -(js_sys::Date::new_0().get_timezone_offset() as i32);
+        Look {
+            unit,
+            utc_offset_min,
+            threshold: self.view.with(|v| v.le),
+        }
     }
 
     /// Window length (tracked).

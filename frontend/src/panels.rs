@@ -3,29 +3,44 @@
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use shared::chart::{draw_heatmap, draw_histogram, draw_percentiles, HeatmapChart, HistogramChart};
+use shared::chart::{draw_heatmap, draw_histogram, draw_percentiles, DrawnAxes, HeatmapChart, HistogramChart};
 use shared::SketchKind;
 
+use crate::api::ExactRow;
 use crate::canvas::draw_on;
-use crate::frame::{self, fmt_ms, CompareRow, Frame};
+use crate::frame::{self, fmt_ms, CompareRow, Frame, GROUP_LIMIT};
 use crate::page::Page;
 use crate::store::ClientStore;
 use crate::view_state::quantile_label;
 
-/// The percentile frame of the page's kind and range, recomputed when data
-/// arrives (once per animation frame), the view changes or the clock ticks.
+/// The percentile frame of the page's kind, range and grouping, recomputed
+/// when data arrives (once per animation frame), the view changes or the
+/// clock ticks.
 pub fn use_frame(page: Page) -> Memo<Frame> {
     Memo::new(move |_| {
         page.live.revision.track();
         let kind = page.kind();
-        let (from, to) = page.range();
+        let range = page.range();
         let window_ms = page.window_ms();
-        let qs = page.view.with(|v| v.qs.clone());
+        let look = page.look();
+        let (qs, grouped, line_q) = page.view.with(|v| (v.qs.clone(), v.by.is_some(), v.line_q()));
+        let compute = |s: &mut ClientStore| {
+            if grouped {
+                frame::grouped_frame(s, kind, &qs, line_q, range, window_ms, &look, GROUP_LIMIT)
+            } else {
+                frame::frame_with(s.total_mut(), kind, &qs, range, window_ms, &look)
+            }
+        };
         page.live
             .store
-            .try_update_value(|s| frame::frame(s, kind, &qs, from, to, window_ms))
-            .unwrap_or_else(|| frame::frame(&mut ClientStore::new(), kind, &qs, from, to, window_ms))
+            .try_update_value(compute)
+            .unwrap_or_else(|| compute(&mut ClientStore::new()))
     })
+}
+
+/// `a|b|c`: drawn tick labels for a `data-` attribute (what the e2e test reads).
+fn joined(labels: &[String]) -> String {
+    labels.join("|")
 }
 
 fn report(page: Page, result: Result<(), String>) {
@@ -44,12 +59,16 @@ pub fn PercentileChart(
     /// The canvas (for PNG export).
     canvas: NodeRef<Canvas>,
 ) -> impl IntoView {
+    let axes = RwSignal::new(DrawnAxes::default());
     Effect::new(move |_| {
         page.resized.track();
         let theme = page.view.with(|v| v.theme);
         let series = frame.with(|f| f.series.clone());
         if let Some(c) = canvas.get() {
-            report(page, draw_on(&c, |root| draw_percentiles(root, &series, theme)));
+            match draw_on(&c, |root| draw_percentiles(root, &series, theme)) {
+                Ok(drawn) => axes.set(drawn),
+                Err(e) => report(page, Err(e)),
+            }
         }
     });
     view! {
@@ -59,6 +78,8 @@ pub fn PercentileChart(
             id="chart-percentiles"
             data-testid="percentile-canvas"
             data-points=move || frame.with(|f| f.series.points.len())
+            data-x-labels=move || axes.with(|a| joined(&a.x))
+            data-y-labels=move || axes.with(|a| joined(&a.y))
         ></canvas>
     }
 }
@@ -66,9 +87,12 @@ pub fn PercentileChart(
 /// The chosen quantiles of the whole range, merged.
 #[component]
 pub fn Readouts(
+    /// The page.
+    page: Page,
     /// The frame to read.
     frame: Memo<Frame>,
 ) -> impl IntoView {
+    let unit = move || page.look().unit;
     view! {
         <div class="readouts">
             {move || {
@@ -80,7 +104,7 @@ pub fn Readouts(
                             <div class="readout" data-testid=format!("readout-{}", r.q) data-value=r.value.map(|v| v.to_string()).unwrap_or_default()>
                                 <span class="label">{r.label.clone()}</span>
                                 <span class="value">{fmt_ms(r.value)}</span>
-                                <span class="unit">"ms"</span>
+                                <span class="unit">{unit}</span>
                             </div>
                         }
                     })
@@ -119,11 +143,12 @@ pub fn HistogramPanel(
                     title: "no values in this range yet".into(),
                     bins: shared::chart::LogBins::new(1.0, 10.0, 1),
                     counts: vec![0.0],
+                    unit: String::new(),
                 };
                 draw_histogram(root, &empty, theme)
             }),
         });
-        report(page, result);
+        report(page, result.map(drop));
     });
     view! { <canvas node_ref=canvas class="chart" id="chart-histogram" data-testid="histogram-canvas"></canvas> }
 }
@@ -138,11 +163,12 @@ pub fn HeatmapPanel(
     let chart: Memo<Option<HeatmapChart>> = Memo::new(move |_| {
         page.live.revision.track();
         let kind = page.kind();
-        let (from, to) = page.range();
+        let range = page.range();
         let window_ms = page.window_ms();
+        let look = page.look();
         page.live
             .store
-            .try_update_value(|s| frame::heatmap(s, kind, from, to, window_ms))
+            .try_update_value(|s| frame::heatmap(s, kind, range, window_ms, &look))
             .flatten()
     });
     Effect::new(move |_| {
@@ -150,7 +176,7 @@ pub fn HeatmapPanel(
         let theme = page.view.with(|v| v.theme);
         let Some(c) = canvas.get() else { return };
         let result = chart.with(|h| match h {
-            Some(h) => draw_on(&c, |root| draw_heatmap(root, h, theme)),
+            Some(h) => draw_on(&c, |root| draw_heatmap(root, h, theme)).map(drop),
             None => Ok(()),
         });
         report(page, result);
@@ -255,50 +281,6 @@ pub fn StatsPanel(
     }
 }
 
-/// The exact quantiles of a range, from `/api/exact` (servers started with
-/// `--exact`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExactRow {
-    /// Values in the range.
-    pub count: u64,
-    /// One per requested quantile.
-    pub values: Vec<Option<f64>>,
-}
-
-/// Fetches `/api/exact`; `Ok(None)` when the server keeps no reference.
-pub async fn fetch_exact(from: i64, to: i64, qs: &[f64]) -> Result<Option<ExactRow>, String> {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen_futures::JsFuture;
-    let err = |e: wasm_bindgen::JsValue| format!("{e:?}");
-    let keys: Vec<String> = qs.iter().map(|q| q.to_string()).collect();
-    let url = crate::view_state::with_token(
-        &format!("/api/exact?q={}&from={from}&to={to}", keys.join(",")),
-        crate::page::access_token(),
-    );
-    let response: web_sys::Response = JsFuture::from(window().fetch_with_str(&url))
-        .await
-        .map_err(err)?
-        .dyn_into()
-        .map_err(err)?;
-    if response.status() == 404 {
-        return Ok(None);
-    }
-    if !response.ok() {
-        return Err(format!("/api/exact answered {}", response.status()));
-    }
-    let json = JsFuture::from(response.json().map_err(err)?).await.map_err(err)?;
-    let get = |obj: &wasm_bindgen::JsValue, key: &str| js_sys::Reflect::get(obj, &key.into()).map_err(err);
-    let quantiles = get(&json, "quantiles")?;
-    Ok(Some(ExactRow {
-        // A count of values, exact in f64.
-        count: get(&json, "count")?.as_f64().unwrap_or(0.0) as u64,
-        values: keys
-            .iter()
-            .map(|k| get(&quantiles, k).ok().and_then(|v| v.as_f64()))
-            .collect(),
-    }))
-}
-
 /// `+0.41%`: relative difference from the exact value.
 fn fmt_diff(value: Option<f64>, exact: Option<f64>) -> String {
     match (value, exact) {
@@ -323,6 +305,7 @@ pub fn ComparePanel(
     Effect::new(move |_| {
         let (from, to) = page.range();
         let qs = page.view.with(|v| v.qs.clone());
+        let selection = page.view.with(|v| v.selection_query());
         // Only a server started with --exact has the reference (Hello says so):
         // asking the others would only log a 404 every refresh.
         if !page.live.hello.with(|h| h.as_ref().is_some_and(|h| h.exact)) {
@@ -330,7 +313,7 @@ pub fn ComparePanel(
             return;
         }
         leptos::task::spawn_local(async move {
-            match fetch_exact(from, to, &qs).await {
+            match crate::api::exact(from, to, &qs, &selection).await {
                 Ok(row) => exact.set(row),
                 Err(e) => page.live.last_error.set(Some(e)),
             }

@@ -1,9 +1,10 @@
 //! Everything a view shows, as it is written in the URL:
-//! `?sketch=..&q=..&from=..&to=..&refresh=..&theme=..` (plus `panel=` on
-//! `/embed`). Parsing never fails: a bad or unknown parameter falls back to
+//! `?sketch=..&q=..&from=..&to=..&refresh=..&theme=..&metric=..&filter=..&by=..&line=..&le=..`
+//! (plus `panel=` on `/embed`). Parsing never fails: a bad or unknown parameter falls back to
 //! its default and is reported as a [`Problem`] the page shows.
 
 use shared::chart::Theme;
+use shared::filter::{Filter, GroupBy};
 use shared::time_spec::{parse_span_ms, parse_time};
 use shared::SketchKind;
 
@@ -61,6 +62,16 @@ pub struct ViewState {
     pub theme: Theme,
     /// Panel (embeds only).
     pub panel: Panel,
+    /// Metric; `None` = the server's `--metric`.
+    pub metric: Option<String>,
+    /// The series filter (`service:checkout,!host:dn-3`; empty: all).
+    pub filter: Filter,
+    /// Group by one or two tag keys.
+    pub by: Option<GroupBy>,
+    /// The quantile drawn per group; `None` = the highest chosen.
+    pub line: Option<f64>,
+    /// Threshold line (`le=250`, in the metric's unit).
+    pub le: Option<f64>,
 }
 
 /// Default quantiles.
@@ -84,12 +95,27 @@ impl Default for ViewState {
             refresh_ms: DEFAULT_REFRESH_MS,
             theme: Theme::Dark,
             panel: Panel::Percentiles,
+            metric: None,
+            filter: Filter::default(),
+            by: None,
+            line: None,
+            le: None,
         }
     }
 }
 
 /// Parameters a view understands.
-pub const PARAMS: [&str; 7] = ["sketch", "q", "from", "to", "refresh", "theme", "panel"];
+pub const PARAMS: [&str; 12] = [
+    "sketch", "q", "from", "to", "refresh", "theme", "panel", "metric", "filter", "by", "line", "le",
+];
+
+/// Parses one quantile (a value above 1 is a percentage).
+fn parse_quantile(text: &str) -> Result<f64, String> {
+    parse_quantiles(text).and_then(|qs| match qs.as_slice() {
+        [q] => Ok(*q),
+        _ => Err("give one quantile".to_owned()),
+    })
+}
 
 /// Parses `0.5,0.95,99.9` (a value above 1 is read as a percentage).
 pub fn parse_quantiles(text: &str) -> Result<Vec<f64>, String> {
@@ -246,6 +272,26 @@ impl ViewState {
                         format!("{value:?} is not percentiles, histogram or stats"),
                     ),
                 },
+                "metric" => match shared::series::validate_metric(&value) {
+                    Ok(()) => state.metric = Some(value),
+                    Err(e) => problem("metric", e.to_string()),
+                },
+                "filter" => match Filter::parse(&value) {
+                    Ok(f) => state.filter = f,
+                    Err(e) => problem("filter", e.to_string()),
+                },
+                "by" => match GroupBy::parse(&value) {
+                    Ok(b) => state.by = Some(b),
+                    Err(e) => problem("by", e.to_string()),
+                },
+                "line" => match parse_quantile(&value) {
+                    Ok(q) => state.line = Some(q),
+                    Err(e) => problem("line", e),
+                },
+                "le" => match value.parse::<f64>() {
+                    Ok(v) if v.is_finite() => state.le = Some(v),
+                    _ => problem("le", format!("{value:?} is not a number (a value in the metric's unit)")),
+                },
                 // The server's `--auth-token`: a credential, not view state
                 // (see [`token_of_query`]).
                 "token" => {}
@@ -280,6 +326,66 @@ impl ViewState {
         if with_panel {
             parts.push(format!("panel={}", self.panel.name()));
         }
+        parts.extend(self.series_params());
+        parts.join("&")
+    }
+
+    /// `metric`, `filter`, `by`, `line` and `le`, those that are set.
+    fn series_params(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        if let Some(m) = &self.metric {
+            parts.push(format!("metric={}", percent_encode(m)));
+        }
+        if !self.filter.is_empty() {
+            parts.push(format!("filter={}", percent_encode(&self.filter.to_text())));
+        }
+        if let Some(b) = &self.by {
+            parts.push(format!("by={}", percent_encode(&b.to_text())));
+            if let Some(q) = self.line {
+                parts.push(format!("line={q}"));
+            }
+        }
+        if let Some(le) = self.le {
+            parts.push(format!("le={le}"));
+        }
+        parts
+    }
+
+    /// `&metric=..&filter=..` of this view (empty when neither is set), for
+    /// API calls that select series but do not group.
+    pub fn selection_query(&self) -> String {
+        let mut out = String::new();
+        if let Some(m) = &self.metric {
+            out.push_str(&format!("&metric={}", percent_encode(m)));
+        }
+        if !self.filter.is_empty() {
+            out.push_str(&format!("&filter={}", percent_encode(&self.filter.to_text())));
+        }
+        out
+    }
+
+    /// The quantile drawn per group: `line`, else the highest chosen.
+    pub fn line_q(&self) -> f64 {
+        self.line
+            .or_else(|| self.qs.last().copied())
+            .unwrap_or(DEFAULT_QS[2])
+    }
+
+    /// The query of `/api/chart.svg` drawing this view with `kind` (no
+    /// refresh or panel; grouped: the drawn quantile per group).
+    pub fn chart_svg_query(&self, kind: SketchKind) -> String {
+        let qs: Vec<String> = match self.by {
+            Some(_) => vec![self.line_q().to_string()],
+            None => self.qs.iter().map(|q| q.to_string()).collect(),
+        };
+        let mut parts = vec![
+            format!("sketch={}", kind.name()),
+            format!("q={}", qs.join(",")),
+            format!("from={}", percent_encode(&self.from)),
+            format!("to={}", percent_encode(&self.to)),
+            format!("theme={}", if self.theme == Theme::Light { "light" } else { "dark" }),
+        ];
+        parts.extend(self.series_params().into_iter().filter(|p| !p.starts_with("line=")));
         parts.join("&")
     }
 
@@ -311,6 +417,7 @@ mod tests {
             refresh_ms: 5_000,
             theme: Theme::Light,
             panel: Panel::Histogram,
+            ..ViewState::default()
         };
         let query = state.to_query(true);
         assert_eq!(
@@ -318,6 +425,36 @@ mod tests {
             "sketch=hdrhistogram&q=0.5,0.999&from=now-1h&to=1764072000000&refresh=5s&theme=light&panel=histogram"
         );
         assert_eq!(ViewState::from_query(&format!("?{query}")), (state, vec![]));
+    }
+
+    #[test]
+    fn series_selection_round_trips_through_the_url() {
+        let state = ViewState {
+            metric: Some("http.server.duration".into()),
+            filter: Filter::parse("service:checkout,route:/api*,!host:dn-3").expect("filter"),
+            by: Some(GroupBy::parse("route,host").expect("by")),
+            line: Some(0.95),
+            le: Some(250.0),
+            ..ViewState::default()
+        };
+        let query = state.to_query(false);
+        assert!(
+            query.ends_with(
+                "&metric=http.server.duration&filter=service:checkout,route:%2Fapi%2A,%21host:dn-3&by=route,host&line=0.95&le=250"
+            ),
+            "{query}"
+        );
+        assert_eq!(ViewState::from_query(&query), (state.clone(), vec![]));
+        assert_eq!(state.line_q(), 0.95);
+        // The static chart draws the grouped quantile, with the selection.
+        let svg = state.chart_svg_query(SketchKind::Datadog);
+        assert!(svg.starts_with("sketch=datadog&q=0.95&from="), "{svg}");
+        assert!(svg.contains("&by=route,host") && svg.contains("&le=250") && !svg.contains("line="), "{svg}");
+        // Bad selections fall back and are reported by name.
+        let (fallback, problems) = ViewState::from_query("filter=:x&by=a,b,c&line=2,3&le=fast&metric=");
+        assert_eq!(fallback, ViewState::default());
+        let params: Vec<&str> = problems.iter().map(|p| p.param.as_str()).collect();
+        assert_eq!(params, ["filter", "by", "line", "le", "metric"]);
     }
 
     #[test]

@@ -335,6 +335,29 @@ impl Filter {
         })
     }
 
+    /// Each term's own text (`service:checkout`, `!host:dn-3`), as
+    /// [`Filter::to_text`] writes it.
+    pub fn term_texts(&self) -> Vec<String> {
+        self.terms
+            .iter()
+            .map(|t| {
+                let mut out = String::with_capacity(t.text_len());
+                t.write_text(&mut out);
+                out
+            })
+            .collect()
+    }
+
+    /// A copy without the term at `index` (e.g. when a UI removes a chip);
+    /// an index past the end changes nothing.
+    pub fn without_term(&self, index: usize) -> Filter {
+        let mut terms = self.terms.clone();
+        if index < terms.len() {
+            terms.remove(index);
+        }
+        Filter { terms }
+    }
+
     /// A copy with one more term at the end (e.g. when a UI adds a chip).
     /// `value` is unescaped. Fails as [`Filter::parse`] would on the
     /// resulting text: a bad key, an empty non-prefix value, more than
@@ -952,4 +975,14 @@ mod tests {
         );
         assert!(GroupBy::default().group_of(&s).is_empty());
     }
+
+    #[test]
+    fn chips_are_the_terms_and_removing_one_keeps_the_others() {
+        let f = Filter::parse("service:checkout,!host:dn-3,route:/api*").expect("filter");
+        assert_eq!(f.term_texts(), ["service:checkout", "!host:dn-3", "route:/api*"]);
+        let g = f.without_term(1);
+        assert_eq!(g.to_text(), "service:checkout,route:/api*");
+        assert_eq!(f.without_term(9), f);
+    }
+
 }

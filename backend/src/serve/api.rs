@@ -405,9 +405,10 @@ fn series_csv(groups: &[SeriesGroup], qs: &Quantiles, grouped: bool) -> String {
     out
 }
 
-/// `GET /api/chart.svg?sketch=..&q=..&from=..&to=..&metric=..&filter=..&by=..&theme=light|dark&width=..&height=..`:
+/// `GET /api/chart.svg?sketch=..&q=..&from=..&to=..&metric=..&filter=..&by=..&le=..&tz=..&theme=light|dark&width=..&height=..`:
 /// the percentiles-over-time chart as SVG, drawn by the same code as the
-/// dashboard; with `by`, one line per group of the first quantile.
+/// dashboard; with `by`, one line per group of the first quantile; `le`
+/// draws a threshold line; times in UTC unless `tz=±HH:MM`.
 pub async fn chart_svg(
     State(pipeline): State<Arc<Pipeline>>,
     Query(params): Query<HashMap<String, String>>,
@@ -415,7 +416,10 @@ pub async fn chart_svg(
     let params = Params::new(params);
     params.only(&[
         "sketch", "q", "from", "to", "step", "theme", "width", "height", "metric", "filter", "by", "limit",
+        "le", "tz",
     ])?;
+    let threshold = params.threshold()?;
+    let utc_offset_min = params.utc_offset()?;
     let kind = params.sketch(&pipeline)?;
     let qs = params.quantiles()?;
     let range = params.range(&pipeline, pipeline.now_ms())?;
@@ -430,7 +434,11 @@ pub async fn chart_svg(
     let height = params.bounded("height", 320, 100..=3000)?;
     let svg = blocking(move || {
         let (groups, _) = grouped_points(&pipeline, kind, &qs, range, step, &selection)?;
-        let series = chart_series(kind, &qs, range, &groups, &selection);
+        let series = shared::chart::PercentileSeries {
+            threshold,
+            utc_offset_min,
+            ..chart_series(kind, &qs, range, &groups, &selection)
+        };
         let mut svg = String::new();
         {
             use plotters::prelude::IntoDrawingArea;
@@ -464,6 +472,7 @@ fn chart_series(
             title: format!("{} · {kind} percentiles", selection.metric),
             range_ms: Some((range.from, range.to)),
             labels: qs.0.iter().map(|(_, q)| label(*q)).collect(),
+            unit: crate::series::DEFAULT_UNIT.into(),
             points: points
                 .iter()
                 .map(|pt| {
@@ -476,6 +485,7 @@ fn chart_series(
                     )
                 })
                 .collect(),
+            ..Default::default()
         };
     }
     let mut times: Vec<i64> = groups.iter().flat_map(|g| g.points.iter().map(|p| p.t)).collect();
@@ -497,6 +507,7 @@ fn chart_series(
             label(first_q),
             selection.by.as_ref().map(|b| b.to_text()).unwrap_or_default()
         ),
+        unit: crate::series::DEFAULT_UNIT.into(),
         range_ms: Some((range.from, range.to)),
         labels: groups
             .iter()
@@ -512,6 +523,7 @@ fn chart_series(
             .iter()
             .map(|t| (*t, by_time.iter().map(|m| m.get(t).copied().flatten()).collect()))
             .collect(),
+        ..Default::default()
     }
 }
 

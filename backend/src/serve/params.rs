@@ -222,6 +222,27 @@ impl Params {
         }
     }
 
+    /// `le=250`: a threshold in the metric's unit (a finite number), if given.
+    pub fn threshold(&self) -> Result<Option<f64>, ApiError> {
+        self.get("le")
+            .map(|s| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| bad("le", format!("{s:?} is not a number (a value in the metric's unit, like 250)")))
+            })
+            .transpose()
+    }
+
+    /// `tz=+01:00`: the UTC offset of time labels in minutes (default UTC).
+    pub fn utc_offset(&self) -> Result<i32, ApiError> {
+        match self.get("tz") {
+            None => Ok(0),
+            Some(s) => shared::chart::axis::parse_utc_offset(s)
+                .ok_or_else(|| bad("tz", format!("{s:?} is not a UTC offset like +01:00, -05:30 or Z"))),
+        }
+    }
+
     /// `metric`, `filter`, `by` and `limit`: which series, grouped how.
     pub fn selection(&self, pipeline: &Pipeline) -> Result<Selection, ApiError> {
         let metric = self.get("metric").unwrap_or(&pipeline.config.metric).to_owned();

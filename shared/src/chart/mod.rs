@@ -3,6 +3,8 @@
 //! histogram of a range (log latency axis) and a heatmap over time, the last
 //! two built from [`crate::Sketch::mass_points`] by [`LogBins`].
 
+pub mod axis;
+
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -39,6 +41,42 @@ pub struct PercentileSeries {
     pub points: Vec<(i64, Vec<Option<f64>>)>,
     /// The time range the x axis spans, Unix ms (`None`: the points' own span).
     pub range_ms: Option<(i64, i64)>,
+    /// Unit of the values (`ms`; empty: a plain number).
+    pub unit: String,
+    /// A horizontal line at this value (`le=`, "share ≤ X").
+    pub threshold: Option<f64>,
+    /// Time labels are in UTC + this many minutes.
+    pub utc_offset_min: i32,
+    /// Said under the time axis instead of the zone (e.g. that the axis
+    /// starts at the first data, not at the range start).
+    pub axis_note: Option<String>,
+}
+
+/// The tick labels a chart drew (what a reader sees on its axes).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DrawnAxes {
+    /// Time (or value, for histograms) labels, left to right.
+    pub x: Vec<String>,
+    /// Value labels, bottom to top.
+    pub y: Vec<String>,
+}
+
+/// Collects each distinct label a formatter is asked for, in order.
+#[derive(Default)]
+struct LabelLog(std::cell::RefCell<Vec<String>>);
+
+impl LabelLog {
+    fn keep(&self, label: String) -> String {
+        let mut labels = self.0.borrow_mut();
+        if !labels.contains(&label) {
+            labels.push(label.clone());
+        }
+        label
+    }
+
+    fn take(&self) -> Vec<String> {
+        self.0.take()
+    }
 }
 
 /// Why a chart could not be drawn.
@@ -46,69 +84,101 @@ pub struct PercentileSeries {
 #[error("chart drawing failed: {0}")]
 pub struct ChartError(pub String);
 
-const LINE_COLOURS: [RGBColor; 6] = [
+/// Line colours, in order (ten: one per group a grouped chart shows; the
+/// dashboard's legend swatches use the same).
+const LINE_COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
-/// Draws `series` on `root`: one line per label, time on x (seconds
-/// relative to the last point), latency in ms on y.
+/// Colour of threshold lines.
+const THRESHOLD_COLOUR: RGBColor = RGBColor(200, 40, 160);
+
+/// The x axis of a time chart: the series' range, else its points' span.
+fn time_span(range: Option<(i64, i64)>, first: Option<i64>, last: Option<i64>) -> (i64, i64) {
+    range.unwrap_or((first.unwrap_or(0), last.unwrap_or(0)))
+}
+
+/// What is written under a time axis: the note, else the zone.
+fn time_desc(note: Option<&str>, offset_min: i32) -> String {
+    match note {
+        Some(n) => n.to_owned(),
+        None => format!("time ({})", axis::utc_offset_label(offset_min)),
+    }
+}
+
+/// Draws `series` on `root`: one line per label over wall-clock time, values
+/// in their unit, the threshold as a dashed line; returns the tick labels.
 pub fn draw_percentiles<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     series: &PercentileSeries,
     theme: Theme,
-) -> Result<(), ChartError> {
+) -> Result<DrawnAxes, ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
     let (background, foreground) = colours(theme);
-    let (first, last) = series.range_ms.unwrap_or((
-        series.points.first().map_or(0, |p| p.0),
-        series.points.last().map_or(0, |p| p.0),
-    ));
-    // Offsets from the end of the range, in minutes past 10 minutes, else seconds.
-    let (unit_ms, unit) = if last - first > 600_000 {
-        (60_000.0, "minutes")
-    } else {
-        (1000.0, "seconds")
-    };
-    let x_min = ((first - last) as f64 / unit_ms).min(-1.0);
+    let (first, last) = time_span(
+        series.range_ms,
+        series.points.first().map(|p| p.0),
+        series.points.last().map(|p| p.0),
+    );
+    let x = axis::TimeCoord::new(first, last, series.utc_offset_min);
     // Headroom above the highest point for the legend (top right, one
     // 18 px row per line), so it never covers a line.
     let (_, height) = root.dim_in_pixel();
-    let legend_px = 18.0 * series.labels.len() as f64 + 16.0;
+    let lines = series.labels.len() + usize::from(series.threshold.is_some());
+    let legend_px = 18.0 * lines as f64 + 16.0;
     let plot_px = (f64::from(height) - 70.0).max(legend_px * 2.0);
     let y_max = series
         .points
         .iter()
         .flat_map(|p| p.1.iter().flatten())
+        .chain(series.threshold.iter())
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1.0)
         / (1.0 - legend_px / plot_px - 0.02);
+    let (x_log, y_log) = (LabelLog::default(), LabelLog::default());
+    let x_fmt = |t: &i64| x_log.keep(x.format_ext(t));
+    let y_fmt = |v: &f64| y_log.keep(axis::format_value(*v, &series.unit));
     let mut chart = themed_chart(
         root,
-        &series.title,
-        theme,
-        (x_min..0.0, 0.0..y_max),
-        (unit, "ms"),
-        56,
-        0.08,
+        ChartFrame {
+            title: &series.title,
+            theme,
+            x_desc: &time_desc(series.axis_note.as_deref(), series.utc_offset_min),
+            y_desc: "",
+            y_label_area: 72,
+            light_mix: 0.08,
+        },
+        (x, 0.0..y_max),
+        (&x_fmt, &y_fmt),
     )?;
     for (i, label) in series.labels.iter().enumerate() {
         let colour = LINE_COLOURS[i % LINE_COLOURS.len()];
-        let line = series.points.iter().filter_map(|(t, v)| {
-            v.get(i)
-                .copied()
-                .flatten()
-                .map(|v| ((t - last) as f64 / unit_ms, v))
-        });
+        let line = series
+            .points
+            .iter()
+            .filter_map(|(t, v)| v.get(i).copied().flatten().map(|v| (*t, v)));
         chart
             .draw_series(LineSeries::new(line, colour.stroke_width(2)))
             .map_err(|e| err(&e))?
             .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+    }
+    if let Some(le) = series.threshold {
+        let style = THRESHOLD_COLOUR.stroke_width(2);
+        chart
+            .draw_series(DashedLineSeries::new([(first, le), (last, le)], 8, 5, style))
+            .map_err(|e| err(&e))?
+            .label(format!("≤ {}", axis::format_value(le, &series.unit)))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
     }
     chart
         .configure_series_labels()
@@ -119,12 +189,15 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         .draw()
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
-    Ok(())
+    Ok(DrawnAxes {
+        x: x_log.take(),
+        y: y_log.take(),
+    })
 }
 
 /// Log-spaced latency bins: the x axis of histograms and the y axis of
 /// heatmaps.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LogBins {
     /// `n + 1` ascending edges (all > 0).
     pub edges: Vec<f64>,
@@ -192,7 +265,7 @@ impl LogBins {
 }
 
 /// A histogram of one time range.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct HistogramChart {
     /// Title.
     pub title: String,
@@ -200,6 +273,8 @@ pub struct HistogramChart {
     pub bins: LogBins,
     /// Count per bin.
     pub counts: Vec<f64>,
+    /// Unit of the values.
+    pub unit: String,
 }
 
 fn colours(theme: Theme) -> (RGBColor, RGBColor) {
@@ -216,16 +291,30 @@ type Chart<'a, DB, X, Y> = ChartContext<
     Cartesian2d<<X as AsRangedCoord>::CoordDescType, <Y as AsRangedCoord>::CoordDescType>,
 >;
 
-/// Fills the background and builds a captioned chart over `x` × `y` with the
-/// theme's axes, labels and grid drawn: the frame every chart here shares.
-fn themed_chart<'a, DB, X, Y>(
-    root: &'a DrawingArea<DB, Shift>,
-    title: &str,
+/// What every chart's frame shows besides its data.
+struct ChartFrame<'t> {
+    title: &'t str,
     theme: Theme,
-    ranges: (X, Y),
-    descs: (&str, &str),
+    x_desc: &'t str,
+    y_desc: &'t str,
     y_label_area: u32,
     light_mix: f64,
+}
+
+/// A tick label formatter of values of type `V`.
+type Fmt<'f, V> = &'f dyn Fn(&V) -> String;
+
+/// Fills the background and builds a captioned chart over `x` × `y` with the
+/// theme's axes, tick labels (from `fmts`) and grid drawn: the frame every
+/// chart here shares.
+fn themed_chart<'a, DB, X, Y>(
+    root: &'a DrawingArea<DB, Shift>,
+    frame: ChartFrame<'_>,
+    ranges: (X, Y),
+    fmts: (
+        Fmt<'_, <X::CoordDescType as Ranged>::ValueType>,
+        Fmt<'_, <Y::CoordDescType as Ranged>::ValueType>,
+    ),
 ) -> Result<Chart<'a, DB, X, Y>, ChartError>
 where
     DB: DrawingBackend,
@@ -235,46 +324,58 @@ where
     Y::CoordDescType: ValueFormatter<<Y::CoordDescType as Ranged>::ValueType>,
 {
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
-    let (background, foreground) = colours(theme);
+    let (background, foreground) = colours(frame.theme);
     root.fill(&background).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 15).into_font().color(&foreground))
+        .caption(frame.title, ("sans-serif", 15).into_font().color(&foreground))
         .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(y_label_area)
+        .margin_right(16)
+        .x_label_area_size(40)
+        .y_label_area_size(frame.y_label_area)
         .build_cartesian_2d(ranges.0, ranges.1)
         .map_err(|e| err(&e))?;
+    let light = frame.light_mix;
     chart
         .configure_mesh()
-        .x_desc(descs.0)
-        .y_desc(descs.1)
+        .x_desc(frame.x_desc)
+        .y_desc(frame.y_desc)
+        .x_labels(axis::TIME_TICKS)
+        .x_label_formatter(fmts.0)
+        .y_label_formatter(fmts.1)
         .label_style(("sans-serif", 13).into_font().color(&foreground))
         .axis_style(foreground)
-        .light_line_style(foreground.mix(light_mix))
-        .bold_line_style(foreground.mix(if light_mix > 0.0 { 0.2 } else { 0.1 }))
+        .light_line_style(foreground.mix(light))
+        .bold_line_style(foreground.mix(if light > 0.0 { 0.2 } else { 0.1 }))
         .draw()
         .map_err(|e| err(&e))?;
     Ok(chart)
 }
 
-/// Draws a histogram: log latency (ms) on x, values per bin on y.
+/// Draws a histogram: log values (in their unit) on x, values per bin on y.
 pub fn draw_histogram<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart_data: &HistogramChart,
     theme: Theme,
-) -> Result<(), ChartError> {
+) -> Result<DrawnAxes, ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
     let edges = &chart_data.bins.edges;
     let (lo, hi) = chart_data.bins.span();
     let y_max = chart_data.counts.iter().fold(0.0f64, |a, &b| a.max(b)).max(1.0) * 1.05;
+    let (x_log, y_log) = (LabelLog::default(), LabelLog::default());
+    let x_fmt = |v: &f64| x_log.keep(axis::format_value(*v, &chart_data.unit));
+    let y_fmt = |v: &f64| y_log.keep(axis::group_thousands(*v, 0));
     let mut chart = themed_chart(
         root,
-        &chart_data.title,
-        theme,
+        ChartFrame {
+            title: &chart_data.title,
+            theme,
+            x_desc: "log scale",
+            y_desc: "values",
+            y_label_area: 72,
+            light_mix: 0.08,
+        },
         ((lo..hi).log_scale(), 0.0..y_max),
-        ("ms (log)", "values"),
-        64,
-        0.08,
+        (&x_fmt, &y_fmt),
     )?;
     let bar = LINE_COLOURS[0];
     chart
@@ -287,44 +388,68 @@ pub fn draw_histogram<DB: DrawingBackend>(
         )
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
-    Ok(())
+    Ok(DrawnAxes {
+        x: x_log.take(),
+        y: y_log.take(),
+    })
 }
 
 /// A heatmap: one column of bin counts per time step.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct HeatmapChart {
     /// Title.
     pub title: String,
-    /// The latency bins (y axis).
+    /// The value bins (y axis).
     pub bins: LogBins,
     /// Length of one column in ms.
     pub step_ms: i64,
     /// `(column start, Unix ms; count per bin)`, oldest first.
     pub columns: Vec<(i64, Vec<f64>)>,
+    /// The time range the x axis spans (`None`: the columns' own span), so
+    /// the heatmap lines up with the percentile chart of the same range.
+    pub range_ms: Option<(i64, i64)>,
+    /// Unit of the values.
+    pub unit: String,
+    /// A marked value (`le=`): a dashed line across the map.
+    pub threshold: Option<f64>,
+    /// Time labels are in UTC + this many minutes.
+    pub utc_offset_min: i32,
+    /// Said under the time axis instead of the zone.
+    pub axis_note: Option<String>,
 }
 
-/// Draws a heatmap: time on x (seconds relative to the last column), log
-/// latency on y, darker cells holding more values (log colour scale).
+/// Draws a heatmap: wall-clock time on x, log values on y, darker cells
+/// holding more values (log colour scale), the threshold as a dashed line.
 pub fn draw_heatmap<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart_data: &HeatmapChart,
     theme: Theme,
-) -> Result<(), ChartError> {
+) -> Result<DrawnAxes, ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError(e.to_string());
     let edges = &chart_data.bins.edges;
     let (lo, hi) = chart_data.bins.span();
     let step = chart_data.step_ms.max(1);
-    let last = chart_data.columns.last().map_or(0, |c| c.0) + step;
-    let first = chart_data.columns.first().map_or(0, |c| c.0);
-    let x_min = ((first - last) as f64 / 1000.0).min(-1.0);
+    let (first, last) = time_span(
+        chart_data.range_ms,
+        chart_data.columns.first().map(|c| c.0),
+        chart_data.columns.last().map(|c| c.0 + step),
+    );
+    let x = axis::TimeCoord::new(first, last, chart_data.utc_offset_min);
+    let (x_log, y_log) = (LabelLog::default(), LabelLog::default());
+    let x_fmt = |t: &i64| x_log.keep(x.format_ext(t));
+    let y_fmt = |v: &f64| y_log.keep(axis::format_value(*v, &chart_data.unit));
     let mut chart = themed_chart(
         root,
-        &chart_data.title,
-        theme,
-        (x_min..0.0, (lo..hi).log_scale()),
-        ("seconds", "ms (log)"),
-        64,
-        0.0,
+        ChartFrame {
+            title: &chart_data.title,
+            theme,
+            x_desc: &time_desc(chart_data.axis_note.as_deref(), chart_data.utc_offset_min),
+            y_desc: "log scale",
+            y_label_area: 72,
+            light_mix: 0.0,
+        },
+        (x, (lo..hi).log_scale()),
+        (&x_fmt, &y_fmt),
     )?;
     let max = chart_data
         .columns
@@ -333,8 +458,8 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         .fold(0.0f64, |a, &b| a.max(b));
     let hot = LINE_COLOURS[2];
     let cells = chart_data.columns.iter().flat_map(|(t, counts)| {
-        let x0 = (t - last) as f64 / 1000.0;
-        let x1 = (t + step - last) as f64 / 1000.0;
+        // Columns cut by the range are drawn inside it.
+        let (x0, x1) = ((*t).max(first), (t + step).min(last));
         edges
             .windows(2)
             .zip(counts)
@@ -345,8 +470,17 @@ pub fn draw_heatmap<DB: DrawingBackend>(
             })
     });
     chart.draw_series(cells).map_err(|e| err(&e))?;
+    if let Some(le) = chart_data.threshold.filter(|&le| le > lo && le < hi) {
+        let style = THRESHOLD_COLOUR.stroke_width(2);
+        chart
+            .draw_series(DashedLineSeries::new([(first, le), (last, le)], 8, 5, style))
+            .map_err(|e| err(&e))?;
+    }
     root.present().map_err(|e| err(&e))?;
-    Ok(())
+    Ok(DrawnAxes {
+        x: x_log.take(),
+        y: y_log.take(),
+    })
 }
 
 #[cfg(test)]
@@ -365,33 +499,75 @@ mod tests {
         assert!(spanning.edges[0] < 2.0 && spanning.edges[10] > 200.0);
     }
 
-    #[test]
-    fn the_x_axis_spans_the_chosen_range() {
-        let draw = |range_ms| {
-            let mut svg = String::new();
-            {
-                let root = SVGBackend::with_string(&mut svg, (400, 300)).into_drawing_area();
-                let s = PercentileSeries {
-                    title: "p".into(),
-                    labels: vec!["P50".into()],
-                    points: vec![(3_590_000, vec![Some(5.0)]), (3_600_000, vec![Some(6.0)])],
-                    range_ms,
-                };
-                draw_percentiles(&root, &s, Theme::Light).expect("drawn");
-            }
-            svg
+    fn svg_of(s: &PercentileSeries) -> (String, DrawnAxes) {
+        let mut svg = String::new();
+        let axes = {
+            let root = SVGBackend::with_string(&mut svg, (600, 300)).into_drawing_area();
+            draw_percentiles(&root, s, Theme::Light).expect("drawn")
         };
-        // An hour: minutes back to −60; without a range: the points' 10 s.
-        let hour = draw(Some((0, 3_600_000)));
+        (svg, axes)
+    }
+
+    // 2026-12-01 18:00:00 UTC.
+    const SIX_PM: i64 = 1_796_148_000_000;
+
+    #[test]
+    fn the_time_axis_reads_as_clock_times_over_the_chosen_range() {
+        let s = PercentileSeries {
+            title: "p".into(),
+            labels: vec!["P50".into()],
+            points: vec![(SIX_PM - 10_000, vec![Some(5.0)]), (SIX_PM, vec![Some(6.0)])],
+            range_ms: Some((SIX_PM - 3_600_000, SIX_PM)),
+            unit: "ms".into(),
+            ..Default::default()
+        };
+        let (svg, axes) = svg_of(&s);
+        // An hour: ticks every 10 minutes, as 17:10 … 18:00, in the SVG text.
+        assert_eq!(axes.x.first().map(String::as_str), Some("17:10"), "{axes:?}");
+        assert_eq!(axes.x.last().map(String::as_str), Some("18:00"), "{axes:?}");
+        for label in &axes.x {
+            assert!(svg.contains(label.as_str()), "{label} not in the SVG");
+        }
+        assert!(svg.contains("time (UTC)"));
+        // The same data in UTC+01:00 reads an hour later.
+        let (_, local) = svg_of(&PercentileSeries {
+            utc_offset_min: 60,
+            ..s.clone()
+        });
+        assert_eq!(local.x.last().map(String::as_str), Some("19:00"));
+        // Without a range: the points' own 10 s, with seconds.
+        let (_, points) = svg_of(&PercentileSeries {
+            range_ms: None,
+            ..s.clone()
+        });
         assert!(
-            hour.contains("\nminutes\n") && hour.contains("\n-60.0\n"),
-            "{hour}"
+            points
+                .x
+                .iter()
+                .all(|l| l.starts_with("17:59:") || l == "18:00:00"),
+            "{points:?}"
         );
-        let points = draw(None);
-        assert!(
-            points.contains("\nseconds\n") && !points.contains("\n-60.0\n"),
-            "{points}"
-        );
+    }
+
+    #[test]
+    fn the_value_axis_reads_in_the_unit_and_the_threshold_is_drawn() {
+        let s = PercentileSeries {
+            title: "p".into(),
+            labels: vec!["P99".into()],
+            points: (0..10).map(|i| (SIX_PM + i * 1000, vec![Some(40_000.0 + i as f64 * 1000.0)])).collect(),
+            range_ms: None,
+            unit: "ms".into(),
+            threshold: Some(25_000.0),
+            ..Default::default()
+        };
+        let (svg, axes) = svg_of(&s);
+        assert!(axes.y.iter().any(|l| l == "50 s"), "{axes:?}");
+        assert!(axes.y.iter().all(|l| l.ends_with(" s") || l == "0 ms"), "{axes:?}");
+        assert!(!svg.contains("50000"), "raw numbers on the axis");
+        assert!(svg.contains("≤ 25 s"), "the threshold's legend entry");
+        // The dashed threshold line is drawn as several short segments.
+        let without = svg_of(&PercentileSeries { threshold: None, ..s }).0;
+        assert!(svg.matches("<polyline").count() > without.matches("<polyline").count() + 3);
     }
 
     /// Numbers of `name="…"` in an SVG element.
@@ -417,6 +593,7 @@ mod tests {
                 labels: vec!["P50".into(), "P95".into(), "P99".into()],
                 points,
                 range_ms: None,
+                ..Default::default()
             };
             draw_percentiles(&root, &s, Theme::Light).expect("drawn");
         }
@@ -460,6 +637,7 @@ mod tests {
                 title: "h".into(),
                 bins: bins.clone(),
                 counts: vec![1.0, 0.0, 4.0],
+                unit: "ms".into(),
             };
             draw_histogram(&root, &h, Theme::Dark).expect("drawn");
         }
@@ -476,6 +654,7 @@ mod tests {
                 bins,
                 step_ms: 1000,
                 columns: vec![(0, vec![1.0, 2.0, 0.0]), (1000, vec![0.0, 0.0, 7.0])],
+                ..Default::default()
             };
             draw_heatmap(&root, &h, Theme::Light).expect("drawn");
         }

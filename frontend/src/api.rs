@@ -1,0 +1,91 @@
+//! The HTTP API calls of the page (`/api/metrics`, `/api/exact`), with the
+//! page's `?token=` forwarded.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::window;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// One tag key of a metric (`/api/metrics`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TagInfo {
+    /// Distinct values.
+    pub values: usize,
+    /// The most frequent values with their value counts.
+    pub top: Vec<(String, u64)>,
+}
+
+/// One metric (`/api/metrics`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MetricInfo {
+    /// Metric name.
+    pub metric: String,
+    /// Unit of its values.
+    pub unit: String,
+    /// Series of the metric.
+    pub series: usize,
+    /// Per tag key.
+    pub tags: BTreeMap<String, TagInfo>,
+}
+
+/// `GET path` as JSON; `Ok(None)` on 404.
+pub async fn get_json<T: DeserializeOwned>(path: &str) -> Result<Option<T>, String> {
+    let err = |e: wasm_bindgen::JsValue| format!("{path}: {e:?}");
+    let url = crate::view_state::with_token(path, crate::page::access_token());
+    let response: web_sys::Response = JsFuture::from(window().fetch_with_str(&url))
+        .await
+        .map_err(err)?
+        .dyn_into()
+        .map_err(err)?;
+    if response.status() == 404 {
+        return Ok(None);
+    }
+    if !response.ok() {
+        return Err(format!("{path} answered {}", response.status()));
+    }
+    let text = JsFuture::from(response.text().map_err(err)?).await.map_err(err)?;
+    let text = text.as_string().unwrap_or_default();
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+/// Every metric with its unit, series and tag values.
+pub async fn metrics() -> Result<Vec<MetricInfo>, String> {
+    get_json("/api/metrics").await.map(Option::unwrap_or_default)
+}
+
+/// `/api/exact`'s answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct ExactDoc {
+    count: u64,
+    quantiles: BTreeMap<String, Option<f64>>,
+}
+
+/// The exact quantiles of a range, from `/api/exact` (servers started with
+/// `--exact`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExactRow {
+    /// Values in the range.
+    pub count: u64,
+    /// One per requested quantile.
+    pub values: Vec<Option<f64>>,
+}
+
+/// Fetches `/api/exact` for the page's `selection` (`&metric=..&filter=..`
+/// or empty); `Ok(None)` when the server keeps no reference.
+pub async fn exact(from: i64, to: i64, qs: &[f64], selection: &str) -> Result<Option<ExactRow>, String> {
+    let keys: Vec<String> = qs.iter().map(|q| q.to_string()).collect();
+    let path = format!("/api/exact?q={}&from={from}&to={to}{selection}", keys.join(","));
+    let doc: Option<ExactDoc> = get_json(&path).await?;
+    Ok(doc.map(|d| ExactRow {
+        count: d.count,
+        values: keys
+            .iter()
+            .map(|k| d.quantiles.get(k).copied().flatten())
+            .collect(),
+    }))
+}
