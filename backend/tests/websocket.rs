@@ -489,7 +489,8 @@ async fn chart_svg_is_valid_svg_with_the_requested_series() {
             .map(|(_, rest)| rest.split('<').next().unwrap_or("").trim().to_owned())
             .collect()
     };
-    let clock = |l: &String| l.len() == 5 && l.as_bytes()[2] == b':' && l.replace(':', "").parse::<u32>().is_ok();
+    let clock =
+        |l: &String| l.len() == 5 && l.as_bytes()[2] == b':' && l.replace(':', "").parse::<u32>().is_ok();
     let window = format!("sketch=hdrhistogram&from={t0}&to={}", t0 + 300_000);
     let (_, utc) = get(port, &format!("/api/chart.svg?{window}&le=250")).await;
     let (_, plus_one) = get(port, &format!("/api/chart.svg?{window}&tz=%2B01:00")).await;
@@ -504,9 +505,15 @@ async fn chart_svg_is_valid_svg_with_the_requested_series() {
     }
     assert!(utc.contains(&"time (UTC)".to_owned()), "{utc:?}");
     assert!(plus_one.contains(&"time (UTC+01:00)".to_owned()), "{plus_one:?}");
-    assert!(utc.iter().any(|l| l.ends_with(" s")), "2,000 ms reads in seconds: {utc:?}");
+    assert!(
+        utc.iter().any(|l| l.ends_with(" s")),
+        "2,000 ms reads in seconds: {utc:?}"
+    );
     assert!(utc.iter().any(|l| l.ends_with(" ms")), "{utc:?}");
-    assert!(utc.contains(&"≤ 250 ms".to_owned()), "the threshold's legend: {utc:?}");
+    assert!(
+        utc.contains(&"≤ 250 ms".to_owned()),
+        "the threshold's legend: {utc:?}"
+    );
     for (query, param) in [
         ("?tz=CET", "tz"),
         ("?le=fast", "le"),

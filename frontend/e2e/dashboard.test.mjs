@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -20,6 +20,8 @@ const MSS = process.env.MSS_BIN ?? join(ROOT, 'target', 'debug', 'mss');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const GOOD_ROWS = 4000;
 const KINDS = ['quantileflow', 'datadog', 'momentsketch', 'hdrhistogram'];
+// Screenshots of the grouped view, linked from the README.
+const SCREENSHOTS = join(ROOT, 'docs', 'screenshots');
 
 let server;
 let goodValues = [];
@@ -38,21 +40,31 @@ function freePort() {
   });
 }
 
-// Deterministic log-normal latencies plus three bad rows.
+const ROUTES = ['/a', '/b', '/c'];
+const HOSTS = ['h1', 'h2'];
+// Rows per route × host (the series the page groups and filters).
+const perSeries = {};
+
+// Deterministic log-normal latencies plus three bad rows, each row tagged
+// with a route and a host (so the run has six series).
 function writeCsv(path) {
   let state = 42n;
   const next = () => {
     state = (state * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
     return (Number(state >> 11n) + 0.5) / 2 ** 53;
   };
-  const lines = ['BlockId,Label,Type,Features,TimeInterval,Latency'];
+  const lines = ['BlockId,Label,Type,Features,TimeInterval,Latency,tag.route,tag.host'];
   for (let i = 0; i < GOOD_ROWS; i++) {
     const z = Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next());
-    const latency = Math.round(Math.exp(8 + 1.1 * z) * 100) / 100;
-    lines.push(`blk_${i},Normal,1,"[E5,E22]","[0.0, 1.0]",${latency}`);
+    const route = ROUTES[i % 3];
+    const host = HOSTS[Math.floor(i / 7) % 2];
+    // Route /c is three times slower: groups differ.
+    const latency = Math.round(Math.exp(8 + 1.1 * z) * (route === '/c' ? 3 : 1) * 100) / 100;
+    lines.push(`blk_${i},Normal,1,"[E5,E22]","[0.0, 1.0]",${latency},${route},${host}`);
     goodValues.push(latency);
-    if (i === 1000) lines.push('blk_bad,Normal,1,"[E5]","[0.0]",slow');
-    if (i === 2000) lines.push('blk_bad,Normal,1,"[E5]","[0.0]",-3');
+    perSeries[`${route} ${host}`] = (perSeries[`${route} ${host}`] ?? 0) + 1;
+    if (i === 1000) lines.push('blk_bad,Normal,1,"[E5]","[0.0]",slow,/a,h1');
+    if (i === 2000) lines.push('blk_bad,Normal,1,"[E5]","[0.0]",-3,/a,h1');
     if (i === 3000) lines.push('blk_bad,Normal,1');
   }
   writeFileSync(path, lines.join('\n') + '\n');
@@ -264,6 +276,179 @@ test('the page shows what the server waits for: a consumer with no broker', asyn
   } finally {
     waiting.kill();
   }
+});
+
+
+// The group rows as shown, with the range the page merged them over.
+async function groupTable(page) {
+  return page.$eval('[data-testid="groups"]', (t) => ({
+    from: Number(t.dataset.from),
+    to: Number(t.dataset.to),
+    rows: [...t.querySelectorAll('[data-testid="group-row"]')].map((r) => ({
+      tags: r.dataset.tags,
+      count: Number(r.querySelector('[data-testid="group-count"]').textContent),
+      qs: [...r.querySelectorAll('[data-testid="group-q"]')].map((c) => c.textContent),
+    })),
+  }));
+}
+
+test('grouped numbers equal /api/quantiles?by=, for two group-by shapes', async () => {
+  for (const [by, kind] of [['route', 'hdrhistogram'], ['route,host', 'datadog']]) {
+    const page = await newPage(`/?sketch=${kind}&by=${by}`);
+    const table = await waitFor(`the groups by ${by}`, async () => {
+      const t = await groupTable(page);
+      return t.rows.reduce((n, r) => n + r.count, 0) === GOOD_ROWS && t;
+    });
+    const api = await getJson(`/api/quantiles?sketch=${kind}&by=${by}&from=${table.from}&to=${table.to}&q=0.5,0.95,0.99`);
+    assert.equal(table.rows.length, api.groups.length, JSON.stringify(api));
+    api.groups.forEach((g, i) => {
+      const row = table.rows[i];
+      const tags = Object.entries(g.tags).map(([k, v]) => `${k}=${v}`).sort().join(',');
+      assert.equal(row.tags.split(',').sort().join(','), tags, `group ${i} (ordered by count like the API)`);
+      assert.equal(row.count, g.count, tags);
+      ['0.5', '0.95', '0.99'].forEach((q, j) => assert.equal(row.qs[j], g.quantiles[q].toFixed(2), `${tags} ${q}`));
+    });
+    if (by === 'route,host') {
+      for (const row of table.rows) {
+        const [route, host] = [row.tags.match(/route=([^,]+)/)[1], row.tags.match(/host=([^,]+)/)[1]];
+        assert.equal(row.count, perSeries[`${route} ${host}`], row.tags);
+      }
+    }
+    // One line per group on the chart.
+    assert.equal(await page.getAttribute('[data-testid="percentile-canvas"]', 'data-points') > '0', true);
+    await page.close();
+  }
+});
+
+test('filters and group-by are set in the page, written to the URL and restored from it', async () => {
+  const page = await newPage('/?sketch=quantileflow');
+  await waitFor('values', async () => (await page.textContent('[data-testid="count"]')) === String(GOOD_ROWS));
+  // The metric picker lists the metric with its unit and series.
+  assert.match(await page.textContent('[data-testid="metric-picker"]'), /latency \(ms · 6 series\)/);
+  await waitFor('tag keys to group by', async () => (await page.$$('[data-testid="group-by"] option[value="route"]')).length === 1);
+  await page.selectOption('[data-testid="group-by"]', 'route');
+  await waitFor('by=route in the URL', async () => page.url().includes('by=route'));
+  const grouped = await waitFor('three route groups', async () => {
+    const t = await groupTable(page);
+    return t.rows.length === 3 && t;
+  });
+  // Clicking a group filters to it.
+  const slow = grouped.rows.find((r) => r.tags === 'route=/c');
+  await page.click('[data-testid="group-row"][data-tags="route=/c"]');
+  await waitFor('filter=route:/c in the URL', async () => decodeURIComponent(page.url()).includes('filter=route:/c'));
+  await waitFor('only /c counted', async () => (await page.textContent('[data-testid="count"]')) === String(slow.count));
+  // A typed term narrows it further; its chip removes it again.
+  await page.fill('[data-testid="filter-input"]', '!host:h2');
+  await page.press('[data-testid="filter-input"]', 'Enter');
+  const want = perSeries['/c h1'];
+  await waitFor('only /c on h1', async () => (await page.textContent('[data-testid="count"]')) === String(want));
+  const url = page.url();
+  assert.ok(decodeURIComponent(url).includes('filter=route:/c,!host:h2'), url);
+  // The same URL in a new page: same chips, same grouping, same numbers.
+  const again = await newPage(url.slice(base.length));
+  await waitFor('restored count', async () => (await again.textContent('[data-testid="count"]')) === String(want));
+  const chips = await again.$$eval('[data-testid="filter-chip"]', (els) => els.map((e) => e.dataset.term));
+  assert.deepEqual(chips, ['route:/c', '!host:h2']);
+  assert.equal(await again.inputValue('[data-testid="group-by"]'), 'route');
+  const api = await getJson('/api/quantiles?filter=route:/c,!host:h2');
+  assert.equal(api.count, want);
+  // The embed code carries the selection.
+  const embed = await again.inputValue('[data-testid="embed-code"]');
+  assert.ok(decodeURIComponent(embed).includes('filter=route:/c,!host:h2') && embed.includes('by=route'), embed);
+  await again.click('[data-testid="filter-remove"] >> nth=1');
+  await waitFor('/c on both hosts', async () => (await again.textContent('[data-testid="count"]')) === String(slow.count));
+  // A bad term is refused with the reason, and the filter stays.
+  await again.fill('[data-testid="filter-input"]', ':nokey');
+  await again.press('[data-testid="filter-input"]', 'Enter');
+  assert.ok(await again.isVisible('[data-testid="filter-error"]'));
+  for (const p of [page, again]) await p.close();
+});
+
+test('an embed of one filtered series receives only that series', async () => {
+  const filter = 'route:/b,host:h1';
+  const page = await newPage(`/embed?panel=stats&filter=${encodeURIComponent(filter)}`);
+  const want = perSeries['/b h1'];
+  await waitFor('the series counted', async () => (await page.textContent('[data-testid="data-points"]')) === String(want));
+  // The series the server defined on this connection: just the one.
+  const series = await page.getAttribute('[data-testid="embed"]', 'data-series');
+  assert.equal(series, 'latency{host=h1,label=Normal,route=/b}');
+  assert.equal(await page.getAttribute('[data-testid="embed"]', 'data-foreign-windows'), '0');
+  await page.close();
+});
+
+test('axes read as clock times and units; le= draws a threshold and travels with embeds', async () => {
+  const page = await newPage('/?sketch=hdrhistogram&le=5000');
+  await waitFor('values', async () => (await page.textContent('[data-testid="count"]')) === String(GOOD_ROWS));
+  const canvas = '[data-testid="percentile-canvas"]';
+  const x = await waitFor('time labels', async () => (await page.getAttribute(canvas, 'data-x-labels')) || false);
+  for (const label of x.split('|')) assert.match(label, /^\d\d:\d\d(:\d\d)?$/, `time label ${label} in ${x}`);
+  const y = (await page.getAttribute(canvas, 'data-y-labels')).split('|');
+  assert.ok(y.length >= 3, y.join('|'));
+  for (const label of y) assert.match(label, /^[\d,.]+ (ms|s)$/, `value label ${label}`);
+  assert.ok(y.some((l) => l.endsWith(' s')), `values over 1,000 ms read in seconds: ${y}`);
+  // Hovering the chart reads the time and each line's value there.
+  const box = await page.locator(canvas).boundingBox();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+  const hover = await waitFor('the hover readout', async () => {
+    const t = await page.textContent('[data-testid="hover-readout"]');
+    return /^\d\d:\d\d:\d\d · P50 [\d,.]+ (ms|s) · P95 /.test(t) && t;
+  });
+  assert.match(hover, /· P99 [\d,.]+ (ms|s)$/);
+  assert.ok(page.url().includes('le=5000'), page.url());
+  const svgUrl = await page.textContent('[data-testid="svg-url"]');
+  assert.ok(svgUrl.includes('le=5000'), svgUrl);
+  const svg = await (await fetch(svgUrl.replace(/^https?:\/\/[^/]+/, base))).text();
+  assert.ok(svg.includes('≤ 5 s'), 'the threshold line in the static chart');
+  await page.close();
+});
+
+test('the main job (synthetic rows, no --exact): several series, a grouped view, no console errors, a clean Ctrl-C', async () => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  // What scripts/run.sh starts, at a lower rate.
+  const run = spawn(
+    MSS,
+    ['serve', '--synthetic', '--loop', '--rate', '1000', '--listen', `127.0.0.1:${port}`, '--static-dir', join(ROOT, 'frontend', 'dist')],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  run.stderr.on('data', (d) => (log += d));
+  const exited = new Promise((resolve) => run.on('exit', (code, signal) => resolve({ code, signal })));
+  const errors = [];
+  try {
+    const page = await browser.newPage({ viewport: { width: 1300, height: 1400 } });
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    await waitFor('the page loads', async () => {
+      await page.goto(`${url}/`);
+      return true;
+    });
+    // Values arrive and keep arriving: several refreshes of the live page.
+    let seen = 0;
+    for (let i = 0; i < 3; i++) {
+      seen = await waitFor('more values', async () => {
+        const n = Number((await page.textContent('[data-testid="count"]')).replace(/,/g, ''));
+        return n > seen && n;
+      });
+    }
+    const metrics = await (await fetch(`${url}/api/metrics`)).json();
+    assert.ok(metrics[0].series >= 6, `several series: ${JSON.stringify(metrics)}`);
+    assert.deepEqual(Object.keys(metrics[0].tags).sort(), ['datanode', 'op']);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    for (const theme of ['light', 'dark']) {
+      await page.goto(`${url}/?by=op&from=now-5m&theme=${theme}`);
+      await waitFor('three op groups', async () => (await page.$$('[data-testid="group-row"]')).length === 3);
+      await waitFor('lines drawn', async () => Number(await page.getAttribute('[data-testid="percentile-canvas"]', 'data-points')) > 12);
+      await page.screenshot({ path: join(SCREENSHOTS, `grouped-${theme}.png`), fullPage: true });
+    }
+    await page.close();
+  } finally {
+    run.kill('SIGINT');
+  }
+  const { code } = await exited;
+  assert.deepEqual(errors, [], 'console errors on the default page');
+  assert.equal(code, 0, log.slice(-2000));
+  assert.ok(!/ERROR/.test(log), `Ctrl-C logged errors:\n${log.slice(-2000)}`);
 });
 
 test('no console errors on any page', () => {

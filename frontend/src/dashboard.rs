@@ -10,11 +10,11 @@ use shared::SketchKind;
 use crate::export;
 use crate::frame::series_csv;
 use crate::groups::GroupTable;
-use crate::series_controls::SeriesControls;
 use crate::page::Page;
 use crate::panels::{
     use_frame, ComparePanel, HeatmapPanel, HistogramPanel, PercentileChart, Readouts, StatsPanel,
 };
+use crate::series_controls::SeriesControls;
 use crate::view_state::{parse_quantiles, quantile_label, Panel, DEFAULT_QS};
 
 /// Range presets: label and `from`.

@@ -34,7 +34,12 @@ fn fitted_axis(first_data: Option<i64>, from: i64, to: i64, step: i64, look: &Lo
             let start = (first - step).max(from);
             let at = TimeFormat::for_range(start, to, 1000, look.utc_offset_min).format(first);
             let span = human_ms(to - from);
-            (start, Some(format!("from the first data at {at} (range {span}: no older data yet)")))
+            (
+                start,
+                Some(format!(
+                    "from the first data at {at} (range {span}: no older data yet)"
+                )),
+            )
         }
         _ => (from, None),
     }
@@ -102,7 +107,14 @@ pub fn frame(
     to: i64,
     window_ms: i64,
 ) -> Frame {
-    frame_with(store.total_mut(), kind, qs, (from, to), window_ms, &Look::default())
+    frame_with(
+        store.total_mut(),
+        kind,
+        qs,
+        (from, to),
+        window_ms,
+        &Look::default(),
+    )
 }
 
 /// [`frame`] of one merged view, shown with `look`.
@@ -246,7 +258,9 @@ pub fn grouped_frame(
     let mut rows = Vec::with_capacity(counted.len());
     let mut lines = Vec::with_capacity(counted.len());
     for (count, key) in counted {
-        let Some(windows) = store.group_mut(&key) else { continue };
+        let Some(windows) = store.group_mut(&key) else {
+            continue;
+        };
         let values = match windows.merged(kind, from, to).map(|s| s.quantiles(qs)) {
             Some(Ok(v)) => v.into_iter().map(Some).collect(),
             _ => vec![None; qs.len()],
@@ -261,20 +275,31 @@ pub fn grouped_frame(
         });
     }
     frame.series.labels = rows.iter().map(|r| r.label.clone()).collect();
-    frame.series.title = format!("{kind} · {} per group · step {}", quantile_label(line_q), human_ms(frame.step_ms));
+    frame.series.title = format!(
+        "{kind} · {} per group · step {}",
+        quantile_label(line_q),
+        human_ms(frame.step_ms)
+    );
     frame.series.points = merge_lines(&lines);
     frame.groups = Some(Groups { line_q, rows, hidden });
     frame
 }
 
+/// Points of lines: `(bucket start, one value per line)`.
+type Points = Vec<(i64, Vec<Option<f64>>)>;
+
 /// One point per bucket start any line has, with each line's value there.
-fn merge_lines(lines: &[Vec<(i64, Vec<Option<f64>>)>]) -> Vec<(i64, Vec<Option<f64>>)> {
+fn merge_lines(lines: &[Points]) -> Points {
     let mut times: Vec<i64> = lines.iter().flat_map(|l| l.iter().map(|p| p.0)).collect();
     times.sort_unstable();
     times.dedup();
     let maps: Vec<std::collections::HashMap<i64, Option<f64>>> = lines
         .iter()
-        .map(|l| l.iter().map(|(t, v)| (*t, v.first().copied().flatten())).collect())
+        .map(|l| {
+            l.iter()
+                .map(|(t, v)| (*t, v.first().copied().flatten()))
+                .collect()
+        })
         .collect();
     times
         .into_iter()
@@ -464,7 +489,14 @@ mod tests {
             .histogram
             .expect("histogram");
         assert!((h.counts.iter().sum::<f64>() - 3000.0).abs() < 1e-9);
-        let m = heatmap(&mut store, SketchKind::QuantileFlow, (0, 29_999), 1000, &Look::default()).expect("heatmap");
+        let m = heatmap(
+            &mut store,
+            SketchKind::QuantileFlow,
+            (0, 29_999),
+            1000,
+            &Look::default(),
+        )
+        .expect("heatmap");
         let total: f64 = m.columns.iter().flat_map(|c| c.1.iter()).sum();
         assert!((total - 3000.0).abs() < 1e-9);
     }
@@ -473,7 +505,10 @@ mod tests {
         let mut store = ClientStore::new();
         let kind = SketchKind::QuantileFlow;
         // Three routes with 30, 20 and 10 windows of one value each.
-        for (series, (route, n, v)) in [("/a", 10, 5.0), ("/b", 30, 50.0), ("/c", 20, 500.0)].into_iter().enumerate() {
+        for (series, (route, n, v)) in [("/a", 10, 5.0), ("/b", 30, 50.0), ("/c", 20, 500.0)]
+            .into_iter()
+            .enumerate()
+        {
             for sec in 0..n {
                 let mut s = Sketch::with_defaults(kind);
                 s.insert(v).expect("value");
@@ -504,7 +539,16 @@ mod tests {
             unit: "ms".into(),
             ..Look::default()
         };
-        let f = grouped_frame(&mut store, SketchKind::QuantileFlow, &[0.5, 0.99], 0.99, (0, 120_000), 1000, &look, 2);
+        let f = grouped_frame(
+            &mut store,
+            SketchKind::QuantileFlow,
+            &[0.5, 0.99],
+            0.99,
+            (0, 120_000),
+            1000,
+            &look,
+            2,
+        );
         let g = f.groups.as_ref().expect("grouped");
         let labels: Vec<&str> = g.rows.iter().map(|r| r.label.as_str()).collect();
         assert_eq!(labels, ["/b", "/c"], "by count, the rest not shown");
@@ -524,14 +568,31 @@ mod tests {
         let mut store = grouped_store();
         let look = Look::default();
         // Data from 60 s; a 15-minute range ending at 120 s starts long before.
-        let f = frame_with(store.total_mut(), SketchKind::QuantileFlow, &[0.5], (-780_000, 120_000), 1000, &look);
+        let f = frame_with(
+            store.total_mut(),
+            SketchKind::QuantileFlow,
+            &[0.5],
+            (-780_000, 120_000),
+            1000,
+            &look,
+        );
         let (axis_from, _) = f.series.range_ms.expect("range");
         assert_eq!(axis_from, 60_000 - f.step_ms);
-        assert!(f.series.axis_note.as_deref().unwrap_or("").contains("first data"), "{:?}", f.series.axis_note);
+        assert!(
+            f.series.axis_note.as_deref().unwrap_or("").contains("first data"),
+            "{:?}",
+            f.series.axis_note
+        );
         // A range the data covers is drawn whole, without a note.
-        let f = frame_with(store.total_mut(), SketchKind::QuantileFlow, &[0.5], (60_000, 120_000), 1000, &look);
+        let f = frame_with(
+            store.total_mut(),
+            SketchKind::QuantileFlow,
+            &[0.5],
+            (60_000, 120_000),
+            1000,
+            &look,
+        );
         assert_eq!(f.series.range_ms, Some((60_000, 120_000)));
         assert_eq!(f.series.axis_note, None);
     }
-
 }

@@ -42,6 +42,7 @@ pub fn GroupTable(
         let (groups, from, to) = frame.with(|f| (f.groups.clone(), f.from, f.to));
         let groups = groups?;
         let qs = page.view.with(|v| v.qs.clone());
+        let unit = page.look().unit;
         let hidden = groups.hidden;
         Some(view! {
             <table class="groups" data-testid="groups" data-from=from data-to=to>
@@ -49,7 +50,7 @@ pub fn GroupTable(
                     <tr>
                         <th>"group"</th>
                         <th>"values"</th>
-                        {qs.iter().map(|&q| view! { <th>{quantile_label(q)}</th> }).collect_view()}
+                        {qs.iter().map(|&q| view! { <th>{format!("{} ({unit})", quantile_label(q))}</th> }).collect_view()}
                         <th>"share"</th>
                     </tr>
                 </thead>

@@ -132,7 +132,10 @@ impl Live {
         self.subscription.with_value(|sub| {
             self.catalog.with_value(|catalog| match catalog.get(&w.series) {
                 // The server defines every series before its first window.
-                None => Ok(sub.by.as_ref().map(|by| by.keys().iter().map(|k| (k.clone(), String::new())).collect())),
+                None => Ok(sub
+                    .by
+                    .as_ref()
+                    .map(|by| by.keys().iter().map(|k| (k.clone(), String::new())).collect())),
                 Some(def) => {
                     let metric = sub.metric.as_deref().unwrap_or(&default_metric);
                     if def.key.metric() != metric || !sub.filter.matches(&def.key) {

@@ -3,7 +3,9 @@
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use shared::chart::{draw_heatmap, draw_histogram, draw_percentiles, DrawnAxes, HeatmapChart, HistogramChart};
+use shared::chart::{
+    draw_heatmap, draw_histogram, draw_percentiles, DrawnAxes, HeatmapChart, HistogramChart,
+};
 use shared::SketchKind;
 
 use crate::api::ExactRow;
@@ -60,6 +62,7 @@ pub fn PercentileChart(
     canvas: NodeRef<Canvas>,
 ) -> impl IntoView {
     let axes = RwSignal::new(DrawnAxes::default());
+    let hover = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         page.resized.track();
         let theme = page.view.with(|v| v.theme);
@@ -71,6 +74,12 @@ pub fn PercentileChart(
             }
         }
     });
+    let on_move = move |e: leptos::ev::MouseEvent| {
+        let text = axes
+            .with_untracked(|a| a.time_at(e.offset_x()))
+            .and_then(|t| frame.with_untracked(|f| hover_text(&f.series, t)));
+        hover.set(text);
+    };
     view! {
         <canvas
             node_ref=canvas
@@ -80,8 +89,27 @@ pub fn PercentileChart(
             data-points=move || frame.with(|f| f.series.points.len())
             data-x-labels=move || axes.with(|a| joined(&a.x))
             data-y-labels=move || axes.with(|a| joined(&a.y))
+            on:mousemove=on_move
+            on:mouseleave=move |_| hover.set(None)
         ></canvas>
+        <p class="hover-readout muted" data-testid="hover-readout">
+            {move || hover.get().unwrap_or_else(|| "hover the chart for the values at a time".to_owned())}
+        </p>
     }
+}
+
+/// `18:15:30 · P50 7.2 s · P99 53.6 s`: the point nearest `t` and each
+/// line's value there (the browser's local time, as on the axis).
+fn hover_text(series: &shared::chart::PercentileSeries, t: i64) -> Option<String> {
+    use shared::chart::axis::{format_value, TimeFormat};
+    let (at, values) = series.points.iter().min_by_key(|p| (p.0 - t).abs())?;
+    let time = TimeFormat::for_range(*at, *at, 1000, series.utc_offset_min).format(*at);
+    let mut text = time;
+    for (label, v) in series.labels.iter().zip(values) {
+        let shown = v.map_or_else(|| "—".to_owned(), |v| format_value(v, &series.unit));
+        text.push_str(&format!(" · {label} {shown}"));
+    }
+    Some(text)
 }
 
 /// The chosen quantiles of the whole range, merged.

@@ -99,7 +99,11 @@ fn FilterChips(page: Page) -> impl IntoView {
             return;
         }
         let current = page.view.with_untracked(|v| v.filter.to_text());
-        let combined = if current.is_empty() { term } else { format!("{current},{term}") };
+        let combined = if current.is_empty() {
+            term
+        } else {
+            format!("{current},{term}")
+        };
         match Filter::parse(&combined) {
             Ok(f) => {
                 error.set(None);
@@ -146,7 +150,7 @@ fn GroupBySelect(page: Page) -> impl IntoView {
             .unwrap_or_default()
     };
     let set = move |i: usize, key: String| {
-        let mut list: Vec<String> = (0..2).map(|j| chosen(j)).filter(|k| !k.is_empty()).collect();
+        let mut list: Vec<String> = (0..2).map(chosen).filter(|k| !k.is_empty()).collect();
         if key.is_empty() {
             list.truncate(i);
         } else if i < list.len() {
@@ -210,7 +214,10 @@ fn LineQuantile(page: Page) -> impl IntoView {
 /// `≤ [250] ms`: the threshold line on the chart and heatmap.
 #[component]
 fn Threshold(page: Page) -> impl IntoView {
-    let text = RwSignal::new(page.view.with_untracked(|v| v.le.map(|x| x.to_string()).unwrap_or_default()));
+    let text = RwSignal::new(
+        page.view
+            .with_untracked(|v| v.le.map(|x| x.to_string()).unwrap_or_default()),
+    );
     let error = RwSignal::new(None::<String>);
     let apply = move || {
         let t = text.get_untracked();

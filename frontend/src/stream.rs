@@ -91,6 +91,11 @@ pub struct Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         if let Some(s) = self.inner.socket.borrow_mut().take() {
+            // The closures are dropped with `s`: detach them first, or the
+            // socket's close event would call a dropped closure.
+            s.ws.set_onopen(None);
+            s.ws.set_onmessage(None);
+            s.ws.set_onclose(None);
             let _ = s.ws.close();
         }
     }

@@ -290,7 +290,10 @@ impl ViewState {
                 },
                 "le" => match value.parse::<f64>() {
                     Ok(v) if v.is_finite() => state.le = Some(v),
-                    _ => problem("le", format!("{value:?} is not a number (a value in the metric's unit)")),
+                    _ => problem(
+                        "le",
+                        format!("{value:?} is not a number (a value in the metric's unit)"),
+                    ),
                 },
                 // The server's `--auth-token`: a credential, not view state
                 // (see [`token_of_query`]).
@@ -383,9 +386,20 @@ impl ViewState {
             format!("q={}", qs.join(",")),
             format!("from={}", percent_encode(&self.from)),
             format!("to={}", percent_encode(&self.to)),
-            format!("theme={}", if self.theme == Theme::Light { "light" } else { "dark" }),
+            format!(
+                "theme={}",
+                if self.theme == Theme::Light {
+                    "light"
+                } else {
+                    "dark"
+                }
+            ),
         ];
-        parts.extend(self.series_params().into_iter().filter(|p| !p.starts_with("line=")));
+        parts.extend(
+            self.series_params()
+                .into_iter()
+                .filter(|p| !p.starts_with("line=")),
+        );
         parts.join("&")
     }
 
@@ -449,7 +463,10 @@ mod tests {
         // The static chart draws the grouped quantile, with the selection.
         let svg = state.chart_svg_query(SketchKind::Datadog);
         assert!(svg.starts_with("sketch=datadog&q=0.95&from="), "{svg}");
-        assert!(svg.contains("&by=route,host") && svg.contains("&le=250") && !svg.contains("line="), "{svg}");
+        assert!(
+            svg.contains("&by=route,host") && svg.contains("&le=250") && !svg.contains("line="),
+            "{svg}"
+        );
         // Bad selections fall back and are reported by name.
         let (fallback, problems) = ViewState::from_query("filter=:x&by=a,b,c&line=2,3&le=fast&metric=");
         assert_eq!(fallback, ViewState::default());

@@ -984,5 +984,4 @@ mod tests {
         assert_eq!(g.to_text(), "service:checkout,route:/api*");
         assert_eq!(f.without_term(9), f);
     }
-
 }

@@ -226,10 +226,12 @@ impl Params {
     pub fn threshold(&self) -> Result<Option<f64>, ApiError> {
         self.get("le")
             .map(|s| {
-                s.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| bad("le", format!("{s:?} is not a number (a value in the metric's unit, like 250)")))
+                s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                    bad(
+                        "le",
+                        format!("{s:?} is not a number (a value in the metric's unit, like 250)"),
+                    )
+                })
             })
             .transpose()
     }
@@ -238,8 +240,12 @@ impl Params {
     pub fn utc_offset(&self) -> Result<i32, ApiError> {
         match self.get("tz") {
             None => Ok(0),
-            Some(s) => shared::chart::axis::parse_utc_offset(s)
-                .ok_or_else(|| bad("tz", format!("{s:?} is not a UTC offset like +01:00, -05:30 or Z"))),
+            Some(s) => shared::chart::axis::parse_utc_offset(s).ok_or_else(|| {
+                bad(
+                    "tz",
+                    format!("{s:?} is not a UTC offset like +01:00, -05:30 or Z"),
+                )
+            }),
         }
     }
 

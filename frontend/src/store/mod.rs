@@ -334,12 +334,18 @@ mod tests {
         assert_eq!(store.group_keys(), vec![key("/home"), key("/pay")]);
         let pay = store.group(&key("/pay")).expect("group");
         let home = store.group(&key("/home")).expect("group");
-        assert_eq!((pay.count_in(kind, 0, 90_000), home.count_in(kind, 0, 90_000)), (30, 60));
+        assert_eq!(
+            (pay.count_in(kind, 0, 90_000), home.count_in(kind, 0, 90_000)),
+            (30, 60)
+        );
         assert_eq!(store.count_in(kind, 0, 90_000), 90);
         assert_eq!(pay.merged(kind, 0, 90_000).map(|s| s.count()), Some(30));
         assert_eq!(pay.first_start(kind), Some(0));
         store.forget_before(60_000);
-        assert_eq!(store.group(&key("/pay")).map(|g| g.count_in(kind, 0, 90_000)), Some(10));
+        assert_eq!(
+            store.group(&key("/pay")).map(|g| g.count_in(kind, 0, 90_000)),
+            Some(10)
+        );
         store.clear();
         assert!(store.group_keys().is_empty());
     }

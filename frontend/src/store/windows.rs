@@ -161,7 +161,8 @@ impl SeriesWindows {
         };
         let entry = self.kinds.entry(window.kind).or_default();
         if let Some(agg) = entry.minutes.get_mut(&minute) {
-            agg.merge(&sketch).map_err(|e| Refused::BadSketch(e.to_string()))?;
+            agg.merge(&sketch)
+                .map_err(|e| Refused::BadSketch(e.to_string()))?;
         } else {
             entry.minutes.insert(minute, sketch.clone());
         }
@@ -171,14 +172,14 @@ impl SeriesWindows {
 
     /// Whether no window is kept.
     pub fn kinds_is_empty(&self) -> bool {
-        self.kinds.values().all(|k| k.slots.is_empty() && k.minutes.is_empty())
+        self.kinds
+            .values()
+            .all(|k| k.slots.is_empty() && k.minutes.is_empty())
     }
 
     /// Start of the oldest window of `kind`.
     pub fn first_start(&self, kind: SketchKind) -> Option<i64> {
-        self.kinds
-            .get(&kind)
-            .and_then(|k| k.slots.keys().next().copied())
+        self.kinds.get(&kind).and_then(|k| k.slots.keys().next().copied())
     }
 
     /// Stores a checked window (already in its minute) in its slot;
@@ -366,4 +367,3 @@ pub fn step_for(span_ms: i64, points: i64, window_ms: i64) -> i64 {
     let nice = NICE.iter().copied().find(|&n| n >= want).unwrap_or(86_400_000);
     nice.max(window_ms)
 }
-

@@ -52,13 +52,32 @@ pub struct PercentileSeries {
     pub axis_note: Option<String>,
 }
 
-/// The tick labels a chart drew (what a reader sees on its axes).
+/// The tick labels a chart drew (what a reader sees on its axes), and where
+/// its x axis lies (for hover readouts).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DrawnAxes {
     /// Time (or value, for histograms) labels, left to right.
     pub x: Vec<String>,
     /// Value labels, bottom to top.
     pub y: Vec<String>,
+    /// Pixel columns of the plotting area, left to right.
+    pub plot_px: (i32, i32),
+    /// The time span of the x axis, Unix ms (time charts only).
+    pub x_range_ms: Option<(i64, i64)>,
+}
+
+impl DrawnAxes {
+    /// The time under pixel column `px`, if it is over the plotting area.
+    pub fn time_at(&self, px: i32) -> Option<i64> {
+        let (x0, x1) = self.plot_px;
+        let (from, to) = self.x_range_ms?;
+        if x1 <= x0 || px < x0 || px > x1 {
+            return None;
+        }
+        let share = f64::from(px - x0) / f64::from(x1 - x0);
+        // Within [from, to] by construction.
+        Some(from + (share * (to - from) as f64).round() as i64)
+    }
 }
 
 /// Collects each distinct label a formatter is asked for, in order.
@@ -189,9 +208,12 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         .draw()
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
+    let plot = chart.plotting_area().get_pixel_range().0;
     Ok(DrawnAxes {
         x: x_log.take(),
         y: y_log.take(),
+        plot_px: (plot.start, plot.end),
+        x_range_ms: Some((first, last)),
     })
 }
 
@@ -304,6 +326,9 @@ struct ChartFrame<'t> {
 /// A tick label formatter of values of type `V`.
 type Fmt<'f, V> = &'f dyn Fn(&V) -> String;
 
+/// The value type of the coordinate a range `R` builds.
+type ValueOf<R> = <<R as AsRangedCoord>::CoordDescType as Ranged>::ValueType;
+
 /// Fills the background and builds a captioned chart over `x` × `y` with the
 /// theme's axes, tick labels (from `fmts`) and grid drawn: the frame every
 /// chart here shares.
@@ -311,10 +336,7 @@ fn themed_chart<'a, DB, X, Y>(
     root: &'a DrawingArea<DB, Shift>,
     frame: ChartFrame<'_>,
     ranges: (X, Y),
-    fmts: (
-        Fmt<'_, <X::CoordDescType as Ranged>::ValueType>,
-        Fmt<'_, <Y::CoordDescType as Ranged>::ValueType>,
-    ),
+    fmts: (Fmt<'_, ValueOf<X>>, Fmt<'_, ValueOf<Y>>),
 ) -> Result<Chart<'a, DB, X, Y>, ChartError>
 where
     DB: DrawingBackend,
@@ -329,7 +351,7 @@ where
     let mut chart = ChartBuilder::on(root)
         .caption(frame.title, ("sans-serif", 15).into_font().color(&foreground))
         .margin(8)
-        .margin_right(16)
+        .margin_right(32)
         .x_label_area_size(40)
         .y_label_area_size(frame.y_label_area)
         .build_cartesian_2d(ranges.0, ranges.1)
@@ -391,6 +413,8 @@ pub fn draw_histogram<DB: DrawingBackend>(
     Ok(DrawnAxes {
         x: x_log.take(),
         y: y_log.take(),
+        plot_px: (0, 0),
+        x_range_ms: None,
     })
 }
 
@@ -477,9 +501,12 @@ pub fn draw_heatmap<DB: DrawingBackend>(
             .map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))?;
+    let plot = chart.plotting_area().get_pixel_range().0;
     Ok(DrawnAxes {
         x: x_log.take(),
         y: y_log.take(),
+        plot_px: (plot.start, plot.end),
+        x_range_ms: Some((first, last)),
     })
 }
 
@@ -529,6 +556,12 @@ mod tests {
             assert!(svg.contains(label.as_str()), "{label} not in the SVG");
         }
         assert!(svg.contains("time (UTC)"));
+        // The plotting area maps back to times (hover readouts).
+        let (x0, x1) = axes.plot_px;
+        assert!(x0 > 0 && x1 > x0 && x1 < 600, "{:?}", axes.plot_px);
+        assert_eq!(axes.time_at(x0), Some(SIX_PM - 3_600_000));
+        assert_eq!(axes.time_at(x1), Some(SIX_PM));
+        assert_eq!(axes.time_at(x1 + 1), None);
         // The same data in UTC+01:00 reads an hour later.
         let (_, local) = svg_of(&PercentileSeries {
             utc_offset_min: 60,
@@ -554,7 +587,9 @@ mod tests {
         let s = PercentileSeries {
             title: "p".into(),
             labels: vec!["P99".into()],
-            points: (0..10).map(|i| (SIX_PM + i * 1000, vec![Some(40_000.0 + i as f64 * 1000.0)])).collect(),
+            points: (0..10)
+                .map(|i| (SIX_PM + i * 1000, vec![Some(40_000.0 + i as f64 * 1000.0)]))
+                .collect(),
             range_ms: None,
             unit: "ms".into(),
             threshold: Some(25_000.0),
@@ -562,7 +597,10 @@ mod tests {
         };
         let (svg, axes) = svg_of(&s);
         assert!(axes.y.iter().any(|l| l == "50 s"), "{axes:?}");
-        assert!(axes.y.iter().all(|l| l.ends_with(" s") || l == "0 ms"), "{axes:?}");
+        assert!(
+            axes.y.iter().all(|l| l.ends_with(" s") || l == "0 ms"),
+            "{axes:?}"
+        );
         assert!(!svg.contains("50000"), "raw numbers on the axis");
         assert!(svg.contains("≤ 25 s"), "the threshold's legend entry");
         // The dashed threshold line is drawn as several short segments.
