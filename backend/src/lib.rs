@@ -14,6 +14,7 @@
 //! - [`sketch_log`]: closed windows made durable in Kafka (`latency-sketches`),
 //!   read back for exactly-once resumption and by `mss view`.
 //! - [`exact`]: the optional exact reference (`--exact`).
+//! - [`slo`]: SLOs, burn rates and alerts (Alertmanager webhooks).
 //! - [`stats`]: counters; [`summary`]: the `/api/summary` document and the terminal report.
 //! - [`serve`]: HTTP server (API, WebSocket, static dashboard, health).
 //! - [`bench`]: speed measurements (`mss bench`); [`profile`]: `--profile-output`.
@@ -31,6 +32,7 @@ pub mod record;
 pub mod series;
 pub mod serve;
 pub mod sketch_log;
+pub mod slo;
 pub mod source;
 pub mod stats;
 pub mod summary;

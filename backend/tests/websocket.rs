@@ -4,71 +4,20 @@
 
 mod common;
 
-use std::sync::Arc;
+use common::served::{get, pipeline, publish, publish_series, start};
 use std::time::Duration;
 
 use backend::clock::now_ms;
 use backend::ingest::{IngestConfig, Pipeline};
-use backend::window::{PartitionWindows, WindowConfig};
 use futures::{SinkExt, StreamExt};
 use shared::protocol::{ClientMessage, SeriesId, ServerMessage, WindowSnapshot, PROTOCOL_VERSION};
-use shared::{Sketch, SketchKind, SketchParams};
+use shared::{Sketch, SketchKind};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-fn pipeline() -> Arc<Pipeline> {
-    Pipeline::new(IngestConfig {
-        kinds: SketchKind::ALL.to_vec(),
-        default_kind: SketchKind::QuantileFlow,
-        params: SketchParams::default(),
-        window_ms: 1000,
-        retention_ms: 3_600_000,
-        fine_retention_ms: 3_600_000,
-        exact: false,
-        ..Default::default()
-    })
-    .expect("valid config")
-}
-
-/// Publishes one window per kind of the default series for `partition` at `start_ms`.
-fn publish(p: &Pipeline, partition: i32, start_ms: i64, values: &[f64]) {
-    publish_series(p, p.default_series(), partition, start_ms, values);
-}
-
-/// Publishes one window per kind of `series` for `partition` at `start_ms`.
-fn publish_series(p: &Pipeline, series: SeriesId, partition: i32, start_ms: i64, values: &[f64]) {
-    let mut w = PartitionWindows::new(
-        0,
-        partition,
-        WindowConfig::with_window(1000),
-        &SketchKind::ALL,
-        &SketchParams::default(),
-    )
-    .expect("valid");
-    for (i, &v) in values.iter().enumerate() {
-        let _ = w.insert(i as i64, series, v, start_ms, now_ms(), "blk_t");
-    }
-    if let Some(cut) = w.cut() {
-        p.publish(cut);
-    }
-}
-
-async fn start(p: Arc<Pipeline>) -> (u16, CancellationToken) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let shutdown = CancellationToken::new();
-    let router = backend::serve::router(p, std::path::Path::new("/nonexistent"), shutdown.clone());
-    tokio::spawn(backend::serve::run(
-        listener,
-        router,
-        shutdown.clone().cancelled_owned(),
-    ));
-    (port, shutdown)
-}
 
 async fn connect(port: u16) -> Client {
     tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
@@ -345,13 +294,6 @@ async fn shutdown_sends_close_frames() {
         }
     }
     assert_eq!(code, Some(1001));
-}
-
-async fn get(port: u16, path: &str) -> (u16, String) {
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || common::http_get(port, &path).expect("HTTP answer"))
-        .await
-        .expect("request task")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

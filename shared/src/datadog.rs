@@ -124,6 +124,26 @@ impl DatadogSketch {
         bins
     }
 
+    /// Every non-empty bin with the range its values lie in (for rank
+    /// queries): `(v/(1+α), v/(1−α)]` around the bin's value `v`, mirrored
+    /// for negatives, exact for zero.
+    pub(crate) fn rank_buckets(&self) -> Vec<crate::rank::Bucket> {
+        let a = DATADOG_RELATIVE_ACCURACY;
+        // Widened by a hair so float rounding at a boundary never breaks the bound.
+        let (down, up) = (1.0 - 1e-9, 1.0 + 1e-9);
+        self.buckets()
+            .into_iter()
+            .map(|(v, count)| {
+                let (lo, hi) = match v {
+                    v if v > 0.0 => (v / (1.0 + a) * down, v / (1.0 - a) * up),
+                    v if v < 0.0 => (v / (1.0 - a) * up, v / (1.0 + a) * down),
+                    _ => (0.0, 0.0),
+                };
+                crate::rank::Bucket { lo, hi, count }
+            })
+            .collect()
+    }
+
     /// Quantile `q` by the rank walk over the crate's buckets (rank = q·(n−1)).
     pub fn quantile(&self, q: f64) -> Result<f64, QuantileError> {
         self.quantiles(&[q]).map(|v| v[0])

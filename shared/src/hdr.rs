@@ -101,6 +101,24 @@ impl HdrSketch {
             .collect()
     }
 
+    /// Every recorded bucket with the range its values lie in (for rank
+    /// queries): its equivalent-value range, widened by the half unit the
+    /// scaling rounds off; reported at its highest equivalent value.
+    pub(crate) fn buckets(&self) -> Vec<crate::rank::Bucket> {
+        let h = &self.histogram;
+        h.iter_recorded()
+            .map(|v| {
+                let at = v.value_iterated_to();
+                let (lo, hi) = (h.lowest_equivalent(at), h.highest_equivalent(at));
+                crate::rank::Bucket {
+                    lo: (lo as f64 - 0.5) / self.scale,
+                    hi: (hi as f64 + 0.5) / self.scale,
+                    count: v.count_at_value() as f64,
+                }
+            })
+            .collect()
+    }
+
     /// Records one value; negative, non-finite and too-large values are refused.
     #[inline]
     pub fn insert(&mut self, value: f64) -> Result<(), InsertError> {

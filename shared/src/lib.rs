@@ -35,6 +35,7 @@ pub mod kind;
 pub mod moments;
 pub mod protocol;
 pub mod range;
+pub mod rank;
 pub mod series;
 pub mod sketch;
 pub mod text;

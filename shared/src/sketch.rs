@@ -9,6 +9,7 @@ use crate::error::{
 use crate::hdr::{HdrSketch, DEFAULT_SCALE, DEFAULT_SIGNIFICANT_DIGITS};
 use crate::kind::SketchKind;
 use crate::moments::{MomentSketch, SolveReport, DEFAULT_MOMENTS};
+use crate::rank::{self, Rank, RankError};
 
 /// Parameters of every kind; each sketch uses the ones of its kind.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -191,6 +192,40 @@ impl Sketch {
             Sketch::MomentSketch(s) => s.quantiles(qs).map(|(v, r)| (v, Some(r))),
             _ => self.quantiles(qs).map(|v| (v, None)),
         }
+    }
+
+    /// The share of values ≤ `x`, with the bound the kind guarantees (see
+    /// [`crate::rank`]: the bucket holding `x` for the DDSketch kinds and
+    /// HDR; none for `momentsketch`). Below the minimum and from the
+    /// maximum on (both kept exactly) the answer is exact.
+    pub fn rank(&self, x: f64) -> Result<Rank, RankError> {
+        if !x.is_finite() {
+            return Err(RankError::NotFinite(x));
+        }
+        let n = self.count();
+        if n == 0 {
+            return Err(RankError::Empty);
+        }
+        if let (Some(min), Some(max)) = (self.min(), self.max()) {
+            if let Some(sure) = rank::outside(n, min, max, x) {
+                return Ok(sure);
+            }
+        }
+        Ok(match self {
+            Sketch::QuantileFlow(s) => rank::of_buckets(s.buckets(), n, x),
+            Sketch::Datadog(s) => rank::of_buckets(s.rank_buckets(), n, x),
+            Sketch::HdrHistogram(s) => rank::of_buckets(s.buckets(), n, x),
+            Sketch::MomentSketch(s) => {
+                let last = (rank::GRID_POINTS - 1) as f64;
+                let qs: Vec<f64> = (0..rank::GRID_POINTS).map(|i| i as f64 / last).collect();
+                let (values, _) = s.quantiles(&qs).map_err(|e| match e {
+                    QuantileError::NotConverged(m) => RankError::NotConverged(m),
+                    other => RankError::NotConverged(other.to_string()),
+                })?;
+                let (min, max) = (s.min().unwrap_or(f64::MIN), s.max().unwrap_or(f64::MAX));
+                rank::of_quantile_grid(&qs, &values, n, min, max, x)
+            }
+        })
     }
 
     /// Where the sketch's mass sits: `(value, count)` pairs in ascending

@@ -356,3 +356,73 @@ pub struct ServiceArgs {
     #[command(flatten)]
     pub http: HttpArgs,
 }
+
+/// SLOs and alerts (`mss serve`, `mss view`: the roles that see every partition).
+#[derive(Debug, Clone, Default, Args)]
+pub struct MonitorArgs {
+    /// An SLO: `name=..;metric=..;filter=..;le=..;objective=..` (objective
+    /// in percent; repeatable).
+    #[arg(long = "slo", value_name = "SPEC")]
+    pub slos: Vec<String>,
+    /// A TOML file of `[[slo]]` and `[[alert]]` tables with the same fields.
+    #[arg(long, env = "MSS_SLO_FILE")]
+    pub slo_file: Option<PathBuf>,
+    /// An alert: `name=..;metric=..;filter=..;q=..;above=..;for=..` or
+    /// `name=..;slo=..;burn=..;short=..;long=..` (repeatable).
+    #[arg(long = "alert", value_name = "SPEC")]
+    pub alerts: Vec<String>,
+    /// POST each firing and resolution here as Alertmanager webhook JSON
+    /// (version 4), e.g. `http://127.0.0.1:9093/api/v1/alerts`-style receivers.
+    #[arg(long, env = "MSS_ALERT_WEBHOOK")]
+    pub alert_webhook: Option<String>,
+}
+
+impl MonitorArgs {
+    /// The checked definitions (an error names the bad field).
+    pub fn definitions(&self) -> anyhow::Result<crate::slo::spec::Definitions> {
+        let file = match &self.slo_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading --slo-file {}", path.display()))?,
+            ),
+            None => None,
+        };
+        crate::slo::spec::Definitions::parse(&self.slos, &self.alerts, file.as_deref())
+            .context("--slo/--alert/--slo-file")
+    }
+
+    /// Starts the monitor on `pipeline` when anything is defined: its tick
+    /// task and, with `--alert-webhook`, the sender; `external_url` is this
+    /// server's address (in each notification).
+    pub fn start(
+        &self,
+        pipeline: &std::sync::Arc<crate::ingest::Pipeline>,
+        external_url: String,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<()> {
+        let defs = self.definitions()?;
+        if defs.is_empty() {
+            anyhow::ensure!(
+                self.alert_webhook.is_none(),
+                "--alert-webhook needs an --alert (or [[alert]] in --slo-file)"
+            );
+            return Ok(());
+        }
+        let notifier = match &self.alert_webhook {
+            Some(url) => Some(crate::slo::webhook::Notifier::start(
+                crate::slo::webhook::Target::parse(url).context("--alert-webhook")?,
+                shutdown.clone(),
+            )),
+            None => None,
+        };
+        tracing::info!(
+            slos = defs.slos.len(),
+            alerts = defs.alerts.len(),
+            "evaluating SLOs and alerts every second"
+        );
+        let monitor = std::sync::Arc::new(crate::slo::Monitor::new(defs, notifier, external_url));
+        let _ = pipeline.monitor.set(monitor.clone());
+        tokio::spawn(crate::slo::run(monitor, pipeline.clone(), shutdown.clone()));
+        Ok(())
+    }
+}

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::args::{HttpArgs, IngestArgs, KafkaArgs, ServiceArgs, SourceArgs};
+use super::args::{HttpArgs, IngestArgs, KafkaArgs, MonitorArgs, ServiceArgs, SourceArgs};
 use crate::broker::{wait_for_topics, EmbeddedBroker};
 use crate::ingest::consumer::{self, ConsumerConfig};
 use crate::ingest::Pipeline;
@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// Terminal dashboard.
     #[command(flatten)]
     pub report: ReportArgs,
+    /// SLOs and alerts.
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
     /// Exit once the source is exhausted and everything produced is consumed.
     #[arg(long)]
     pub exit_when_done: bool,
@@ -91,6 +94,7 @@ pub fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
         report: args.report.every(),
         exit_when_done: false,
         profile_output: None,
+        monitor: MonitorArgs::default(),
     })
 }
 
@@ -107,6 +111,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         report: args.report.every(),
         exit_when_done: args.exit_when_done,
         profile_output: args.profile_output,
+        monitor: args.monitor,
     })
 }
 
@@ -119,6 +124,7 @@ struct Service {
     report: Option<f64>,
     exit_when_done: bool,
     profile_output: Option<std::path::PathBuf>,
+    monitor: MonitorArgs,
 }
 
 fn run_service(service: Service) -> anyhow::Result<()> {
@@ -148,6 +154,9 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
         let pipeline = Pipeline::new(config)?;
         let shutdown = CancellationToken::new();
         let server = service.http.spawn_server(pipeline.clone(), &shutdown).await?;
+        service
+            .monitor
+            .start(&pipeline, format!("http://{}", service.http.listen), &shutdown)?;
         let (embedded, brokers) = match &service.brokers {
             Some(b) => {
                 let mut topics = vec![(kafka.topic.clone(), kafka.partitions)];

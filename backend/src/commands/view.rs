@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::args::ServiceArgs;
+use super::args::{MonitorArgs, ServiceArgs};
 use crate::ingest::Pipeline;
 use crate::record::RejectReason;
 use crate::serve;
@@ -27,10 +27,14 @@ pub struct ViewArgs {
     /// processes'), retention and the sketch-log topic; web server.
     #[command(flatten)]
     pub service: ServiceArgs,
+    /// SLOs and alerts.
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
 }
 
 /// Runs `mss view` until Ctrl-C or SIGTERM.
 pub fn run(args: ViewArgs) -> anyhow::Result<()> {
+    let monitor = args.monitor;
     let args = args.service;
     let brokers = args
         .kafka
@@ -47,6 +51,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         let legacy_series = pipeline.legacy_series()?;
         let shutdown = CancellationToken::new();
         let server = args.http.spawn_server(pipeline.clone(), &shutdown).await?;
+        monitor.start(&pipeline, format!("http://{}", args.http.listen), &shutdown)?;
 
         let topic = &args.ingest.sketch_topic;
         let Some(reader) =

@@ -163,6 +163,8 @@ pub struct Pipeline {
     /// Where closed windows are made durable (set by the consumer when the
     /// sketch log is on).
     pub sketch_log: std::sync::OnceLock<crate::sketch_log::SketchPublisher>,
+    /// SLOs and alerts (set by the roles that see all partitions: `serve`, `view`).
+    pub monitor: std::sync::OnceLock<Arc<crate::slo::Monitor>>,
     /// The series of HDFS records and bare numbers.
     default_series: SeriesId,
     /// Windows of the partitions assigned to this process.
@@ -191,7 +193,11 @@ pub struct Pipeline {
 
 /// Locks `m`, or logs and counts a poisoned lock (a panicked thread held it)
 /// and gives `None`: callers skip the work, never silently.
-fn locked<'a, T>(m: &'a Mutex<T>, stats: &Stats, what: &str) -> Option<std::sync::MutexGuard<'a, T>> {
+pub(crate) fn locked<'a, T>(
+    m: &'a Mutex<T>,
+    stats: &Stats,
+    what: &str,
+) -> Option<std::sync::MutexGuard<'a, T>> {
     match m.lock() {
         Ok(g) => Some(g),
         Err(_) => {
@@ -249,6 +255,7 @@ impl Pipeline {
                 .then(|| crate::exact::ExactValues::new(config.retention_ms)),
             latency_probe: std::sync::OnceLock::new(),
             sketch_log: std::sync::OnceLock::new(),
+            monitor: std::sync::OnceLock::new(),
             catalog,
             default_series,
             config,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use shared::range::TimeRange;
 use shared::{Sketch, SketchKind};
 
-use super::params::{bad, blocking, ApiError, Group, Params, Quantiles, Selection};
+use super::params::{bad, blocking, ApiError, Cut, Group, Params, Quantiles, Selection};
 use crate::ingest::Pipeline;
 use crate::summary;
 
@@ -247,6 +247,12 @@ pub struct SeriesPoint {
     pub count: u64,
     /// Quantiles of the bucket (null where the sketch cannot answer).
     pub quantiles: BTreeMap<String, Option<f64>>,
+    /// With `le`/`gt`: the share of the bucket's values the cut selects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    /// With `le`/`gt`: the bound of that share (omitted for momentsketch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound: Option<(f64, f64)>,
 }
 
 /// The points of one group of `/api/series`.
@@ -258,11 +264,20 @@ pub struct SeriesGroup {
     pub points: Vec<SeriesPoint>,
 }
 
+/// What each point of a series holds: its quantiles, and a cut's share.
+#[derive(Debug, Clone)]
+pub struct PointQuery {
+    /// The quantiles.
+    pub qs: Quantiles,
+    /// `le`/`gt`, if asked.
+    pub cut: Option<Cut>,
+}
+
 /// The points of `group`'s series per step bucket (also used by the chart).
 pub fn series_points(
     pipeline: &Pipeline,
     kind: SketchKind,
-    qs: &Quantiles,
+    query: &PointQuery,
     range: TimeRange,
     step: i64,
     group: &Group,
@@ -270,10 +285,15 @@ pub fn series_points(
     let buckets = with_store(pipeline, |s| s.series(kind, range, step, &|id| group.has(id)))?;
     Ok(buckets
         .into_iter()
-        .map(|(t, sketch)| SeriesPoint {
-            t,
-            count: sketch.count(),
-            quantiles: qs.of(Some(&sketch)).0,
+        .map(|(t, sketch)| {
+            let rank = query.cut.and_then(|c| c.of(&sketch));
+            SeriesPoint {
+                t,
+                count: sketch.count(),
+                quantiles: query.qs.of(Some(&sketch)).0,
+                fraction: rank.map(|r| r.fraction),
+                bound: rank.and_then(|r| r.bound),
+            }
         })
         .collect())
 }
@@ -282,14 +302,14 @@ pub fn series_points(
 pub fn grouped_points(
     pipeline: &Pipeline,
     kind: SketchKind,
-    qs: &Quantiles,
+    query: &PointQuery,
     range: TimeRange,
     step: i64,
     selection: &Selection,
 ) -> Result<(Vec<SeriesGroup>, usize), ApiError> {
     let mut answered = Vec::new();
     for group in selection.groups(pipeline) {
-        let points = series_points(pipeline, kind, qs, range, step, &group)?;
+        let points = series_points(pipeline, kind, query, range, step, &group)?;
         let count: u64 = points.iter().map(|p| p.count).sum();
         if selection.by.is_none() || count > 0 {
             answered.push((
@@ -328,10 +348,11 @@ pub async fn series(
 ) -> Result<Response, ApiError> {
     let params = Params::new(params);
     params.only(&[
-        "sketch", "q", "from", "to", "step", "format", "metric", "filter", "by", "limit",
+        "sketch", "q", "from", "to", "step", "format", "metric", "filter", "by", "limit", "le", "gt",
     ])?;
     let kind = params.sketch(&pipeline)?;
     let qs = params.quantiles()?;
+    let cut = params.cut()?;
     let range = params.range(&pipeline, pipeline.now_ms())?;
     let step = params.step(&pipeline, range)?;
     let selection = params.selection(&pipeline)?;
@@ -340,8 +361,10 @@ pub async fn series(
         Some("csv") => true,
         Some(other) => return Err(bad("format", format!("{other:?}: use json or csv"))),
     };
-    let (q2, s2) = (qs.clone(), selection.clone());
-    let (groups, total) = blocking(move || grouped_points(&pipeline, kind, &q2, range, step, &s2)).await??;
+    let query = PointQuery { qs: qs.clone(), cut };
+    let s2 = selection.clone();
+    let (groups, total) =
+        blocking(move || grouped_points(&pipeline, kind, &query, range, step, &s2)).await??;
     if csv {
         return Ok((
             [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
@@ -433,7 +456,11 @@ pub async fn chart_svg(
     let width = params.bounded("width", 800, 100..=4000)?;
     let height = params.bounded("height", 320, 100..=3000)?;
     let svg = blocking(move || {
-        let (groups, _) = grouped_points(&pipeline, kind, &qs, range, step, &selection)?;
+        let query = PointQuery {
+            qs: qs.clone(),
+            cut: None,
+        };
+        let (groups, _) = grouped_points(&pipeline, kind, &query, range, step, &selection)?;
         let series = shared::chart::PercentileSeries {
             threshold,
             utc_offset_min,

@@ -3,8 +3,10 @@
 
 pub mod access;
 pub mod api;
+pub mod fraction;
 pub mod metrics;
 pub mod params;
+pub mod slos;
 pub mod ws;
 
 use std::future::Future;
@@ -41,6 +43,9 @@ pub fn router(pipeline: Arc<Pipeline>, static_dir: &Path, shutdown: Cancellation
         .route("/api/series", get(api::series))
         .route("/api/chart.svg", get(api::chart_svg))
         .route("/api/metrics", get(api::metrics))
+        .route("/api/fraction", get(fraction::fraction))
+        .route("/api/slos", get(slos::slos))
+        .route("/api/alerts", get(slos::alerts))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(metrics::render))

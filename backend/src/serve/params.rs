@@ -222,18 +222,33 @@ impl Params {
         }
     }
 
-    /// `le=250`: a threshold in the metric's unit (a finite number), if given.
-    pub fn threshold(&self) -> Result<Option<f64>, ApiError> {
-        self.get("le")
+    /// `name=250`: a threshold in the metric's unit (a finite number), if given.
+    fn number(&self, name: &str) -> Result<Option<f64>, ApiError> {
+        self.get(name)
             .map(|s| {
                 s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
                     bad(
-                        "le",
+                        name,
                         format!("{s:?} is not a number (a value in the metric's unit, like 250)"),
                     )
                 })
             })
             .transpose()
+    }
+
+    /// `le=250`: a threshold line (charts), if given.
+    pub fn threshold(&self) -> Result<Option<f64>, ApiError> {
+        self.number("le")
+    }
+
+    /// `le=X` (share of values ≤ X) or `gt=X` (share > X), at most one.
+    pub fn cut(&self) -> Result<Option<Cut>, ApiError> {
+        match (self.number("le")?, self.number("gt")?) {
+            (Some(_), Some(_)) => Err(bad("gt", "give le or gt, not both")),
+            (Some(x), None) => Ok(Some(Cut::Le(x))),
+            (None, Some(x)) => Ok(Some(Cut::Gt(x))),
+            (None, None) => Ok(None),
+        }
     }
 
     /// `tz=+01:00`: the UTC offset of time labels in minutes (default UTC).
@@ -278,6 +293,34 @@ impl Params {
             filter,
             by,
             limit,
+        })
+    }
+}
+
+/// A rank query: the share of values ≤ X (`le`) or > X (`gt`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cut {
+    /// `le=X`.
+    Le(f64),
+    /// `gt=X`.
+    Gt(f64),
+}
+
+impl Cut {
+    /// The threshold.
+    pub fn value(self) -> f64 {
+        match self {
+            Cut::Le(x) | Cut::Gt(x) => x,
+        }
+    }
+
+    /// The share of `sketch`'s values this cut selects, with its bound;
+    /// `None` for an empty sketch or a failed solve.
+    pub fn of(self, sketch: &shared::Sketch) -> Option<shared::rank::Rank> {
+        let rank = sketch.rank(self.value()).ok()?;
+        Some(match self {
+            Cut::Le(_) => rank,
+            Cut::Gt(_) => rank.complement(),
         })
     }
 }

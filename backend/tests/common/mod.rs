@@ -2,6 +2,8 @@
 //! free loopback port, a tiny HTTP client, and CSV fixtures with bad rows.
 #![allow(dead_code)]
 
+pub mod served;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -189,6 +189,39 @@ impl DDSketch {
         Ok(value)
     }
 
+    /// Every non-empty bucket with the range its values lie in (for rank
+    /// queries): key `k` holds `(lower_bound(k), lower_bound(k + 1)]`,
+    /// mirrored for negatives; the zero bucket is exact.
+    pub(crate) fn buckets(&self) -> Vec<crate::rank::Bucket> {
+        use crate::rank::Bucket;
+        let m = &self.mapping;
+        // Widened by a hair so float rounding at a boundary never breaks the bound.
+        let (down, up) = (1.0 - 1e-12, 1.0 + 1e-12);
+        let mut out: Vec<Bucket> = self
+            .negative
+            .iter()
+            .map(|(k, count)| Bucket {
+                lo: -m.lower_bound(k + 1) * up,
+                hi: -m.lower_bound(k) * down,
+                count,
+            })
+            .collect();
+        if self.zero_count > 0.0 {
+            out.push(Bucket {
+                lo: -m.min_possible(),
+                hi: m.min_possible(),
+                count: self.zero_count,
+            });
+        }
+        out.extend(self.positive.iter().map(|(k, count)| Bucket {
+            lo: m.lower_bound(k) * down,
+            hi: m.lower_bound(k + 1) * up,
+            count,
+        }));
+        out.retain(|b| b.count > 0.0);
+        out
+    }
+
     /// Adds every value of `other` (same α and offset required; the bin limit
     /// of `self` is kept).
     pub fn merge(&mut self, other: &Self) -> Result<(), MergeError> {
