@@ -216,7 +216,7 @@ async fn wait_for_bodies(got: &Arc<Mutex<Vec<serde_json::Value>>>, n: usize) -> 
 async fn alerts_fire_after_for_resolve_and_reach_an_alertmanager_receiver_after_a_retry() {
     let p = pipeline();
     fill(&p);
-    let (hook_port, got) = receiver(1).await;
+    let (hook_port, got) = receiver(2).await;
     let shutdown = CancellationToken::new();
     let target = webhook::Target::parse(&format!("http://127.0.0.1:{hook_port}/hook")).expect("url");
     let notifier = webhook::Notifier::start(target, shutdown.clone());
@@ -256,9 +256,26 @@ async fn alerts_fire_after_for_resolve_and_reach_an_alertmanager_receiver_after_
     // Far later the data is out of the 2-minute range: the rule stops holding.
     monitor.tick(&p, now + 10 * 60_000);
     assert_eq!(state("cart-p99").state, State::Resolved);
-    // Three notifications (burn fired, p99 fired, p99 resolved), the first
-    // after a failed attempt.
-    let bodies = wait_for_bodies(&got, 3).await;
+    // In order: burn fired, p99 fired, then (10 minutes on, no data in
+    // either rule's range) p99 and burn resolved; the first after two
+    // failed attempts.
+    let bodies = wait_for_bodies(&got, 4).await;
+    let order: Vec<(String, String)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["groupLabels"]["alertname"].as_str().unwrap_or("").to_owned(),
+                b["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("all-burn", "firing"),
+        ("cart-p99", "firing"),
+        ("cart-p99", "resolved"),
+        ("all-burn", "resolved"),
+    ];
+    assert_eq!(order, want.map(|(a, s)| (a.to_owned(), s.to_owned())));
     let fired = bodies
         .iter()
         .find(|b| b["groupLabels"]["alertname"] == "cart-p99" && b["status"] == "firing")
@@ -325,4 +342,64 @@ async fn a_dead_receiver_never_blocks_evaluation() {
     );
     assert_eq!(monitor.alerts(&p).expect("states")[0].state, State::Firing);
     shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shifted_line_equals_the_series_of_the_earlier_range() {
+    let p = pipeline();
+    let key = SeriesKey::new("latency", [("route", "/pay")]).expect("valid");
+    let pay = p.catalog.intern(&key).expect("room");
+    let t0 = (now_ms() - 65_000) / 10_000 * 10_000;
+    for i in 0..60 {
+        // Slower as time goes on: the two halves differ.
+        publish_series(
+            &p,
+            pay,
+            0,
+            t0 + i * 1000,
+            &[10.0 + i as f64, 20.0 + 2.0 * i as f64],
+        );
+    }
+    let (port, _stop) = start(p.clone()).await;
+    let series = |query: String| async move {
+        let (status, body) = get(port, &format!("/api/series?q=0.5,0.99&step=10s&{query}")).await;
+        assert_eq!(status, 200, "{body}");
+        json(&body)
+    };
+    let now = series(format!("from={}&to={}&shift=30s", t0 + 30_000, t0 + 60_000)).await;
+    let before = series(format!("from={t0}&to={}", t0 + 30_000)).await;
+    assert_eq!(now["shift"], 30_000);
+    let shifted = now["shifted"].as_array().expect("shifted");
+    let earlier = before["points"].as_array().expect("points");
+    assert_eq!(shifted.len(), 3);
+    assert_eq!(shifted.len(), earlier.len());
+    for (s, e) in shifted.iter().zip(earlier) {
+        assert_eq!(
+            s["t"].as_i64(),
+            e["t"].as_i64().map(|t| t + 30_000),
+            "times carried forward"
+        );
+        assert_eq!((&s["count"], &s["quantiles"]), (&e["count"], &e["quantiles"]));
+    }
+    assert_ne!(
+        now["points"][0]["quantiles"], shifted[0]["quantiles"],
+        "the halves differ"
+    );
+    // Grouped: each group gets its own shifted line.
+    let grouped = series(format!(
+        "from={}&to={}&shift=30s&by=route",
+        t0 + 30_000,
+        t0 + 60_000
+    ))
+    .await;
+    assert_eq!(grouped["groups"][0]["shifted"], now["shifted"]);
+    for (query, param) in [
+        ("shift=2h", "shift"),
+        ("shift=soon", "shift"),
+        ("shift=30s&format=csv", "shift"),
+    ] {
+        let (status, body) = get(port, &format!("/api/series?{query}&from=now-5m")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(json(&body)["param"], param);
+    }
 }

@@ -262,6 +262,10 @@ pub struct SeriesGroup {
     pub tags: BTreeMap<String, String>,
     /// Its points.
     pub points: Vec<SeriesPoint>,
+    /// With `shift`: the points of the range that much earlier, each at its
+    /// bucket's time plus the shift (so both lines share the axis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shifted: Option<Vec<SeriesPoint>>,
 }
 
 /// What each point of a series holds: its quantiles, and a cut's share.
@@ -317,11 +321,41 @@ pub fn grouped_points(
                 SeriesGroup {
                     tags: group.tags,
                     points,
+                    shifted: None,
                 },
             ));
         }
     }
     Ok(top(answered, selection.limit))
+}
+
+/// Fills each group's `shifted` points: the same group over `range` moved
+/// back by `shift`, with times moved forward again.
+#[allow(clippy::too_many_arguments)]
+pub fn add_shifted(
+    pipeline: &Pipeline,
+    kind: SketchKind,
+    query: &PointQuery,
+    range: TimeRange,
+    step: i64,
+    shift: i64,
+    selection: &Selection,
+    answered: &mut [SeriesGroup],
+) -> Result<(), ApiError> {
+    let earlier = TimeRange::new(range.from.saturating_sub(shift), range.to.saturating_sub(shift));
+    let groups = selection.groups(pipeline);
+    for out in answered.iter_mut() {
+        let Some(group) = groups.iter().find(|g| g.tags == out.tags) else {
+            out.shifted = Some(Vec::new());
+            continue;
+        };
+        let mut points = series_points(pipeline, kind, query, earlier, step, group)?;
+        for p in &mut points {
+            p.t = p.t.saturating_add(shift);
+        }
+        out.shifted = Some(points);
+    }
+    Ok(())
 }
 
 /// `/api/series`'s answer.
@@ -336,6 +370,10 @@ struct SeriesDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     points: Option<Vec<SeriesPoint>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    shift: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shifted: Option<Vec<SeriesPoint>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<Vec<SeriesGroup>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     groups_total: Option<usize>,
@@ -348,12 +386,14 @@ pub async fn series(
 ) -> Result<Response, ApiError> {
     let params = Params::new(params);
     params.only(&[
-        "sketch", "q", "from", "to", "step", "format", "metric", "filter", "by", "limit", "le", "gt",
+        "sketch", "q", "from", "to", "step", "format", "metric", "filter", "by", "limit", "le", "gt", "shift",
     ])?;
     let kind = params.sketch(&pipeline)?;
     let qs = params.quantiles()?;
     let cut = params.cut()?;
-    let range = params.range(&pipeline, pipeline.now_ms())?;
+    let now = pipeline.now_ms();
+    let range = params.range(&pipeline, now)?;
+    let shift = params.shift(&pipeline, range, now)?;
     let step = params.step(&pipeline, range)?;
     let selection = params.selection(&pipeline)?;
     let csv = match params.get("format") {
@@ -361,10 +401,19 @@ pub async fn series(
         Some("csv") => true,
         Some(other) => return Err(bad("format", format!("{other:?}: use json or csv"))),
     };
+    if csv && shift.is_some() {
+        return Err(bad("shift", "CSV has no shifted lines; use format=json"));
+    }
     let query = PointQuery { qs: qs.clone(), cut };
     let s2 = selection.clone();
-    let (groups, total) =
-        blocking(move || grouped_points(&pipeline, kind, &query, range, step, &s2)).await??;
+    let (groups, total) = blocking(move || {
+        let (mut groups, total) = grouped_points(&pipeline, kind, &query, range, step, &s2)?;
+        if let Some(shift) = shift {
+            add_shifted(&pipeline, kind, &query, range, step, shift, &s2, &mut groups)?;
+        }
+        Ok::<_, ApiError>((groups, total))
+    })
+    .await??;
     if csv {
         return Ok((
             [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
@@ -380,6 +429,8 @@ pub async fn series(
         step,
         q: qs.keys(),
         points: None,
+        shift,
+        shifted: None,
         groups: None,
         groups_total: None,
     };
@@ -387,7 +438,9 @@ pub async fn series(
         doc.groups = Some(groups);
         doc.groups_total = Some(total);
     } else {
-        doc.points = Some(groups.into_iter().next().map(|g| g.points).unwrap_or_default());
+        let group = groups.into_iter().next();
+        doc.shifted = group.as_ref().and_then(|g| g.shifted.clone());
+        doc.points = Some(group.map(|g| g.points).unwrap_or_default());
     }
     Ok(Json(doc).into_response())
 }

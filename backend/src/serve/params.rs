@@ -251,6 +251,33 @@ impl Params {
         }
     }
 
+    /// `shift=1h`: compare with the range this much earlier; it must stay
+    /// within the retention.
+    pub fn shift(&self, pipeline: &Pipeline, range: TimeRange, now: i64) -> Result<Option<i64>, ApiError> {
+        let Some(text) = self.get("shift") else {
+            return Ok(None);
+        };
+        let shift = shared::time_spec::parse_span_ms(text)
+            .filter(|v| *v > 0)
+            .ok_or_else(|| {
+                bad(
+                    "shift",
+                    format!("{text:?} is not a positive duration like 1h, 1d"),
+                )
+            })?;
+        let retention = i64::try_from(pipeline.config.retention_ms).unwrap_or(i64::MAX);
+        if range.from.saturating_sub(shift) < now.saturating_sub(retention) {
+            return Err(bad(
+                "shift",
+                format!(
+                    "{text} before the range start reaches past the retention ({} s): use a shorter shift or range",
+                    retention / 1000
+                ),
+            ));
+        }
+        Ok(Some(shift))
+    }
+
     /// `tz=+01:00`: the UTC offset of time labels in minutes (default UTC).
     pub fn utc_offset(&self) -> Result<i32, ApiError> {
         match self.get("tz") {

@@ -53,7 +53,22 @@ pub struct AlertStatus {
     pub labels: BTreeMap<String, String>,
     /// What the rule says, for people.
     pub summary: String,
+    /// When it fired, newest last (at most [`MAX_SPANS`]); `to_ms` is
+    /// `None` while firing. The dashboard shades these on the chart.
+    pub spans: Vec<Span>,
 }
+
+/// One firing period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// Started firing, Unix ms.
+    pub from_ms: i64,
+    /// Resolved, Unix ms (`None`: still firing).
+    pub to_ms: Option<i64>,
+}
+
+/// Firing periods kept per alert.
+pub const MAX_SPANS: usize = 50;
 
 /// One alert's state between ticks.
 #[derive(Debug, Clone)]
@@ -76,6 +91,7 @@ impl Tracker {
                 threshold,
                 labels,
                 summary,
+                spans: Vec::new(),
             },
             spec,
         }
@@ -105,9 +121,24 @@ impl Tracker {
         if next != s.state {
             s.state = next;
             s.since_ms = Some(now);
-            if next == State::Firing {
+        }
+        match transition {
+            Some(Transition::Fired) => {
                 s.fired_at_ms = Some(now);
+                if s.spans.len() == MAX_SPANS {
+                    s.spans.remove(0);
+                }
+                s.spans.push(Span {
+                    from_ms: now,
+                    to_ms: None,
+                });
             }
+            Some(Transition::Resolved) => {
+                if let Some(last) = s.spans.last_mut() {
+                    last.to_ms = Some(now);
+                }
+            }
+            None => {}
         }
         transition
     }
@@ -231,6 +262,13 @@ mod tests {
         assert_eq!(t.step(false, Some(100.0), 4_000), Some(Transition::Resolved));
         assert_eq!(t.status().state, State::Resolved);
         assert_eq!(t.status().fired_at_ms, Some(2_000));
+        assert_eq!(
+            t.status().spans,
+            vec![Span {
+                from_ms: 2_000,
+                to_ms: Some(4_000)
+            }]
+        );
         // A blip shorter than `for` never fires.
         let mut t = tracker(2_000);
         t.step(true, Some(600.0), 0);
