@@ -131,7 +131,11 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   server = spawn(
     MSS,
-    ['serve', '--csv', csv, '--exact', '--partitions', '2', '--listen', `127.0.0.1:${port}`, '--static-dir', join(ROOT, 'frontend', 'dist')],
+    [
+      'serve', '--csv', csv, '--exact', '--partitions', '2', '--listen', `127.0.0.1:${port}`, '--static-dir', join(ROOT, 'frontend', 'dist'),
+      '--slo', 'name=fast;metric=latency;le=10000;objective=99',
+      '--alert', 'name=slow-p99;metric=latency;q=0.99;above=1000;over=1h',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
@@ -449,6 +453,35 @@ test('the main job (synthetic rows, no --exact): several series, a grouped view,
   assert.deepEqual(errors, [], 'console errors on the default page');
   assert.equal(code, 0, log.slice(-2000));
   assert.ok(!/ERROR/.test(log), `Ctrl-C logged errors:\n${log.slice(-2000)}`);
+});
+
+test('SLOs and alerts: the SLO panel, a firing alert on top and its span on the chart, share ≤ X, a shifted overlay', async () => {
+  const page = await newPage('/?le=10000&shift=5m');
+  await waitFor('values', async () => (await page.textContent('[data-testid="count"]')) === String(GOOD_ROWS));
+  const banner = await waitFor('the firing alert', async () => (await page.isVisible('[data-testid="alerts-firing"]')) && page.textContent('[data-testid="alerts-firing"]'));
+  assert.match(banner, /FIRING slow-p99/);
+  const canvas = '[data-testid="percentile-canvas"]';
+  await waitFor('the alert span on the chart', async () => Number(await page.getAttribute(canvas, 'data-spans')) >= 1);
+  const alerts = await getJson('/api/alerts');
+  assert.equal(alerts[0].state, 'firing');
+  // The SLO panel shows the server's numbers.
+  const slos = await getJson('/api/slos');
+  const good = slos[0].windows.find((w) => w.window === '5m').good_ratio;
+  const shown = await waitFor('the SLO row', async () => (await page.isVisible('[data-testid="slo-row"]')) && page.textContent('[data-testid="slo-good-5m"]'));
+  assert.equal(shown, `${(good * 100).toFixed(3)}%`);
+  // The exact share of the CSV's values ≤ 10 s lies in the server's bound.
+  const exact = goodValues.filter((v) => v <= 10000).length / goodValues.length;
+  const fraction = await getJson('/api/fraction?le=10000');
+  assert.ok(fraction.bound[0] <= exact && exact <= fraction.bound[1], `${exact} in ${fraction.bound}`);
+  // The page's share ≤ 10 s is the same merged-sketch rank.
+  const share = Number(await page.getAttribute('[data-testid="share-le"]', 'data-value'));
+  assert.ok(Math.abs(share - fraction.fraction) < 1e-9, `page ${share}, api ${fraction.fraction}`);
+  // shift=5m: each quantile also drawn 5 minutes earlier, dashed.
+  const lines = (await page.getAttribute(canvas, 'data-lines')).split('|');
+  assert.deepEqual(lines, ['P50', 'P95', 'P99', 'P50 (5m ago)', 'P95 (5m ago)', 'P99 (5m ago)']);
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, 'slo-alert.png') });
+  await page.close();
 });
 
 test('no console errors on any page', () => {

@@ -89,3 +89,73 @@ pub async fn exact(from: i64, to: i64, qs: &[f64], selection: &str) -> Result<Op
             .collect(),
     }))
 }
+
+/// One window of an SLO (`/api/slos`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SloWindow {
+    /// `5m`, `1h`, `retention`.
+    pub window: String,
+    /// Values in it.
+    pub count: u64,
+    /// Share of them ≤ `le`.
+    pub good_ratio: Option<f64>,
+    /// Burn rate.
+    pub burn_rate: Option<f64>,
+}
+
+/// An SLO (`/api/slos`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Slo {
+    /// Name.
+    pub name: String,
+    /// Metric.
+    pub metric: String,
+    /// Filter text.
+    pub filter: String,
+    /// Good means ≤ this.
+    pub le: f64,
+    /// Target, percent.
+    pub objective: f64,
+    /// Per window.
+    pub windows: Vec<SloWindow>,
+    /// Error budget left over the retention.
+    pub budget_left: Option<f64>,
+    /// Whether a fast-burn page would fire.
+    pub pages: bool,
+}
+
+/// A firing period of an alert.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AlertSpan {
+    /// Start, Unix ms.
+    pub from_ms: i64,
+    /// End (`None`: still firing).
+    pub to_ms: Option<i64>,
+}
+
+/// An alert (`/api/alerts`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Alert {
+    /// Name.
+    pub name: String,
+    /// `inactive`, `pending`, `firing`, `resolved`.
+    pub state: String,
+    /// Since when, Unix ms.
+    pub since_ms: Option<i64>,
+    /// The compared value.
+    pub value: Option<f64>,
+    /// What it watches.
+    pub summary: String,
+    /// Firing periods.
+    pub spans: Vec<AlertSpan>,
+}
+
+/// The server's SLOs (empty when none are defined).
+pub async fn slos() -> Result<Vec<Slo>, String> {
+    get_json("/api/slos").await.map(Option::unwrap_or_default)
+}
+
+/// The server's alerts (empty when none are defined).
+pub async fn alerts() -> Result<Vec<Alert>, String> {
+    get_json("/api/alerts").await.map(Option::unwrap_or_default)
+}

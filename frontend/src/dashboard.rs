@@ -15,6 +15,7 @@ use crate::panels::{
     use_frame, ComparePanel, HeatmapPanel, HistogramPanel, PercentileChart, Readouts, StatsPanel,
 };
 use crate::series_controls::SeriesControls;
+use crate::slo_panel::{AlertBanner, SloPanel};
 use crate::view_state::{parse_quantiles, quantile_label, Panel, DEFAULT_QS};
 
 /// Range presets: label and `from`.
@@ -41,6 +42,7 @@ pub fn Dashboard() -> impl IntoView {
                 </div>
             </header>
             <Problems page=page/>
+            <AlertBanner page=page/>
             <SketchSelector page=page/>
             <SeriesControls page=page/>
             <div class="controls">
@@ -66,6 +68,7 @@ pub fn Dashboard() -> impl IntoView {
                             <EmbedCode page=page/>
                         </div>
                     </section>
+                    <SloPanel page=page/>
                     <section class="card">
                         <h2>"Distribution"</h2>
                         <HistogramPanel page=page frame=frame canvas=histogram_canvas/>

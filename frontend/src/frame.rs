@@ -13,16 +13,63 @@ use crate::view_state::{quantile_label, DEFAULT_QS};
 /// Groups drawn and listed by default (the rest are counted as not shown).
 pub const GROUP_LIMIT: usize = 10;
 
-/// How values and times are shown: the metric's unit, the browser's zone,
-/// the threshold line.
+/// How values and times are shown (the metric's unit, the browser's zone)
+/// and what is drawn over the lines (the threshold, the shifted overlay,
+/// alert spans).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Look {
     /// Unit of the values (`ms`).
     pub unit: String,
     /// Local time = UTC + this, minutes.
     pub utc_offset_min: i32,
-    /// `le=`: the threshold line.
+    /// `le=`: the threshold line, and the share of values at or under it.
     pub threshold: Option<f64>,
+    /// `shift=`: the same lines this much earlier, dashed, ms.
+    pub shift_ms: Option<i64>,
+    /// Spans shaded on the chart (alerts firing), Unix ms.
+    pub spans: Vec<(i64, i64)>,
+}
+
+/// `1h ago`.
+fn ago(shift_ms: i64) -> String {
+    format!("{} ago", human_ms(shift_ms))
+}
+
+/// Lines of `[from, to)` moved back by `shift`, at their original times.
+fn shifted_lines(
+    windows: &mut SeriesWindows,
+    kind: SketchKind,
+    (from, to): (i64, i64),
+    step: i64,
+    qs: &[f64],
+    shift: i64,
+) -> Points {
+    let mut points = windows.lines(kind, from - shift, to - shift, step, qs);
+    for p in &mut points {
+        p.0 += shift;
+    }
+    points
+}
+
+/// Adds `extra` lines (labelled `labels`, dashed like line `like[i]`) to `series`.
+fn overlay(series: &mut PercentileSeries, extra: &[Points], labels: Vec<String>, like: Vec<usize>) {
+    let solid = series.labels.len();
+    let mut all: Vec<Points> = (0..solid)
+        .map(|i| {
+            series
+                .points
+                .iter()
+                .map(|(t, v)| (*t, vec![v.get(i).copied().flatten()]))
+                .collect()
+        })
+        .collect();
+    all.extend(extra.iter().cloned());
+    series.points = merge_lines(&all);
+    series.labels.extend(labels);
+    series.dashed = (0..solid)
+        .map(|_| None)
+        .chain(like.into_iter().map(Some))
+        .collect();
 }
 
 /// The time axis of a range whose data starts after the range does: from
@@ -84,6 +131,8 @@ pub struct Frame {
     pub count: u64,
     /// Their mean.
     pub mean: Option<f64>,
+    /// With `le`: the share of the range's values ≤ it, with its bound.
+    pub share: Option<shared::rank::Rank>,
     /// Smallest value.
     pub min: Option<f64>,
     /// Largest value.
@@ -162,7 +211,7 @@ pub fn frame_with(
         label: quantile_label(q),
         value: all_qs.iter().position(|&a| a == q).and_then(|i| values[i]),
     };
-    Frame {
+    let mut frame = Frame {
         kind,
         from,
         to,
@@ -176,11 +225,16 @@ pub fn frame_with(
             threshold: look.threshold,
             utc_offset_min: look.utc_offset_min,
             axis_note,
+            dashed: Vec::new(),
+            spans: look.spans.clone(),
         },
         readouts: qs.iter().map(|&q| readout(q)).collect(),
         standard: DEFAULT_QS.iter().map(|&q| readout(q)).collect(),
         count: merged.as_ref().map_or(0, Sketch::count),
         mean: merged.as_ref().and_then(Sketch::mean),
+        share: look
+            .threshold
+            .and_then(|le| merged.as_ref().and_then(|s| s.rank(le).ok())),
         min: merged.as_ref().and_then(Sketch::min),
         max: merged.as_ref().and_then(Sketch::max),
         solver_note,
@@ -189,7 +243,19 @@ pub fn frame_with(
             .filter(|s| !s.is_empty())
             .map(|s| histogram_of(kind, s, &look.unit)),
         groups: None,
+    };
+    if let Some(shift) = look.shift_ms {
+        let lines: Vec<Points> = qs
+            .iter()
+            .map(|&q| shifted_lines(windows, kind, (from, to), step_ms, &[q], shift))
+            .collect();
+        let labels = qs
+            .iter()
+            .map(|&q| format!("{} ({})", quantile_label(q), ago(shift)))
+            .collect();
+        overlay(&mut frame.series, &lines, labels, (0..qs.len()).collect());
     }
+    frame
 }
 
 /// One group of a grouped view.
@@ -241,7 +307,12 @@ pub fn grouped_frame(
     limit: usize,
 ) -> Frame {
     let (from, to) = range;
-    let mut frame = frame_with(store.total_mut(), kind, qs, range, window_ms, look);
+    // The total's frame without its overlay: the chart shows groups instead.
+    let plain = Look {
+        shift_ms: None,
+        ..look.clone()
+    };
+    let mut frame = frame_with(store.total_mut(), kind, qs, range, window_ms, &plain);
     let total = frame.count.max(1) as f64;
     let mut counted: Vec<(u64, GroupKey)> = store
         .group_keys()
@@ -257,6 +328,7 @@ pub fn grouped_frame(
     counted.truncate(limit);
     let mut rows = Vec::with_capacity(counted.len());
     let mut lines = Vec::with_capacity(counted.len());
+    let mut earlier = Vec::new();
     for (count, key) in counted {
         let Some(windows) = store.group_mut(&key) else {
             continue;
@@ -266,6 +338,16 @@ pub fn grouped_frame(
             _ => vec![None; qs.len()],
         };
         lines.push(windows.lines(kind, from, to, frame.step_ms, &[line_q]));
+        if let Some(shift) = look.shift_ms {
+            earlier.push(shifted_lines(
+                windows,
+                kind,
+                range,
+                frame.step_ms,
+                &[line_q],
+                shift,
+            ));
+        }
         rows.push(GroupRow {
             label: group_label(&key),
             tags: key,
@@ -281,6 +363,13 @@ pub fn grouped_frame(
         human_ms(frame.step_ms)
     );
     frame.series.points = merge_lines(&lines);
+    if let Some(shift) = look.shift_ms {
+        let labels = rows
+            .iter()
+            .map(|r| format!("{} ({})", r.label, ago(shift)))
+            .collect();
+        overlay(&mut frame.series, &earlier, labels, (0..rows.len()).collect());
+    }
     frame.groups = Some(Groups { line_q, rows, hidden });
     frame
 }
@@ -594,5 +683,40 @@ mod tests {
         );
         assert_eq!(f.series.range_ms, Some((60_000, 120_000)));
         assert_eq!(f.series.axis_note, None);
+    }
+
+    #[test]
+    fn a_shifted_overlay_is_the_earlier_range_dashed_at_the_original_times() {
+        let mut store = store_with(&[SketchKind::QuantileFlow]);
+        let look = Look {
+            shift_ms: Some(10_000),
+            threshold: Some(50.0),
+            spans: vec![(20_000, 25_000)],
+            ..Look::default()
+        };
+        let f = frame_with(
+            store.total_mut(),
+            SketchKind::QuantileFlow,
+            &[0.5, 0.99],
+            (10_000, 20_000),
+            1000,
+            &look,
+        );
+        assert_eq!(f.series.labels, ["P50", "P99", "P50 (10s ago)", "P99 (10s ago)"]);
+        assert_eq!(f.series.dashed, [None, None, Some(0), Some(1)]);
+        assert_eq!(f.series.spans, [(20_000, 25_000)]);
+        let earlier = store.lines(SketchKind::QuantileFlow, 0, 10_000, f.step_ms, &[0.5, 0.99]);
+        for (t, values) in &earlier {
+            let at = f
+                .series
+                .points
+                .iter()
+                .find(|p| p.0 == t + 10_000)
+                .expect("the same time, shifted");
+            assert_eq!(&at.1[2..], &values[..], "at {t}");
+        }
+        // The share ≤ 50 of the range, from the merged sketch.
+        let share = f.share.expect("share");
+        assert!(share.fraction > 0.2 && share.fraction < 0.5, "{share:?}");
     }
 }

@@ -17,7 +17,8 @@
 //!   [`playground`] (`/playground`): the pages.
 //! - [`series_controls`]: metric picker, filter chips, group-by, threshold;
 //!   [`groups`]: the grouped table.
-//! - [`api`]: `/api/metrics` and `/api/exact`.
+//! - [`slo_panel`]: firing alerts and the SLO panel.
+//! - [`api`]: `/api/metrics`, `/api/exact`, `/api/slos`, `/api/alerts`.
 //! - [`canvas`], [`export`]: drawing on canvas; PNG/CSV/clipboard.
 
 use leptos::prelude::*;
@@ -35,6 +36,7 @@ pub mod page;
 pub mod panels;
 pub mod playground;
 pub mod series_controls;
+pub mod slo_panel;
 pub mod store;
 pub mod stream;
 pub mod view_state;

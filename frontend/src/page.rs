@@ -8,7 +8,7 @@ use shared::chart::Theme;
 use shared::SketchKind;
 use wasm_bindgen::JsValue;
 
-use crate::api::MetricInfo;
+use crate::api::{Alert, MetricInfo, Slo};
 use crate::frame::Look;
 use crate::live::{Live, Subscription};
 use crate::stream::Stream;
@@ -16,6 +16,8 @@ use crate::view_state::{Problem, ViewState};
 
 /// How often the metric list (`/api/metrics`) is read again.
 const METRICS_REFRESH: Duration = Duration::from_secs(30);
+/// How often SLOs and alerts are read again.
+const SLO_REFRESH: Duration = Duration::from_secs(2);
 
 /// Handles to the page state (cheap to copy into closures).
 #[derive(Clone, Copy)]
@@ -36,6 +38,10 @@ pub struct Page {
     pub embed: bool,
     /// The server's metrics (`/api/metrics`), for the picker and autocomplete.
     pub metrics: RwSignal<Vec<MetricInfo>>,
+    /// The server's SLOs (`/api/slos`).
+    pub slos: RwSignal<Vec<Slo>>,
+    /// The server's alerts (`/api/alerts`).
+    pub alerts: RwSignal<Vec<Alert>>,
 }
 
 /// The `?token=` the page was opened with (read once, before the page
@@ -65,10 +71,13 @@ impl Page {
             resized: RwSignal::new(0),
             embed,
             metrics: RwSignal::new(Vec::new()),
+            slos: RwSignal::new(Vec::new()),
+            alerts: RwSignal::new(Vec::new()),
         };
         page.follow_subscription();
         live.forget_old_windows();
         page.read_metrics();
+        page.read_slos();
         page.run_clock();
         page.sync_url();
         page.apply_theme();
@@ -107,6 +116,26 @@ impl Page {
         };
         read();
         let _ = set_interval_with_handle(read, METRICS_REFRESH);
+    }
+
+    /// Reads `/api/slos` and `/api/alerts` now and every [`SLO_REFRESH`].
+    fn read_slos(self) {
+        let read = move || {
+            leptos::task::spawn_local(async move {
+                match crate::api::slos().await {
+                    Ok(list) if list != self.slos.get_untracked() => self.slos.set(list),
+                    Ok(_) => {}
+                    Err(e) => self.live.last_error.set(Some(e)),
+                }
+                match crate::api::alerts().await {
+                    Ok(list) if list != self.alerts.get_untracked() => self.alerts.set(list),
+                    Ok(_) => {}
+                    Err(e) => self.live.last_error.set(Some(e)),
+                }
+            })
+        };
+        read();
+        let _ = set_interval_with_handle(read, SLO_REFRESH);
     }
 
     fn run_clock(self) {
@@ -192,10 +221,19 @@ impl Page {
         });
         // getTimezoneOffset is minutes *behind* UTC, a whole number.
         let utc_offset_min = -(js_sys::Date::new_0().get_timezone_offset() as i32);
+        let now = self.live.now_ms();
+        let spans = self.alerts.with(|alerts| {
+            alerts
+                .iter()
+                .flat_map(|a| a.spans.iter().map(|s| (s.from_ms, s.to_ms.unwrap_or(now))))
+                .collect()
+        });
         Look {
             unit,
             utc_offset_min,
             threshold: self.view.with(|v| v.le),
+            shift_ms: self.view.with(|v| v.shift_ms),
+            spans,
         }
     }
 

@@ -89,6 +89,8 @@ pub fn PercentileChart(
             data-points=move || frame.with(|f| f.series.points.len())
             data-x-labels=move || axes.with(|a| joined(&a.x))
             data-y-labels=move || axes.with(|a| joined(&a.y))
+            data-lines=move || frame.with(|f| joined(&f.series.labels))
+            data-spans=move || frame.with(|f| f.series.spans.iter().filter(|(a, b)| *b > f.from && *a < f.to).count())
             on:mousemove=on_move
             on:mouseleave=move |_| hover.set(None)
         ></canvas>
@@ -142,6 +144,21 @@ pub fn Readouts(
                 <span class="label">"values"</span>
                 <span class="value" data-testid="count">{move || frame.with(|f| f.count)}</span>
             </div>
+            {move || {
+                let le = page.view.with(|v| v.le)?;
+                let share = frame.with(|f| f.share)?;
+                let bound = share.bound.map_or_else(
+                    || " (no bound)".to_owned(),
+                    |(lo, hi)| format!(" ({:.2}–{:.2}%)", lo * 100.0, hi * 100.0),
+                );
+                Some(view! {
+                    <div class="readout share" data-testid="share-le" data-value=share.fraction.to_string()>
+                        <span class="label">{format!("≤ {}", shared::chart::axis::format_value(le, &unit()))}</span>
+                        <span class="value">{format!("{:.2}%", share.fraction * 100.0)}</span>
+                        <small class="muted">{bound}</small>
+                    </div>
+                })
+            }}
         </div>
         {move || frame.with(|f| f.solver_note.clone()).map(|note| {
             let warn = note.contains("WARNING");

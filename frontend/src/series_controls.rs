@@ -22,6 +22,7 @@ pub fn SeriesControls(
             <GroupBySelect page=page/>
             <LineQuantile page=page/>
             <Threshold page=page/>
+            <Shift page=page/>
         </div>
     }
 }
@@ -245,5 +246,26 @@ fn Threshold(page: Page) -> impl IntoView {
             {move || page.look().unit}
             {move || error.get().map(|e| view! { <span class="error">{e}</span> })}
         </label>
+    }
+}
+
+/// Overlays of earlier times: `shift=1h` draws the same lines an hour ago, dashed.
+#[component]
+fn Shift(page: Page) -> impl IntoView {
+    const CHOICES: [(&str, Option<i64>); 4] = [
+        ("no comparison", None),
+        ("vs 5 m ago", Some(300_000)),
+        ("vs 1 h ago", Some(3_600_000)),
+        ("vs 1 d ago", Some(86_400_000)),
+    ];
+    view! {
+        <select data-testid="shift" on:change=move |e| {
+            let ms = event_target_value(&e).parse::<i64>().ok().filter(|&ms| ms > 0);
+            page.set_view(|v| v.shift_ms = ms);
+        }>
+            {CHOICES.into_iter().map(|(label, ms)| view! {
+                <option value=ms.unwrap_or(0).to_string() selected=move || page.view.with(|v| v.shift_ms) == ms>{label}</option>
+            }).collect_view()}
+        </select>
     }
 }

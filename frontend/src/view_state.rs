@@ -72,6 +72,8 @@ pub struct ViewState {
     pub line: Option<f64>,
     /// Threshold line (`le=250`, in the metric's unit).
     pub le: Option<f64>,
+    /// Overlay the same lines this much earlier, ms (`shift=1h`).
+    pub shift_ms: Option<i64>,
 }
 
 /// Default quantiles.
@@ -100,13 +102,14 @@ impl Default for ViewState {
             by: None,
             line: None,
             le: None,
+            shift_ms: None,
         }
     }
 }
 
 /// Parameters a view understands.
-pub const PARAMS: [&str; 12] = [
-    "sketch", "q", "from", "to", "refresh", "theme", "panel", "metric", "filter", "by", "line", "le",
+pub const PARAMS: [&str; 13] = [
+    "sketch", "q", "from", "to", "refresh", "theme", "panel", "metric", "filter", "by", "line", "le", "shift",
 ];
 
 /// Parses one quantile (a value above 1 is a percentage).
@@ -288,6 +291,10 @@ impl ViewState {
                     Ok(q) => state.line = Some(q),
                     Err(e) => problem("line", e),
                 },
+                "shift" => match parse_span_ms(&value) {
+                    Some(ms) if ms > 0 => state.shift_ms = Some(ms),
+                    _ => problem("shift", format!("{value:?} is not a duration like 1h or 1d")),
+                },
                 "le" => match value.parse::<f64>() {
                     Ok(v) if v.is_finite() => state.le = Some(v),
                     _ => problem(
@@ -351,6 +358,9 @@ impl ViewState {
         if let Some(le) = self.le {
             parts.push(format!("le={le}"));
         }
+        if let Some(ms) = self.shift_ms {
+            parts.push(format!("shift={}", format_ms(ms)));
+        }
         parts
     }
 
@@ -398,7 +408,7 @@ impl ViewState {
         parts.extend(
             self.series_params()
                 .into_iter()
-                .filter(|p| !p.starts_with("line=")),
+                .filter(|p| !p.starts_with("line=") && !p.starts_with("shift=")),
         );
         parts.join("&")
     }
@@ -449,12 +459,13 @@ mod tests {
             by: Some(GroupBy::parse("route,host").expect("by")),
             line: Some(0.95),
             le: Some(250.0),
+            shift_ms: Some(3_600_000),
             ..ViewState::default()
         };
         let query = state.to_query(false);
         assert!(
             query.ends_with(
-                "&metric=http.server.duration&filter=service:checkout,route:%2Fapi%2A,%21host:dn-3&by=route,host&line=0.95&le=250"
+                "&metric=http.server.duration&filter=service:checkout,route:%2Fapi%2A,%21host:dn-3&by=route,host&line=0.95&le=250&shift=1h"
             ),
             "{query}"
         );
@@ -464,14 +475,18 @@ mod tests {
         let svg = state.chart_svg_query(SketchKind::Datadog);
         assert!(svg.starts_with("sketch=datadog&q=0.95&from="), "{svg}");
         assert!(
-            svg.contains("&by=route,host") && svg.contains("&le=250") && !svg.contains("line="),
+            svg.contains("&by=route,host")
+                && svg.contains("&le=250")
+                && !svg.contains("line=")
+                && !svg.contains("shift="),
             "{svg}"
         );
         // Bad selections fall back and are reported by name.
-        let (fallback, problems) = ViewState::from_query("filter=:x&by=a,b,c&line=2,3&le=fast&metric=");
+        let (fallback, problems) =
+            ViewState::from_query("filter=:x&by=a,b,c&line=2,3&le=fast&metric=&shift=0s");
         assert_eq!(fallback, ViewState::default());
         let params: Vec<&str> = problems.iter().map(|p| p.param.as_str()).collect();
-        assert_eq!(params, ["filter", "by", "line", "le", "metric"]);
+        assert_eq!(params, ["filter", "by", "line", "le", "metric", "shift"]);
     }
 
     #[test]

@@ -50,7 +50,19 @@ pub struct PercentileSeries {
     /// Said under the time axis instead of the zone (e.g. that the axis
     /// starts at the first data, not at the range start).
     pub axis_note: Option<String>,
+    /// Lines drawn dashed (by label index; e.g. the "1 h ago" overlay),
+    /// each in the colour of the solid line it compares with:
+    /// `dashed[i] = Some(j)` draws line `i` dashed in line `j`'s colour.
+    pub dashed: Vec<Option<usize>>,
+    /// Time spans shaded behind the lines (e.g. when an alert fired), Unix ms.
+    pub spans: Vec<(i64, i64)>,
 }
+
+/// Lines of fewer points than this get a marker on each point.
+const MARK_POINTS_BELOW: usize = 40;
+
+/// Colour of shaded spans (alerts firing).
+const SPAN_COLOUR: RGBColor = RGBColor(214, 39, 40);
 
 /// The tick labels a chart drew (what a reader sees on its axes), and where
 /// its x axis lies (for hover readouts).
@@ -179,17 +191,64 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         (x, 0.0..y_max),
         (&x_fmt, &y_fmt),
     )?;
+    let y_top = y_max;
+    chart
+        .draw_series(
+            series
+                .spans
+                .iter()
+                .filter(|(a, b)| *b > first && *a < last)
+                .map(|&(a, b)| {
+                    Rectangle::new(
+                        [(a.max(first), 0.0), (b.min(last), y_top)],
+                        SPAN_COLOUR.mix(0.15).filled(),
+                    )
+                }),
+        )
+        .map_err(|e| err(&e))?;
+    // With few points, each is marked too: a line of one point draws nothing.
+    let marked = series.points.len() < MARK_POINTS_BELOW;
     for (i, label) in series.labels.iter().enumerate() {
-        let colour = LINE_COLOURS[i % LINE_COLOURS.len()];
         let line = series
             .points
             .iter()
             .filter_map(|(t, v)| v.get(i).copied().flatten().map(|v| (*t, v)));
-        chart
-            .draw_series(LineSeries::new(line, colour.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label(label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+        if marked {
+            let like = series.dashed.get(i).copied().flatten().unwrap_or(i);
+            let colour = LINE_COLOURS[like % LINE_COLOURS.len()];
+            let filled = series.dashed.get(i).copied().flatten().is_none();
+            chart
+                .draw_series(line.clone().map(|p| {
+                    let style = if filled {
+                        colour.filled()
+                    } else {
+                        colour.stroke_width(1)
+                    };
+                    Circle::new(p, 3, style)
+                }))
+                .map_err(|e| err(&e))?;
+        }
+        match series.dashed.get(i).copied().flatten() {
+            Some(like) => {
+                let style = LINE_COLOURS[like % LINE_COLOURS.len()].mix(0.7).stroke_width(2);
+                // Dashes need every point of a run; gaps split the runs.
+                chart
+                    .draw_series(DashedLineSeries::new(line.collect::<Vec<_>>(), 6, 4, style))
+                    .map_err(|e| err(&e))?
+                    .label(label.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 6, y)], style));
+            }
+            None => {
+                let colour = LINE_COLOURS[i % LINE_COLOURS.len()];
+                chart
+                    .draw_series(LineSeries::new(line, colour.stroke_width(2)))
+                    .map_err(|e| err(&e))?
+                    .label(label.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+                    });
+            }
+        }
     }
     if let Some(le) = series.threshold {
         let style = THRESHOLD_COLOUR.stroke_width(2);
@@ -549,6 +608,8 @@ mod tests {
             ..Default::default()
         };
         let (svg, axes) = svg_of(&s);
+        // Two points: each marked, so even a one-bucket line is visible.
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
         // An hour: ticks every 10 minutes, as 17:10 … 18:00, in the SVG text.
         assert_eq!(axes.x.first().map(String::as_str), Some("17:10"), "{axes:?}");
         assert_eq!(axes.x.last().map(String::as_str), Some("18:00"), "{axes:?}");
@@ -604,8 +665,33 @@ mod tests {
         assert!(!svg.contains("50000"), "raw numbers on the axis");
         assert!(svg.contains("≤ 25 s"), "the threshold's legend entry");
         // The dashed threshold line is drawn as several short segments.
-        let without = svg_of(&PercentileSeries { threshold: None, ..s }).0;
+        let without = svg_of(&PercentileSeries {
+            threshold: None,
+            ..s.clone()
+        })
+        .0;
         assert!(svg.matches("<polyline").count() > without.matches("<polyline").count() + 3);
+        // A shaded span is one more rectangle; a dashed copy of the line
+        // ("1 h ago") is many short segments.
+        let shaded = svg_of(&PercentileSeries {
+            spans: vec![(SIX_PM + 2_000, SIX_PM + 5_000), (0, 1)],
+            ..s.clone()
+        })
+        .0;
+        assert_eq!(
+            shaded.matches("<rect").count(),
+            svg.matches("<rect").count() + 1,
+            "only the span in range"
+        );
+        let mut overlay = s.clone();
+        overlay.labels.push("P99 (1h ago)".into());
+        overlay.dashed = vec![None, Some(0)];
+        for p in &mut overlay.points {
+            p.1.push(Some(30_000.0));
+        }
+        let (dashed, _) = svg_of(&overlay);
+        assert!(dashed.contains("P99 (1h ago)"));
+        assert!(dashed.matches("<polyline").count() > svg.matches("<polyline").count() + 3);
     }
 
     /// Numbers of `name="…"` in an SVG element.
