@@ -105,6 +105,15 @@ pub enum FilterError {
         /// The character after the `\`.
         found: char,
     },
+    /// A control character (NUL, newline, …) in a value: no tag value holds
+    /// one, so the term could never match.
+    #[error("control character {found:?} at byte {position} in a filter value (tag values never hold one)")]
+    ControlCharacter {
+        /// Byte offset of the character.
+        position: usize,
+        /// The character.
+        found: char,
+    },
     /// A `\` at the very end of the text, escaping nothing.
     #[error("dangling '\\' at byte {position} at the end of the filter (write \\\\ for a literal '\\')")]
     DanglingEscape {
@@ -128,6 +137,7 @@ impl FilterError {
             FilterError::UnescapedBang { .. } => "unescaped_bang",
             FilterError::BadEscape { .. } => "bad_escape",
             FilterError::DanglingEscape { .. } => "dangling_escape",
+            FilterError::ControlCharacter { .. } => "control_character",
         }
     }
 }
@@ -255,6 +265,7 @@ fn parse_term(text: &str, start: usize) -> Result<(Term, Option<usize>), FilterE
                 Some((_, e)) if ESCAPED.contains(&e) => value.push(e),
                 Some((_, found)) => return Err(FilterError::BadEscape { position, found }),
             },
+            c if c.is_control() => return Err(FilterError::ControlCharacter { position, found: c }),
             c => value.push(c),
         }
     }
@@ -597,6 +608,13 @@ mod tests {
             ("a*:b", BadKey("a*".into())),
             (&long_key_term, BadKey(format!("{}…", "k".repeat(64)))),
             ("a:", EmptyValue("a".into())),
+            (
+                "a:b\u{0}",
+                ControlCharacter {
+                    position: 3,
+                    found: '\u{0}',
+                },
+            ),
             ("a:,b:c", EmptyValue("a".into())),
             ("!a:", EmptyValue("a".into())),
             ("a:b:c", SecondColon { position: 3 }),
