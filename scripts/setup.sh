@@ -63,6 +63,11 @@ ensure_python_libs() {
     say "installing Python ddsketch==3.0.1, hdrhistogram, protobuf (interop tests)"
     python3 -m pip install --quiet --disable-pip-version-check "ddsketch==3.0.1" hdrhistogram protobuf
   fi
+  # A second Kafka client with every codec (backend/tests/kafka_clients.rs).
+  if ! python3 -c 'import kafka, snappy, lz4, zstandard; assert kafka.__version__ == "3.0.12"' 2>/dev/null; then
+    say "installing Python kafka-python==3.0.12 with snappy, lz4, zstd (Kafka client tests)"
+    python3 -m pip install --quiet --disable-pip-version-check "kafka-python==3.0.12" python-snappy lz4 zstandard
+  fi
 }
 
 ensure_chromium() {

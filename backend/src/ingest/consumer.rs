@@ -336,6 +336,7 @@ fn note_offset(pipeline: &Pipeline, partition: i32, offset: i64) {
         pos.offset = Some(pos.offset.map_or(offset, |o| o.max(offset)));
         pos.start.get_or_insert(offset);
     });
+    pipeline.clear_read_error(partition);
 }
 
 async fn partition_worker(
@@ -367,7 +368,7 @@ async fn partition_worker(
                         noted_at = std::time::Instant::now();
                     }
                 }
-                Err(e) => tracing::warn!(partition, "consumer error: {e}"),
+                Err(e) => pipeline.note_read_error(partition, &e.to_string()),
             },
             () = tokio::time::sleep(Duration::from_millis(200)), if since_note > 0 && last_offset.is_some() => {
                 if let Some(o) = last_offset { note_offset(&pipeline, partition, o); }

@@ -185,11 +185,26 @@ pub struct Pipeline {
     waiting_for: Mutex<Option<String>>,
     /// Sketch-log records of other source topics a view skipped, by topic.
     ignored_sources: Mutex<BTreeMap<String, u64>>,
+    /// Partitions whose records cannot be read right now (a fetch error
+    /// since the last record consumed).
+    read_errors: Mutex<BTreeMap<i32, ReadError>>,
     /// Latest record of partitions no longer assigned.
     last_current: Mutex<Option<(String, f64, i64, SeriesId)>>,
     /// Highest offset counted per partition, kept across revocations.
     counted_through: Mutex<BTreeMap<i32, i64>>,
 }
+
+/// A partition that keeps failing to deliver records.
+#[derive(Debug, Clone)]
+struct ReadError {
+    message: String,
+    since_ms: i64,
+    count: u64,
+    logged_ms: i64,
+}
+
+/// How often a partition's repeated read error is logged again, ms.
+const READ_ERROR_LOG_EVERY_MS: i64 = 60_000;
 
 /// Locks `m`, or logs and counts a poisoned lock (a panicked thread held it)
 /// and gives `None`: callers skip the work, never silently.
@@ -270,6 +285,7 @@ impl Pipeline {
             last_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             waiting_for: Mutex::new(None),
             ignored_sources: Mutex::new(BTreeMap::new()),
+            read_errors: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -809,6 +825,61 @@ impl Pipeline {
         Some(acc)
     }
 
+    /// Notes that `partition` failed to deliver a record (`message`):
+    /// counted on `/metrics`, logged at first and once a minute, and listed
+    /// in [`Self::problems`] until a record of it is consumed again.
+    pub fn note_read_error(&self, partition: i32, message: &str) {
+        metrics::counter!("mss_consumer_errors_total", "partition" => partition.to_string()).increment(1);
+        let now = self.now_ms();
+        let Some(mut errors) = locked(&self.read_errors, &self.stats, "read errors") else {
+            return;
+        };
+        let e = errors.entry(partition).or_insert_with(|| ReadError {
+            message: message.to_owned(),
+            since_ms: now,
+            count: 0,
+            logged_ms: i64::MIN,
+        });
+        e.count += 1;
+        message.clone_into(&mut e.message);
+        if now.saturating_sub(e.logged_ms) >= READ_ERROR_LOG_EVERY_MS {
+            e.logged_ms = now;
+            tracing::warn!(
+                partition,
+                errors = e.count,
+                "cannot read records of the partition: {message}"
+            );
+        }
+    }
+
+    /// Clears `partition`'s read error (a record of it was consumed).
+    pub fn clear_read_error(&self, partition: i32) {
+        if let Some(mut errors) = locked(&self.read_errors, &self.stats, "read errors") {
+            if errors.remove(&partition).is_some() {
+                tracing::info!(partition, "records of the partition are read again");
+            }
+        }
+    }
+
+    fn read_error_notes(&self) -> Vec<String> {
+        let now = self.now_ms();
+        locked(&self.read_errors, &self.stats, "read errors")
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|(p, e)| {
+                        format!(
+                            "partition {p}: records cannot be read for {} s ({} errors): {}",
+                            (now - e.since_ms) / 1000,
+                            e.count,
+                            e.message
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// What each tier of the window store holds (empty on a poisoned lock, logged).
     pub fn store_footprint(&self) -> crate::window::store::Footprint {
         self.with_store(WindowStore::footprint).unwrap_or_default()
@@ -824,6 +895,7 @@ impl Pipeline {
                 .filter(|n| not_ready.as_ref() != Some(n)),
         );
         out.extend(not_ready);
+        out.extend(self.read_error_notes());
         if let Some(max) = self.catalog.max_series() {
             let refused = self
                 .stats
@@ -871,6 +943,25 @@ impl Pipeline {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+
+    #[test]
+    fn a_partition_that_cannot_be_read_is_a_problem_until_it_reads_again() {
+        let clock = Arc::new(ManualClock::at(1_000_000));
+        let pipeline = Pipeline::with_clock(IngestConfig::default(), clock.clone()).expect("config");
+        pipeline.note_read_error(1, "Decompression (codec 0x4) failed");
+        clock.advance(30_000);
+        pipeline.note_read_error(1, "Decompression (codec 0x4) failed");
+        let problems = pipeline.problems();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p
+                    .starts_with("partition 1: records cannot be read for 30 s (2 errors): Decompression")),
+            "{problems:?}"
+        );
+        pipeline.clear_read_error(1);
+        assert!(pipeline.problems().iter().all(|p| !p.starts_with("partition 1")));
+    }
 
     #[test]
     fn an_idle_partition_is_cut_and_retained_by_the_injected_clock() {

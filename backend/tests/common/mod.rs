@@ -114,7 +114,8 @@ impl Tansu {
     }
 }
 
-fn tansu_binary() -> PathBuf {
+/// The `tansu` binary (`~/.cargo/bin/tansu`, else on the PATH).
+pub fn tansu_binary() -> PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     let cargo_bin = home.join(".cargo/bin/tansu");
     if cargo_bin.exists() {
