@@ -126,9 +126,11 @@ impl<'a> Reader<'a> {
 
     /// Reads a length-prefixed byte string.
     pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        // The bound is checked after the length's own bytes were read.
         let n = self.len(self.remaining())?;
-        let out = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
+        let out = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated)?;
+        self.pos = end;
         Ok(out)
     }
 
@@ -144,6 +146,17 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_byte_string_as_long_as_the_bytes_left_before_its_length_is_truncated() {
+        // Found by scripts/fuzz.sh: the length 2 was checked against the 2
+        // bytes left *before* its own byte was read, and the slice panicked.
+        let mut r = Reader::new(&[0x02, 0xaa]);
+        assert_eq!(r.bytes(), Err(DecodeError::Truncated));
+        let mut ok = Reader::new(&[0x01, 0xaa]);
+        assert_eq!(ok.bytes(), Ok(&[0xaa][..]));
+    }
+
     use super::*;
 
     #[test]

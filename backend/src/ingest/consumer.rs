@@ -247,12 +247,7 @@ pub async fn run(
     let mut ticker = tokio::time::interval(quarter);
     let mut last_commit = std::time::Instant::now();
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let watermarks = spawn_watermark_poller(
-        consumer.clone(),
-        pipeline.clone(),
-        config.topic.clone(),
-        shutdown.clone(),
-    );
+    let watermarks = spawn_watermark_poller(consumer.clone(), pipeline.clone(), &config, shutdown.clone());
 
     loop {
         tokio::select! {
@@ -382,14 +377,23 @@ async fn partition_worker(
 }
 
 /// Every second: high watermarks of the assigned partitions (for lag).
+/// How long the broker must fail to answer before it counts as down.
+const BROKER_DOWN_AFTER: Duration = Duration::from_secs(2);
+
+/// Polls the high watermarks of the assigned partitions and whether the
+/// broker answers, every second: `mss_broker_up` (1/0) on `/metrics`, and
+/// while it does not answer, `/readyz` 503 with the reason.
 fn spawn_watermark_poller(
     consumer: Arc<Member>,
     pipeline: Arc<Pipeline>,
-    topic: String,
+    config: &ConsumerConfig,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    let (topic, brokers) = (config.topic.clone(), config.brokers.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut health = BrokerHealth::default();
+        metrics::gauge!("mss_broker_up").set(1.0);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -397,22 +401,72 @@ fn spawn_watermark_poller(
             }
             let partitions: Vec<i32> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
             let (consumer, topic) = (consumer.clone(), topic.clone());
-            let marks = tokio::task::spawn_blocking(move || {
-                partitions
+            let (marks, probe) = tokio::task::spawn_blocking(move || {
+                let probe = consumer
+                    .fetch_metadata(Some(&topic), Duration::from_millis(1500))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                let marks: Vec<(i32, i64)> = partitions
                     .into_iter()
+                    .filter(|_| probe.is_ok())
                     .filter_map(|p| {
                         consumer
                             .fetch_watermarks(&topic, p, Duration::from_millis(500))
                             .ok()
                             .map(|(_, high)| (p, high))
                     })
-                    .collect::<Vec<_>>()
+                    .collect();
+                (marks, probe)
             })
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| (Vec::new(), Err(format!("the probe task failed: {e}"))));
             for (p, high) in marks {
                 pipeline.update_position(p, |pos| pos.high_watermark = Some(high));
             }
+            note_broker_health(&pipeline, &brokers, probe, &mut health);
         }
     })
+}
+
+/// The broker's health as the probes saw it.
+#[derive(Debug, Default)]
+struct BrokerHealth {
+    /// First failed probe of the current outage.
+    down_since: Option<std::time::Instant>,
+    /// Whether the outage was reported (logged, gauge 0, not ready).
+    reported: bool,
+}
+
+/// Marks the broker down after [`BROKER_DOWN_AFTER`] of failed probes
+/// (logged once per outage), up at the first answer.
+fn note_broker_health(
+    pipeline: &Pipeline,
+    brokers: &str,
+    probe: Result<(), String>,
+    health: &mut BrokerHealth,
+) {
+    match probe {
+        Ok(()) => {
+            if std::mem::take(&mut health.reported) {
+                tracing::info!(brokers, "the broker answers again");
+            }
+            health.down_since = None;
+            metrics::gauge!("mss_broker_up").set(1.0);
+            pipeline.set_outage(None);
+        }
+        Err(e) => {
+            let since = *health.down_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < BROKER_DOWN_AFTER {
+                return;
+            }
+            if !std::mem::replace(&mut health.reported, true) {
+                tracing::warn!(brokers, "the broker does not answer: {e}");
+            }
+            metrics::gauge!("mss_broker_up").set(0.0);
+            let secs = since.elapsed().as_secs();
+            pipeline.set_outage(Some(format!(
+                "the broker at {brokers} does not answer (for {secs} s): {e}"
+            )));
+        }
+    }
 }

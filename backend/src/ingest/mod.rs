@@ -183,6 +183,8 @@ pub struct Pipeline {
     last_sweep_ms: std::sync::atomic::AtomicI64,
     /// What the process is waiting for before it can serve (a broker, a topic).
     waiting_for: Mutex<Option<String>>,
+    /// Why the broker is unreachable right now, once it was reached.
+    outage: Mutex<Option<String>>,
     /// Sketch-log records of other source topics a view skipped, by topic.
     ignored_sources: Mutex<BTreeMap<String, u64>>,
     /// Partitions whose records cannot be read right now (a fetch error
@@ -286,6 +288,7 @@ impl Pipeline {
             waiting_for: Mutex::new(None),
             ignored_sources: Mutex::new(BTreeMap::new()),
             read_errors: Mutex::new(BTreeMap::new()),
+            outage: Mutex::new(None),
         }))
     }
 
@@ -309,6 +312,14 @@ impl Pipeline {
     pub fn set_waiting(&self, reason: Option<String>) {
         if let Some(mut w) = locked(&self.waiting_for, &self.stats, "waiting reason") {
             *w = reason;
+        }
+    }
+
+    /// Notes that the broker stopped answering (`Some(reason)`) or answers
+    /// again (`None`): while it does not, the process is not ready.
+    pub fn set_outage(&self, reason: Option<String>) {
+        if let Some(mut o) = locked(&self.outage, &self.stats, "outage") {
+            *o = reason;
         }
     }
 
@@ -346,6 +357,9 @@ impl Pipeline {
     /// Why the process is not ready, for `/readyz` and the page's status:
     /// also when a view found only other source topics' windows.
     pub fn not_ready_reason(&self) -> Option<String> {
+        if let Some(outage) = locked(&self.outage, &self.stats, "outage").and_then(|o| o.clone()) {
+            return Some(outage);
+        }
         let nothing_shown = self.stats.windows_closed.load(Relaxed) == 0;
         if let Some(note) = self.ignored_sources_note().filter(|_| nothing_shown) {
             return Some(note);

@@ -112,6 +112,15 @@ impl Tansu {
             brokers: format!("127.0.0.1:{port}"),
         }
     }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the broker process.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), self._proc.0.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} the broker");
+    }
 }
 
 /// The `tansu` binary (`~/.cargo/bin/tansu`, else on the PATH).
