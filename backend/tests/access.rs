@@ -13,6 +13,8 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
 const TOKEN: &str = "s3cret-token";
+/// A read-only embed token (`--embed-token`, every panel).
+const EMBED_TOKEN: &str = "wiki-embed";
 
 fn status(port: u16, path: &str, headers: &[(&str, &str)]) -> u16 {
     http_get_with(port, path, headers).map_or(0, |r| r.0)
@@ -57,6 +59,7 @@ fn hosts_origins_and_tokens_are_enforced_and_refusals_counted() {
             ])
             .args(["--static-dir", "/nonexistent", "--auth-token", TOKEN])
             .args(["--embed-origins", "'self',https://wiki.example.com"])
+            .args(["--embed-token", EMBED_TOKEN])
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("mss serve starts"),
@@ -97,6 +100,28 @@ fn hosts_origins_and_tokens_are_enforced_and_refusals_counted() {
     assert_eq!(status(port, "/metrics", &[]), 401);
     // The dashboard's files hold no data.
     assert_eq!(status(port, "/", &[("Host", &listen)]), 200);
+    // The embed token reads what an embed needs, and nothing else.
+    let embed = |path: &str| {
+        status(
+            port,
+            &format!(
+                "{path}{}token={EMBED_TOKEN}",
+                if path.contains('?') { '&' } else { '?' }
+            ),
+            &[],
+        )
+    };
+    assert_eq!(embed("/api/chart.svg?from=now-5m"), 200);
+    assert_eq!(embed("/api/metrics"), 200);
+    assert_eq!(embed("/api/slos"), 200);
+    assert_eq!(embed("/api/summary"), 403);
+    assert_eq!(embed("/api/quantiles"), 403);
+    assert_eq!(embed("/metrics"), 403);
+    let (_, head) = http_get_with(port, &format!("/embed?token={EMBED_TOKEN}"), &[]).expect("answers");
+    assert!(
+        head.contains(&format!("mss_token={EMBED_TOKEN}")) && !head.contains(TOKEN),
+        "the embed page's cookie is the embed token: {head}"
+    );
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -120,6 +145,12 @@ fn hosts_origins_and_tokens_are_enforced_and_refusals_counted() {
             101,
             "no Origin: not a browser"
         );
+        let embed = format!("?token={EMBED_TOKEN}");
+        assert_eq!(
+            ws_status(port, &embed, Some("https://wiki.example.com")).await,
+            101,
+            "an embed streams"
+        );
     });
 
     let (_, metrics) = common::http_get(port, &format!("/metrics?token={TOKEN}")).expect("metrics");
@@ -132,6 +163,11 @@ fn hosts_origins_and_tokens_are_enforced_and_refusals_counted() {
     };
     assert_eq!(count("host"), Some(2), "{metrics}");
     assert_eq!(count("origin"), Some(2));
+    assert_eq!(
+        count("embed_scope"),
+        Some(3),
+        "summary, quantiles, /metrics with the embed token"
+    );
     assert_eq!(
         count("token"),
         Some(4),

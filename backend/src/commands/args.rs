@@ -286,6 +286,12 @@ pub struct HttpArgs {
     /// File holding the token (its first line), instead of `--auth-token`.
     #[arg(long, env = "MSS_AUTH_TOKEN_FILE", conflicts_with = "auth_token")]
     pub auth_token_file: Option<PathBuf>,
+    /// A read-only token for embeds: `T` (every panel) or
+    /// `T=percentiles,histogram`; it opens `/ws`, `/api/metrics`,
+    /// `/api/slos`, `/api/alerts` and, with the percentiles panel,
+    /// `/api/chart.svg` — nothing else (repeatable; needs `--auth-token`).
+    #[arg(long = "embed-token", value_name = "TOKEN[=PANELS]", hide_env_values = true)]
+    pub embed_tokens: Vec<String>,
 }
 
 impl HttpArgs {
@@ -314,12 +320,27 @@ impl HttpArgs {
             .await
             .with_context(|| format!("listening on {}", self.listen))?;
         tracing::info!("serving on http://{}", listener.local_addr()?);
-        let policy = std::sync::Arc::new(crate::serve::access::AccessPolicy::new(
-            self.listen,
-            &self.public_host,
-            &self.embed_origins,
-            self.token()?,
-        ));
+        let token = self.token()?;
+        let embed_tokens = self
+            .embed_tokens
+            .iter()
+            .map(|t| {
+                crate::serve::access::EmbedToken::parse(t).map_err(|e| anyhow::anyhow!("--embed-token: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(
+            embed_tokens.is_empty() || token.is_some(),
+            "--embed-token needs --auth-token (without it every route is open anyway)"
+        );
+        let policy = std::sync::Arc::new(
+            crate::serve::access::AccessPolicy::new(
+                self.listen,
+                &self.public_host,
+                &self.embed_origins,
+                token,
+            )
+            .with_embed_tokens(embed_tokens),
+        );
         if !self.listen.ip().is_loopback() && !policy.has_token() {
             tracing::warn!(
                 listen = %self.listen,

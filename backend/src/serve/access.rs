@@ -16,6 +16,13 @@
 //!   `/healthz`, `/readyz` and the dashboard's static files need none (they
 //!   hold no data). The token is never logged.
 //!
+//! - **Read-only embed tokens** (`--embed-token T`, or `T=percentiles,histogram`
+//!   scoped to panels): what an `/embed` page of those panels needs and
+//!   nothing more — `/ws`, `/api/metrics`, `/api/slos`, `/api/alerts`, and
+//!   `/api/chart.svg` when the percentiles panel is in scope. Every other
+//!   data route answers 403 to them, so a wiki can embed a chart without
+//!   the main token.
+//!
 //! A refused request gets 403 (401 for a missing or wrong token, with
 //! `WWW-Authenticate: Bearer`) with a JSON `{"error"}`, and is counted by
 //! reason (`mss_refused_total{reason}`).
@@ -41,6 +48,8 @@ pub enum Refusal {
     Origin,
     /// `--auth-token` is set and the request carried no valid token.
     Token,
+    /// An embed token on a route outside its scope.
+    EmbedScope,
 }
 
 impl Refusal {
@@ -50,6 +59,7 @@ impl Refusal {
             Refusal::Host => "host",
             Refusal::Origin => "origin",
             Refusal::Token => "token",
+            Refusal::EmbedScope => "embed_scope",
         }
     }
 }
@@ -63,6 +73,57 @@ enum Hosts {
     Named(Vec<String>),
 }
 
+/// The embed panels a token may be scoped to.
+pub const EMBED_PANELS: [&str; 3] = ["percentiles", "histogram", "stats"];
+
+/// A read-only token for embeds: `T` (every panel) or `T=percentiles,histogram`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedToken {
+    token: String,
+    /// Panels in scope (empty: all).
+    panels: Vec<String>,
+}
+
+impl EmbedToken {
+    /// Parses `T` or `T=panel,panel`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (token, panels) = match text.split_once('=') {
+            Some((t, p)) => (t, p.split(',').map(|p| p.trim().to_owned()).collect::<Vec<_>>()),
+            None => (text, Vec::new()),
+        };
+        if token.trim().is_empty() {
+            return Err("an embed token is empty".into());
+        }
+        if let Some(bad) = panels.iter().find(|p| !EMBED_PANELS.contains(&p.as_str())) {
+            return Err(format!("{bad:?} is not a panel ({})", EMBED_PANELS.join(", ")));
+        }
+        Ok(Self {
+            token: token.trim().to_owned(),
+            panels,
+        })
+    }
+
+    /// Whether this token may read `path`.
+    fn allows(&self, path: &str) -> bool {
+        match path {
+            "/ws" | "/api/metrics" | "/api/slos" | "/api/alerts" => true,
+            "/api/chart.svg" => self.panels.is_empty() || self.panels.iter().any(|p| p == "percentiles"),
+            _ => false,
+        }
+    }
+}
+
+/// What the token of a request grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grant<'a> {
+    /// No token required, or the main token.
+    Full,
+    /// An embed token.
+    Embed(&'a EmbedToken),
+    /// No valid token.
+    Nothing,
+}
+
 /// The access rules of one server.
 #[derive(Debug)]
 pub struct AccessPolicy {
@@ -70,6 +131,7 @@ pub struct AccessPolicy {
     /// Origins besides the server's own that may open `/ws` (lowercase, no trailing `/`).
     ws_origins: Vec<String>,
     token: Option<String>,
+    embed_tokens: Vec<EmbedToken>,
 }
 
 /// The host name of a Host header value (`[::1]:8080` → `::1`), lowercase.
@@ -152,7 +214,14 @@ impl AccessPolicy {
             hosts,
             ws_origins,
             token: token.filter(|t| !t.is_empty()),
+            embed_tokens: Vec::new(),
         }
+    }
+
+    /// The same rules plus read-only embed tokens (`--embed-token`).
+    pub fn with_embed_tokens(mut self, tokens: Vec<EmbedToken>) -> Self {
+        self.embed_tokens = tokens;
+        self
     }
 
     /// Whether a token is required.
@@ -186,24 +255,50 @@ impl AccessPolicy {
         same || self.ws_origins.contains(&origin)
     }
 
-    /// The token a request carries and whether it came as `?token=`.
-    fn token_ok(&self, headers: &HeaderMap, query: Option<&str>) -> (bool, bool) {
-        let Some(want) = &self.token else {
-            return (true, false);
+    /// What the request's token grants, and the token when it came as
+    /// `?token=` (the response sets it as the cookie).
+    fn grant(&self, headers: &HeaderMap, query: Option<&str>) -> (Grant<'_>, Option<String>) {
+        let Some(main) = &self.token else {
+            return (Grant::Full, None);
         };
-        let good = |t: &str| same_secret(t.as_bytes(), want.as_bytes());
-        if bearer_token(headers).is_some_and(good) || cookie_token(headers).is_some_and(good) {
-            return (true, false);
+        let of = |t: &str| {
+            if same_secret(t.as_bytes(), main.as_bytes()) {
+                Grant::Full
+            } else {
+                self.embed_tokens
+                    .iter()
+                    .find(|e| same_secret(t.as_bytes(), e.token.as_bytes()))
+                    .map_or(Grant::Nothing, Grant::Embed)
+            }
+        };
+        for t in [bearer_token(headers), cookie_token(headers)]
+            .into_iter()
+            .flatten()
+        {
+            let g = of(t);
+            if g != Grant::Nothing {
+                return (g, None);
+            }
         }
-        let from_query = query_token(query).is_some_and(|t| good(&t));
-        (from_query, from_query)
+        match query_token(query) {
+            Some(t) => match of(&t) {
+                Grant::Nothing => (Grant::Nothing, None),
+                g => (g, Some(t)),
+            },
+            None => (Grant::Nothing, None),
+        }
     }
 
-    /// Checks a request; `Ok(true)` when it carried the token in its query
-    /// (the response sets the cookie).
-    pub fn check(&self, path: &str, query: Option<&str>, headers: &HeaderMap) -> Result<bool, Refusal> {
+    /// Checks a request; `Ok(Some(token))` when it carried a good token in
+    /// its query (the response sets it as the cookie).
+    pub fn check(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Option<String>, Refusal> {
         if path == "/healthz" || path == "/readyz" {
-            return Ok(false);
+            return Ok(None);
         }
         if !self.host_ok(headers) {
             return Err(Refusal::Host);
@@ -211,13 +306,16 @@ impl AccessPolicy {
         if path == "/ws" && !self.origin_ok(headers) {
             return Err(Refusal::Origin);
         }
+        let (grant, from_query) = self.grant(headers, query);
         if !is_data_route(path) {
             // A page opened with a good `?token=` gets the cookie.
-            return Ok(self.token_ok(headers, query) == (true, true));
+            return Ok(from_query);
         }
-        match self.token_ok(headers, query) {
-            (true, from_query) => Ok(from_query),
-            (false, _) => Err(Refusal::Token),
+        match grant {
+            Grant::Full => Ok(from_query),
+            Grant::Embed(e) if e.allows(path) => Ok(from_query),
+            Grant::Embed(_) => Err(Refusal::EmbedScope),
+            Grant::Nothing => Err(Refusal::Token),
         }
     }
 
@@ -233,6 +331,10 @@ impl AccessPolicy {
                 "WebSocket from another origin (see --embed-origins)",
             ),
             Refusal::Token => (StatusCode::UNAUTHORIZED, "a token is required (see --auth-token)"),
+            Refusal::EmbedScope => (
+                StatusCode::FORBIDDEN,
+                "this token is read-only, for embeds of its panels (see --embed-token)",
+            ),
         };
         let mut response = (status, Json(serde_json::json!({ "error": error }))).into_response();
         if reason == Refusal::Token {
@@ -250,7 +352,7 @@ pub async fn enforce(State(policy): State<Arc<AccessPolicy>>, request: Request, 
     let uri = request.uri();
     let checked = policy.check(uri.path(), uri.query(), request.headers());
     let set_cookie = match checked {
-        Ok(set_cookie) => set_cookie,
+        Ok(token) => token,
         Err(reason) => {
             // The path only: a query may hold a token.
             tracing::warn!(reason = reason.name(), path = uri.path(), "request refused");
@@ -258,7 +360,7 @@ pub async fn enforce(State(policy): State<Arc<AccessPolicy>>, request: Request, 
         }
     };
     let mut response = next.run(request).await;
-    if let (true, Some(token)) = (set_cookie, &policy.token) {
+    if let Some(token) = set_cookie {
         let cookie = format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, v);
@@ -301,23 +403,23 @@ mod tests {
     fn hosts_origins_and_tokens_are_checked_where_they_matter() {
         let p = loopback(None);
         let ok = |path: &str, h: &[(&'static str, &str)]| p.check(path, None, &headers(h));
-        assert_eq!(ok("/api/summary", &[("host", "127.0.0.1:8080")]), Ok(false));
-        assert_eq!(ok("/api/summary", &[("host", "localhost:8080")]), Ok(false));
-        assert_eq!(ok("/api/summary", &[("host", "[::1]:8080")]), Ok(false));
-        assert_eq!(ok("/api/summary", &[("host", "mss.example.com")]), Ok(false));
+        assert_eq!(ok("/api/summary", &[("host", "127.0.0.1:8080")]), Ok(None));
+        assert_eq!(ok("/api/summary", &[("host", "localhost:8080")]), Ok(None));
+        assert_eq!(ok("/api/summary", &[("host", "[::1]:8080")]), Ok(None));
+        assert_eq!(ok("/api/summary", &[("host", "mss.example.com")]), Ok(None));
         assert_eq!(
             ok("/", &[("host", "rebind.attacker.example:8080")]),
             Err(Refusal::Host)
         );
-        assert_eq!(ok("/healthz", &[("host", "rebind.attacker.example")]), Ok(false));
+        assert_eq!(ok("/healthz", &[("host", "rebind.attacker.example")]), Ok(None));
         let ws = |origin: &str| ok("/ws", &[("host", "127.0.0.1:8080"), ("origin", origin)]);
-        assert_eq!(ws("http://127.0.0.1:8080"), Ok(false), "same origin");
-        assert_eq!(ws("https://wiki.example.com"), Ok(false), "--embed-origins");
+        assert_eq!(ws("http://127.0.0.1:8080"), Ok(None), "same origin");
+        assert_eq!(ws("https://wiki.example.com"), Ok(None), "--embed-origins");
         assert_eq!(ws("https://evil.example"), Err(Refusal::Origin));
         assert_eq!(ws("null"), Err(Refusal::Origin));
         assert_eq!(
             ok("/ws", &[("host", "127.0.0.1:8080")]),
-            Ok(false),
+            Ok(None),
             "no Origin: not a browser"
         );
         // Anywhere but /ws, Origin is left to CORS.
@@ -326,13 +428,13 @@ mod tests {
                 "/api/summary",
                 &[("host", "127.0.0.1:8080"), ("origin", "https://evil.example")]
             ),
-            Ok(false)
+            Ok(None)
         );
         // A non-loopback listener without --public-host cannot check names.
         let open = AccessPolicy::new("0.0.0.0:8080".parse().expect("addr"), &[], &[], None);
         assert_eq!(
             open.check("/", None, &headers(&[("host", "anything.example")])),
-            Ok(false)
+            Ok(None)
         );
     }
 
@@ -347,7 +449,7 @@ mod tests {
         assert_eq!(check("/metrics", None, &[host]), Err(Refusal::Token));
         assert_eq!(
             check("/api/summary", None, &[host, ("authorization", "Bearer s3cret")]),
-            Ok(false)
+            Ok(None)
         );
         assert_eq!(
             check("/api/summary", None, &[host, ("authorization", "Bearer wrong")]),
@@ -355,7 +457,7 @@ mod tests {
         );
         assert_eq!(
             check("/api/summary", Some("q=0.5&token=s3cret"), &[host]),
-            Ok(true),
+            Ok(Some("s3cret".to_owned())),
             "query: set the cookie"
         );
         assert_eq!(
@@ -364,19 +466,63 @@ mod tests {
         );
         assert_eq!(
             check("/api/summary", None, &[host, ("cookie", "a=b; mss_token=s3cret")]),
-            Ok(false)
+            Ok(None)
         );
-        assert_eq!(check("/readyz", None, &[host]), Ok(false));
+        assert_eq!(check("/readyz", None, &[host]), Ok(None));
         assert_eq!(
             check("/", None, &[host]),
-            Ok(false),
+            Ok(None),
             "the static page holds no data"
         );
         assert_eq!(
             check("/embed", Some("panel=stats&token=s3cret"), &[host]),
-            Ok(true),
+            Ok(Some("s3cret".to_owned())),
             "the page sets the cookie"
         );
-        assert_eq!(check("/embed", Some("token=wrong"), &[host]), Ok(false));
+        assert_eq!(check("/embed", Some("token=wrong"), &[host]), Ok(None));
+    }
+
+    #[test]
+    fn embed_tokens_read_what_embeds_need_and_nothing_else() {
+        let p = loopback(Some("main")).with_embed_tokens(vec![
+            EmbedToken::parse("wiki").expect("token"),
+            EmbedToken::parse("stats-only=stats,histogram").expect("token"),
+        ]);
+        let host = ("host", "127.0.0.1:8080");
+        let with =
+            |path: &str, token: &str| p.check(path, Some(&format!("token={token}")), &headers(&[host]));
+        for path in [
+            "/ws",
+            "/api/metrics",
+            "/api/slos",
+            "/api/alerts",
+            "/api/chart.svg",
+        ] {
+            assert_eq!(with(path, "wiki"), Ok(Some("wiki".to_owned())), "{path}");
+        }
+        for path in [
+            "/api/summary",
+            "/api/quantiles",
+            "/api/series",
+            "/api/exact",
+            "/api/fraction",
+            "/metrics",
+        ] {
+            assert_eq!(with(path, "wiki"), Err(Refusal::EmbedScope), "{path}");
+            assert_eq!(with(path, "main"), Ok(Some("main".to_owned())), "{path}");
+        }
+        // Scoped to panels without the percentiles chart: no chart.svg.
+        assert_eq!(with("/api/chart.svg", "stats-only"), Err(Refusal::EmbedScope));
+        assert_eq!(with("/ws", "stats-only"), Ok(Some("stats-only".to_owned())));
+        // Its cookie carries the embed token, never the main one.
+        let cookie = p.check(
+            "/api/summary",
+            None,
+            &headers(&[host, ("cookie", "mss_token=wiki")]),
+        );
+        assert_eq!(cookie, Err(Refusal::EmbedScope));
+        assert_eq!(with("/ws", "nope"), Err(Refusal::Token));
+        assert!(EmbedToken::parse("t=charts").is_err());
+        assert!(EmbedToken::parse("=stats").is_err());
     }
 }
