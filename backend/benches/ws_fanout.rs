@@ -9,6 +9,10 @@
 //! 3. The whole pipeline (embedded broker → consumer group → 1 s windows),
 //!    575,061 HDFS-like rows, with no client and with 100 clients (10 never
 //!    read): consume rate from the first record to the last.
+//!
+//! `-- clients`: the whole pipeline with 1,000 clients, half never reading,
+//! against none, and the memory they add. `-- series`: bandwidth with 1,000
+//! series.
 #![allow(missing_docs)]
 
 use std::sync::Arc;
@@ -109,6 +113,16 @@ fn spawn_clients(
     port: u16,
     n: usize,
 ) -> Vec<tokio::task::JoinHandle<usize>> {
+    spawn_clients_idle_every(runtime, port, n, 10)
+}
+
+/// Spawns `n` WebSocket clients; every `idle_every`-th never reads.
+fn spawn_clients_idle_every(
+    runtime: &tokio::runtime::Runtime,
+    port: u16,
+    n: usize,
+    idle_every: usize,
+) -> Vec<tokio::task::JoinHandle<usize>> {
     (0..n)
         .map(|i| {
             runtime.spawn(async move {
@@ -132,7 +146,7 @@ fn spawn_clients(
                     ))
                     .await;
                 let mut bytes = 0usize;
-                if i % 10 == 0 {
+                if i % idle_every == 0 {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
                 while let Some(Ok(m)) = ws.next().await {
@@ -147,6 +161,24 @@ fn spawn_clients(
 /// 575,061 rows through the embedded broker and consumer group; msg/s from
 /// the first produced record until the last is in a window sketch.
 fn pipeline_rate(clients: usize) -> f64 {
+    pipeline_rate_with(clients, 10).0
+}
+
+/// `VmRSS` of this process, bytes.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// [`pipeline_rate`] with every `idle_every`-th client never reading; also
+/// the RSS growth from before the clients connected to the end of the run.
+fn pipeline_rate_with(clients: usize, idle_every: usize) -> (f64, u64) {
     use backend::broker::EmbeddedBroker;
     use backend::ingest::consumer::{self, ConsumerConfig};
     use backend::produce::{replay, ProduceOptions};
@@ -158,7 +190,8 @@ fn pipeline_rate(clients: usize) -> f64 {
     let broker = EmbeddedBroker::start(&[("latency-metrics".to_owned(), 4)]).expect("broker");
     let pipeline = Pipeline::new(config(1000)).expect("valid config");
     let port = runtime.block_on(start(pipeline.clone()));
-    let _clients = spawn_clients(&runtime, port, clients);
+    let before = rss_bytes();
+    let _clients = spawn_clients_idle_every(&runtime, port, clients, idle_every);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let consumer = runtime.spawn(consumer::run(
         pipeline.clone(),
@@ -200,12 +233,13 @@ fn pipeline_rate(clients: usize) -> f64 {
         std::thread::sleep(Duration::from_millis(2));
     }
     let rate = rows as f64 / start.elapsed().as_secs_f64();
+    let grown = rss_bytes().saturating_sub(before);
     let _ = producer.join();
     shutdown.cancel();
     let _ = runtime.block_on(consumer);
     runtime.shutdown_timeout(Duration::from_millis(100));
     drop(broker);
-    rate
+    (rate, grown)
 }
 
 /// Bytes a second one client receives with 1,000 series of 20 values/s
@@ -308,9 +342,36 @@ fn series_bandwidth() {
     );
 }
 
+/// 1,000 connected clients, half never reading, against none: the whole
+/// pipeline's rate (best of 3, alternating) and the memory they add.
+fn thousand_clients() {
+    let (mut none, mut thousand, mut grown) = (0.0f64, 0.0f64, 0u64);
+    for _ in 0..3 {
+        none = none.max(pipeline_rate_with(0, 2).0);
+        let (rate, rss) = pipeline_rate_with(1000, 2);
+        thousand = thousand.max(rate);
+        grown = grown.max(rss);
+    }
+    println!("whole pipeline (embedded broker, 1 s windows), 575,061 rows, best of 3:");
+    println!("  no clients:                        {none:>10.0} msg/s");
+    println!(
+        "  1,000 clients (500 never read):    {thousand:>10.0} msg/s  ({:+.1} %)",
+        (thousand / none - 1.0) * 100.0
+    );
+    println!(
+        "  RSS added by the clients (both ends, this process): {:.1} MB, {:.1} KB per client",
+        grown as f64 / 1e6,
+        grown as f64 / 1000.0 / 1e3
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "series") {
         series_bandwidth();
+        return;
+    }
+    if std::env::args().any(|a| a == "clients") {
+        thousand_clients();
         return;
     }
     bandwidth();
