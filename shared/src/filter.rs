@@ -386,6 +386,9 @@ impl Filter {
         if value.is_empty() && !prefix {
             return Err(FilterError::EmptyValue(key.to_owned()));
         }
+        if let Some((position, found)) = value.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(FilterError::ControlCharacter { position, found });
+        }
         if self.terms.len() >= MAX_TERMS {
             return Err(FilterError::TooManyTerms);
         }
@@ -885,7 +888,7 @@ mod tests {
     }
 
     const CHARS: &[char] = &[
-        'a', 'b', 'Z', '0', '_', '.', '-', '/', ' ', ',', ':', '*', '!', '\\', 'é', '🦀', '=', '{', '}', '\t',
+        'a', 'b', 'Z', '0', '_', '.', '-', '/', ' ', ',', ':', '*', '!', '\\', 'é', '🦀', '=', '{', '}',
     ];
 
     #[test]
@@ -1001,5 +1004,12 @@ mod tests {
         let g = f.without_term(1);
         assert_eq!(g.to_text(), "service:checkout,route:/api*");
         assert_eq!(f.without_term(9), f);
+        assert!(matches!(
+            f.with_term("k", "a\tb", false, false),
+            Err(FilterError::ControlCharacter {
+                position: 1,
+                found: '\t'
+            })
+        ));
     }
 }
