@@ -229,8 +229,17 @@ fn pipeline_rate_with(clients: usize, idle_every: usize) -> (f64, u64) {
             &tokio_util::sync::CancellationToken::new(),
         )
     });
+    let mut shown = Instant::now();
     while pipeline.stats.messages.load(std::sync::atomic::Ordering::Relaxed) < rows {
         std::thread::sleep(Duration::from_millis(2));
+        if shown.elapsed() > Duration::from_secs(5) {
+            shown = Instant::now();
+            eprintln!(
+                "  … {clients} clients: {} of {rows} counted, {} produced",
+                pipeline.stats.messages.load(std::sync::atomic::Ordering::Relaxed),
+                pipeline.stats.produced.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
     }
     let rate = rows as f64 / start.elapsed().as_secs_f64();
     let grown = rss_bytes().saturating_sub(before);
