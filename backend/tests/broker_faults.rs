@@ -68,27 +68,8 @@ fn a_broker_frozen_mid_replay_is_reported_while_frozen_and_up_again_after() {
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 30_000, 5);
     let port = free_port();
-    let _consumer = Proc(
-        mss()
-            .args([
-                "consume",
-                "--brokers",
-                &tansu.brokers,
-                "--group",
-                "faults",
-                "--window",
-                "200ms",
-            ])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args([
-                "--librdkafka",
-                &format!("session.timeout.ms={SESSION_TIMEOUT_MS}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log_file(&format!("consume-faults-{port}")))
-            .spawn()
-            .expect("mss consume starts"),
-    );
+    let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
+    let _consumer = spawn_consumer(&tansu.brokers, "faults", port, &["--librdkafka", &session]);
     wait_until("the consumer is ready", Duration::from_secs(60), || {
         http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
     });

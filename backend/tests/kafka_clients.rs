@@ -58,29 +58,11 @@ fn every_codec_headers_null_keys_and_values_from_kafka_python_are_counted_once()
     assert_eq!(produced["null_values"], 12);
 
     let port = free_port();
-    let _consumer = Proc(
-        mss()
-            .args([
-                "consume",
-                "--brokers",
-                &tansu.brokers,
-                "--topic",
-                topic,
-                "--partitions",
-                "2",
-            ])
-            .args([
-                "--group",
-                "py-codecs",
-                "--window",
-                "200ms",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log_file(&format!("consume-py-codecs-{port}")))
-            .spawn()
-            .expect("mss consume starts"),
+    let _consumer = spawn_consumer(
+        &tansu.brokers,
+        "py-codecs",
+        port,
+        &["--topic", topic, "--partitions", "2"],
     );
     let s = wait_summary(
         port,

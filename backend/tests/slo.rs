@@ -202,7 +202,8 @@ async fn receiver(fail_first: usize) -> (u16, Arc<Mutex<Vec<serde_json::Value>>>
 }
 
 async fn wait_for_bodies(got: &Arc<Mutex<Vec<serde_json::Value>>>, n: usize) -> Vec<serde_json::Value> {
-    for _ in 0..200 {
+    // Up to 30 s: the first notification waits out two failed attempts.
+    for _ in 0..600 {
         let bodies = got.lock().expect("bodies").clone();
         if bodies.len() >= n {
             return bodies;

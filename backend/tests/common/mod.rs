@@ -208,6 +208,29 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// `mss consume` on `brokers` in `group` with 200 ms windows, serving on
+/// `port`, plus `extra` arguments; its log is `consume-{group}-{port}`.
+pub fn spawn_consumer(brokers: &str, group: &str, port: u16, extra: &[&str]) -> Proc {
+    Proc(
+        mss()
+            .args([
+                "consume",
+                "--brokers",
+                brokers,
+                "--group",
+                group,
+                "--window",
+                "200ms",
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log_file(&format!("consume-{group}-{port}")))
+            .spawn()
+            .expect("mss consume starts"),
+    )
+}
+
 /// `/api/summary` as JSON, if the server answers.
 pub fn summary(port: u16, query: &str) -> Option<serde_json::Value> {
     let (status, body) = http_get(port, &format!("/api/summary{query}"))?;
