@@ -60,11 +60,8 @@ fn consume_command(brokers: &str, group: &str, port: u16, window: &str) -> std::
 }
 
 fn consume(brokers: &str, group: &str, port: u16) -> Proc {
-    Proc(
-        consume_command(brokers, group, port, "200ms")
-            .spawn()
-            .expect("mss consume starts"),
-    )
+    let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
+    spawn_consumer(brokers, group, port, &["--librdkafka", &session])
 }
 
 #[test]

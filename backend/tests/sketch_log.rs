@@ -14,27 +14,12 @@ use shared::{Sketch, SketchKind};
 /// `mss consume` with 200 ms windows committing every 3 s, so a crash leaves
 /// published windows whose offsets were never committed.
 fn consume(brokers: &str, group: &str, port: u16) -> Proc {
-    Proc(
-        mss()
-            .args([
-                "consume",
-                "--brokers",
-                brokers,
-                "--group",
-                group,
-                "--window",
-                "200ms",
-            ])
-            .args(["--commit-interval", "3s"])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args([
-                "--librdkafka",
-                &format!("session.timeout.ms={SESSION_TIMEOUT_MS}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log_file(&format!("consume-{group}-{port}")))
-            .spawn()
-            .expect("mss consume starts"),
+    let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
+    spawn_consumer(
+        brokers,
+        group,
+        port,
+        &["--commit-interval", "3s", "--librdkafka", &session],
     )
 }
 

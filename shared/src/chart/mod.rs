@@ -110,6 +110,22 @@ impl LabelLog {
     }
 }
 
+/// What a chart drew: the labels its two logs collected, and where its x
+/// axis lies (`plot` and `range` for time charts).
+fn drawn(
+    x: &LabelLog,
+    y: &LabelLog,
+    plot: Option<std::ops::Range<i32>>,
+    range: Option<(i64, i64)>,
+) -> DrawnAxes {
+    DrawnAxes {
+        x: x.take(),
+        y: y.take(),
+        plot_px: plot.map_or((0, 0), |p| (p.start, p.end)),
+        x_range_ms: range,
+    }
+}
+
 /// Why a chart could not be drawn.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("chart drawing failed: {0}")]
@@ -268,12 +284,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     let plot = chart.plotting_area().get_pixel_range().0;
-    Ok(DrawnAxes {
-        x: x_log.take(),
-        y: y_log.take(),
-        plot_px: (plot.start, plot.end),
-        x_range_ms: Some((first, last)),
-    })
+    Ok(drawn(&x_log, &y_log, Some(plot), Some((first, last))))
 }
 
 /// Log-spaced latency bins: the x axis of histograms and the y axis of
@@ -469,12 +480,7 @@ pub fn draw_histogram<DB: DrawingBackend>(
         )
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
-    Ok(DrawnAxes {
-        x: x_log.take(),
-        y: y_log.take(),
-        plot_px: (0, 0),
-        x_range_ms: None,
-    })
+    Ok(drawn(&x_log, &y_log, None, None))
 }
 
 /// A heatmap: one column of bin counts per time step.
@@ -561,12 +567,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     }
     root.present().map_err(|e| err(&e))?;
     let plot = chart.plotting_area().get_pixel_range().0;
-    Ok(DrawnAxes {
-        x: x_log.take(),
-        y: y_log.take(),
-        plot_px: (plot.start, plot.end),
-        x_range_ms: Some((first, last)),
-    })
+    Ok(drawn(&x_log, &y_log, Some(plot), Some((first, last))))
 }
 
 #[cfg(test)]
