@@ -319,7 +319,17 @@ async fn alerts_fire_after_for_resolve_and_reach_an_alertmanager_receiver_after_
 async fn a_dead_receiver_never_blocks_evaluation() {
     let p = pipeline();
     fill(&p);
-    let dead = common::free_port();
+    // A receiver that accepts connections and never answers: a sender on
+    // the tick's path would wait out its 5 s attempt timeout on the first
+    // notification.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let dead = silent.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
     let shutdown = CancellationToken::new();
     let target = webhook::Target::parse(&format!("http://127.0.0.1:{dead}/")).expect("url");
     let defs = definitions(
