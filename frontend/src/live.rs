@@ -47,6 +47,15 @@ pub struct Live {
     frame_requested: StoredValue<bool>,
 }
 
+/// Why a window is not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    /// Its series is outside the subscription (a window of an earlier one).
+    Foreign,
+    /// Its series was never defined by a catalog message.
+    Undefined,
+}
+
 /// What the page subscribes to: a metric's series passing a filter, and
 /// how the store groups them.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -122,38 +131,39 @@ impl Live {
         );
     }
 
-    /// The group of a window's series; `Err` when the series is not one the
-    /// page subscribed to (a window of an earlier subscription).
-    fn group_of(&self, w: &WindowSnapshot) -> Result<Option<GroupKey>, ()> {
+    /// The group of a window's series, or why the window is skipped.
+    fn group_of(&self, w: &WindowSnapshot) -> Result<Option<GroupKey>, Skip> {
         let default_metric = self
             .hello
             .with_untracked(|h| h.as_ref().map(|h| h.default_metric.clone()))
             .unwrap_or_default();
         self.subscription.with_value(|sub| {
-            self.catalog.with_value(|catalog| match catalog.get(&w.series) {
+            self.catalog.with_value(|catalog| {
                 // The server defines every series before its first window.
-                None => Ok(sub
-                    .by
-                    .as_ref()
-                    .map(|by| by.keys().iter().map(|k| (k.clone(), String::new())).collect())),
-                Some(def) => {
-                    let metric = sub.metric.as_deref().unwrap_or(&default_metric);
-                    if def.key.metric() != metric || !sub.filter.matches(&def.key) {
-                        return Err(());
-                    }
-                    Ok(sub.by.as_ref().map(|by| by.group_of(&def.key)))
+                let def = catalog.get(&w.series).ok_or(Skip::Undefined)?;
+                let metric = sub.metric.as_deref().unwrap_or(&default_metric);
+                if def.key.metric() != metric || !sub.filter.matches(&def.key) {
+                    return Err(Skip::Foreign);
                 }
+                Ok(sub.by.as_ref().map(|by| by.group_of(&def.key)))
             })
         })
     }
 
-    /// Stores one window in the total and its group.
+    /// Stores one window in the total and its group; a skipped one is counted.
     fn store_window(&self, w: &WindowSnapshot) {
         match self.group_of(w) {
             Ok(group) => self.store.update_value(|s| {
                 let _ = s.insert_in(w, group);
             }),
-            Err(()) => self.foreign_windows.update(|n| *n += 1),
+            Err(Skip::Foreign) => self.foreign_windows.update(|n| *n += 1),
+            Err(Skip::Undefined) => {
+                self.bad_frames.update(|n| *n += 1);
+                self.last_error.set(Some(format!(
+                    "a window of series {} the server never defined",
+                    w.series
+                )));
+            }
         }
     }
 
