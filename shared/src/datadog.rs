@@ -89,6 +89,22 @@ impl DatadogSketch {
         }
     }
 
+    /// Inserts `value` `n` times (one weighted bucket increment);
+    /// negative and non-finite values are refused.
+    pub fn insert_n(&mut self, value: f64, n: u64) -> Result<(), InsertError> {
+        check(value)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if self.inner.add_with_count(value, n as f64).is_ok() {
+            self.count += n;
+            self.sum += value * n as f64;
+            self.min = self.min.min(value);
+            self.max = self.max.max(value);
+        }
+        Ok(())
+    }
+
     /// Inserts every value, or none if any is refused.
     pub fn insert_slice(&mut self, values: &[f64]) -> Result<(), InsertError> {
         values.iter().try_for_each(|&v| check(v))?;

@@ -132,6 +132,22 @@ impl HdrSketch {
         Ok(())
     }
 
+    /// Records `value` `n` times (one weighted bucket increment);
+    /// negative, non-finite and too-large values are refused.
+    pub fn insert_n(&mut self, value: f64, n: u64) -> Result<(), InsertError> {
+        let scaled = self.scaled(value)?;
+        if n == 0 {
+            return Ok(());
+        }
+        self.histogram
+            .record_n(scaled, n)
+            .map_err(|_| InsertError::TooLarge(value))?;
+        self.sum += value * n as f64;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        Ok(())
+    }
+
     #[inline]
     fn scaled(&self, value: f64) -> Result<u64, InsertError> {
         if !value.is_finite() {

@@ -127,6 +127,12 @@ impl Sketch {
         each!(self, s => s.insert(value))
     }
 
+    /// Inserts `value` `n` times at the cost of one insert (a histogram
+    /// bucket's count). Refused as [`Self::insert`] refuses.
+    pub fn insert_n(&mut self, value: f64, n: u64) -> Result<(), InsertError> {
+        each!(self, s => s.insert_n(value, n))
+    }
+
     /// Inserts every value, or none of them if any is refused.
     pub fn insert_slice(&mut self, values: &[f64]) -> Result<(), InsertError> {
         each!(self, s => s.insert_slice(values))

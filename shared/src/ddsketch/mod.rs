@@ -113,6 +113,31 @@ impl DDSketch {
         self.max = self.max.max(value);
     }
 
+    /// Inserts `value` `n` times (one weighted bucket increment, as for a
+    /// histogram bucket's count). NaN and ±∞ are rejected.
+    pub fn insert_n(&mut self, value: f64, n: u64) -> Result<(), InsertError> {
+        if !value.is_finite() {
+            return Err(InsertError::NotFinite(value));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let weight = n as f64;
+        let min_possible = self.mapping.min_possible();
+        if value > min_possible {
+            self.positive.add(self.mapping.key(value), weight);
+        } else if value < -min_possible {
+            self.negative.add(self.mapping.key(-value), weight);
+        } else {
+            self.zero_count += weight;
+        }
+        self.count += weight;
+        self.sum += value * weight;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        Ok(())
+    }
+
     /// Inserts every value, or none if any is not finite.
     pub fn insert_slice(&mut self, values: &[f64]) -> Result<(), InsertError> {
         if let Some(&bad) = values.iter().find(|v| !v.is_finite()) {

@@ -124,22 +124,39 @@ impl MomentSketch {
 
     #[inline]
     fn insert_finite(&mut self, value: f64) {
+        self.insert_weighted(value, 1.0);
+    }
+
+    /// Inserts `value` `n` times: every power sum grows by `n·tⁱ` at once.
+    /// NaN and ±∞ are refused.
+    pub fn insert_n(&mut self, value: f64, n: u64) -> Result<(), InsertError> {
+        if !value.is_finite() {
+            return Err(InsertError::NotFinite(value));
+        }
+        if n > 0 {
+            self.insert_weighted(value, n as f64);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn insert_weighted(&mut self, value: f64, weight: f64) {
         let t = if self.compressed { value.asinh() } else { value };
-        self.count += 1.0;
-        self.sum += value;
+        self.count += weight;
+        self.sum += value * weight;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
-        accumulate_powers(&mut self.power_sums[..self.k], t);
+        accumulate_powers(&mut self.power_sums[..self.k], t, weight);
         if t > 0.0 {
             self.min_positive = self.min_positive.min(value);
             // ln without a libm call (error < 1e-14, relative once |ln| > 1); subnormals take `ln`.
             let ln =
                 crate::ddsketch::mapping::fast_log2(t).map_or_else(|| t.ln(), |l| l * std::f64::consts::LN_2);
-            accumulate_powers(&mut self.log_sums[..self.k], ln);
+            accumulate_powers(&mut self.log_sums[..self.k], ln, weight);
         } else if t == 0.0 {
-            self.zero_count += 1.0;
+            self.zero_count += weight;
         } else {
-            self.negative_count += 1.0;
+            self.negative_count += weight;
         }
     }
 
@@ -370,12 +387,12 @@ fn moments_for(n: f64) -> usize {
     (n / 2.0) as usize
 }
 
-/// `sums[i] += t^(i+1)`, with two independent multiplication chains.
+/// `sums[i] += weight·t^(i+1)`, with two independent multiplication chains.
 #[inline]
-fn accumulate_powers(sums: &mut [f64], t: f64) {
+fn accumulate_powers(sums: &mut [f64], t: f64, weight: f64) {
     let t2 = t * t;
-    let mut odd = t;
-    let mut even = t2;
+    let mut odd = weight * t;
+    let mut even = weight * t2;
     for pair in sums.chunks_mut(2) {
         pair[0] += odd;
         if let Some(e) = pair.get_mut(1) {
@@ -431,7 +448,7 @@ mod tests {
         for k in 1..=16 {
             for t in [-2.5, -1.0, 0.0, 0.3, 1.0, 1.7, 9.1] {
                 let mut sums = vec![1.0; k];
-                accumulate_powers(&mut sums, t);
+                accumulate_powers(&mut sums, t, 1.0);
                 for (i, &s) in sums.iter().enumerate() {
                     let want = 1.0 + f64::powi(t, i as i32 + 1);
                     assert!(
