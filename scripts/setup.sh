@@ -63,6 +63,12 @@ ensure_python_libs() {
     say "installing Python ddsketch==3.0.1, hdrhistogram, protobuf (interop tests)"
     python3 -m pip install --quiet --disable-pip-version-check "ddsketch==3.0.1" hdrhistogram protobuf
   fi
+  # OpenTelemetry's Python SDK, its OTLP/HTTP exporter and the official
+  # proto definitions (backend/tests/otlp.rs).
+  if ! python3 -c 'import opentelemetry.sdk.version as v, opentelemetry.exporter.otlp.proto.http, opentelemetry.proto; assert v.__version__ == "1.45.2"' 2>/dev/null; then
+    say "installing Python opentelemetry-sdk 1.45.2 with the OTLP/HTTP exporter (OTLP tests)"
+    python3 -m pip install --quiet --disable-pip-version-check "opentelemetry-sdk==1.45.2" "opentelemetry-exporter-otlp-proto-http==1.45.2" "opentelemetry-proto==1.45.2"
+  fi
   # A second Kafka client with every codec (backend/tests/kafka_clients.rs).
   if ! python3 -c 'import kafka, snappy, lz4, zstandard; assert kafka.__version__ == "3.0.12"' 2>/dev/null; then
     say "installing Python kafka-python==3.0.12 with snappy, lz4, zstd (Kafka client tests)"

@@ -26,6 +26,7 @@ pub mod clock;
 pub mod commands;
 pub mod exact;
 pub mod ingest;
+pub mod otlp;
 pub mod produce;
 pub mod profile;
 pub mod record;

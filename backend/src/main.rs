@@ -23,6 +23,8 @@ enum Command {
     Produce(commands::produce::ProduceArgs),
     /// Join the consumer group and keep windowed sketches; serve the API.
     Consume(commands::serve::ConsumeArgs),
+    /// Receive OTLP/HTTP metrics and write them to Kafka (no windows).
+    Receive(commands::receive::ReceiveArgs),
     /// Serve the windows of the sketch log (many ingest processes, one view).
     View(commands::view::ViewArgs),
     /// Write a synthetic HDFS-like Event_traces.csv.
@@ -47,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Consume(args) => commands::serve::run_consume(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::View(args) => commands::view::run(args),
+        Command::Receive(args) => commands::receive::run(args),
         Command::Bench(cmd) => commands::bench::run(cmd),
     }
 }

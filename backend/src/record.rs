@@ -65,11 +65,16 @@ pub enum RejectReason {
     Future,
     /// A `unit` that is not a time unit.
     BadUnit,
+    /// An OTLP Gauge, Sum or Summary point (not a distribution).
+    UnsupportedPoint,
+    /// OTLP buckets that do not add up to the point's count, bounds out of
+    /// order, or a scale out of range.
+    BadBuckets,
 }
 
 impl RejectReason {
     /// Every reason, for stable output order.
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 16] = [
         RejectReason::MissingField,
         RejectReason::NonNumeric,
         RejectReason::NotFinite,
@@ -84,6 +89,8 @@ impl RejectReason {
         RejectReason::Late,
         RejectReason::Future,
         RejectReason::BadUnit,
+        RejectReason::UnsupportedPoint,
+        RejectReason::BadBuckets,
     ];
 
     /// Snake-case name used in JSON and metrics.
@@ -103,6 +110,8 @@ impl RejectReason {
             RejectReason::Late => "late",
             RejectReason::Future => "future",
             RejectReason::BadUnit => "bad_unit",
+            RejectReason::UnsupportedPoint => "unsupported_point",
+            RejectReason::BadBuckets => "bad_buckets",
         }
     }
 
@@ -178,6 +187,15 @@ impl<'a> TagBuf<'a> {
         } else {
             Ok(())
         }
+    }
+
+    /// Tags from pairs (e.g. an OTLP point's attributes).
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        let mut buf = TagBuf::default();
+        for (k, v) in pairs {
+            buf.push(k, Some(v));
+        }
+        buf
     }
 
     fn push(&mut self, key: Cow<'a, str>, value: Option<Cow<'a, str>>) {

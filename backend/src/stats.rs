@@ -34,6 +34,13 @@ pub struct Stats {
     pub store_failures: AtomicU64,
     /// Operations skipped because a lock was poisoned (each also logged).
     pub lock_failures: AtomicU64,
+    /// OTLP data points inserted (each holds many values).
+    pub otlp_points: AtomicU64,
+    /// OTLP points already counted (a repeated export or cumulative point).
+    pub otlp_duplicates: AtomicU64,
+    /// First cumulative points of a stream with an old start: kept as the
+    /// baseline only (see `otlp::temporality`).
+    pub otlp_baseline_only: AtomicU64,
     /// Rejected CSV rows by reason.
     rejected_csv: [AtomicU64; RejectReason::ALL.len()],
     /// Rejected payloads by reason.
@@ -53,6 +60,9 @@ impl Default for Stats {
             redelivered: AtomicU64::new(0),
             store_failures: AtomicU64::new(0),
             lock_failures: AtomicU64::new(0),
+            otlp_points: AtomicU64::new(0),
+            otlp_duplicates: AtomicU64::new(0),
+            otlp_baseline_only: AtomicU64::new(0),
             rejected_csv: Default::default(),
             rejected_payload: Default::default(),
             samples: Mutex::new(Vec::new()),
@@ -63,12 +73,17 @@ impl Default for Stats {
 impl Stats {
     /// Counts one rejected item.
     pub fn reject(&self, source: RejectSource, reason: RejectReason) {
-        self.table(source)[reason.index()].fetch_add(1, Relaxed);
+        self.reject_many(source, reason, 1);
+    }
+
+    /// Counts `n` rejected items (the values of an OTLP bucket).
+    pub fn reject_many(&self, source: RejectSource, reason: RejectReason, n: u64) {
+        self.table(source)[reason.index()].fetch_add(n, Relaxed);
         metrics::counter!("mss_rejected_total", "source" => match source {
             RejectSource::Csv => "csv",
             RejectSource::Payload => "payload",
         }, "reason" => reason.name())
-        .increment(1);
+        .increment(n);
     }
 
     fn table(&self, source: RejectSource) -> &[AtomicU64; RejectReason::ALL.len()] {

@@ -143,6 +143,7 @@ pub async fn run(
             match &publisher {
                 Some((publisher, _)) => {
                     let cut = Cut {
+                        baselines: Vec::new(),
                         partition: p,
                         through_offset: first + VALUES_PER_WINDOW as i64 - 1,
                         windows: batch.iter().map(|w| ClosedWindow::clone(&w.window)).collect(),

@@ -185,6 +185,15 @@ pub struct IngestArgs {
     /// window; older ones are rejected as `late`.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub max_lateness: Duration,
+    /// How record values are read: `json` (mss's records), `otlp` (protobuf
+    /// `ExportMetricsServiceRequest`, as the Collector's Kafka exporter
+    /// writes) or `auto` (a valid JSON record is one, else OTLP).
+    #[arg(long, env = "MSS_FORMAT", value_enum, default_value = "json")]
+    pub format: crate::otlp::RecordFormat,
+    /// Resource attributes of OTLP points that become tags (comma-separated,
+    /// or `*` for all); point attributes always do.
+    #[arg(long, env = "MSS_OTLP_RESOURCE_TAGS", default_value = crate::otlp::points::DEFAULT_RESOURCE_TAGS)]
+    pub otlp_resource_tags: String,
 }
 
 /// Parses `key=value`.
@@ -251,6 +260,8 @@ impl IngestArgs {
             tags: self.tags.clone(),
             max_series: Some(self.max_series),
             live_queue: crate::ingest::DEFAULT_LIVE_QUEUE,
+            format: self.format,
+            otlp_resource_tags: crate::otlp::points::ResourceTags::parse(&self.otlp_resource_tags),
         })
     }
 }
@@ -376,6 +387,53 @@ pub struct ServiceArgs {
     /// Web server.
     #[command(flatten)]
     pub http: HttpArgs,
+}
+
+/// The OTLP/HTTP receiver (`mss serve`, `mss receive`).
+#[derive(Debug, Clone, Args)]
+pub struct OtlpArgs {
+    /// Serve `POST /v1/metrics` (OTLP/HTTP) on this address, e.g.
+    /// `127.0.0.1:4318` (off by default).
+    #[arg(long, env = "MSS_OTLP_LISTEN")]
+    pub otlp_listen: Option<SocketAddr>,
+    /// Topic the receiver writes OTLP records to.
+    #[arg(long, env = "MSS_OTLP_TOPIC", default_value = crate::otlp::DEFAULT_TOPIC)]
+    pub otlp_topic: String,
+    /// Largest request body, in bytes, on the wire and once inflated.
+    #[arg(long, env = "MSS_OTLP_MAX_BODY", default_value_t = crate::otlp::receiver::DEFAULT_MAX_BODY)]
+    pub otlp_max_body: usize,
+}
+
+impl OtlpArgs {
+    /// Binds `--otlp-listen` (when set) and serves `POST /v1/metrics`,
+    /// writing to `topic` on `brokers`, until `shutdown` is cancelled.
+    pub async fn spawn_receiver(
+        &self,
+        brokers: &str,
+        topic: &str,
+        librdkafka: &[(String, String)],
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>> {
+        let Some(listen) = self.otlp_listen else {
+            return Ok(None);
+        };
+        let producer = crate::otlp::receiver::producer(brokers, librdkafka)?;
+        let receiver = crate::otlp::receiver::Receiver::new(producer, topic, self.otlp_max_body);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on --otlp-listen {listen}"))?;
+        tracing::info!(
+            topic,
+            "receiving OTLP/HTTP metrics on http://{}/v1/metrics",
+            listener.local_addr()?
+        );
+        let router = crate::otlp::receiver::router(receiver, listen);
+        Ok(Some(tokio::spawn(crate::serve::run(
+            listener,
+            router,
+            shutdown.clone().cancelled_owned(),
+        ))))
+    }
 }
 
 /// SLOs and alerts (`mss serve`, `mss view`: the roles that see every partition).

@@ -4,6 +4,7 @@ pub mod args;
 pub mod bench;
 pub mod generate;
 pub mod produce;
+pub mod receive;
 pub mod serve;
 pub mod sketch;
 pub mod view;

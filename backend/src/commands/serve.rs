@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::args::{HttpArgs, IngestArgs, KafkaArgs, MonitorArgs, ServiceArgs, SourceArgs};
+use super::args::{HttpArgs, IngestArgs, KafkaArgs, MonitorArgs, OtlpArgs, ServiceArgs, SourceArgs};
 use crate::broker::{wait_for_topics, EmbeddedBroker};
 use crate::ingest::consumer::{self, ConsumerConfig};
 use crate::ingest::Pipeline;
@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// SLOs and alerts.
     #[command(flatten)]
     pub monitor: MonitorArgs,
+    /// OTLP/HTTP receiver.
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
     /// Exit once the source is exhausted and everything produced is consumed.
     #[arg(long)]
     pub exit_when_done: bool,
@@ -95,13 +98,23 @@ pub fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
         exit_when_done: false,
         profile_output: None,
         monitor: MonitorArgs::default(),
+        otlp: None,
     })
 }
 
 /// Runs `mss serve` until Ctrl-C or SIGTERM (or done, with `--exit-when-done`).
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let source = args.source.is_set().then_some(args.source);
-    let ServiceArgs { kafka, ingest, http } = args.service;
+    let ServiceArgs {
+        kafka,
+        mut ingest,
+        http,
+    } = args.service;
+    let otlp = args.otlp.otlp_listen.is_some().then_some(args.otlp);
+    if otlp.is_some() && ingest.format == crate::otlp::RecordFormat::Json {
+        // What the receiver writes is read in this process, beside JSON records.
+        ingest.format = crate::otlp::RecordFormat::Auto;
+    }
     run_service(Service {
         brokers: kafka.brokers.clone(),
         kafka,
@@ -112,6 +125,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         exit_when_done: args.exit_when_done,
         profile_output: args.profile_output,
         monitor: args.monitor,
+        otlp,
     })
 }
 
@@ -125,6 +139,8 @@ struct Service {
     exit_when_done: bool,
     profile_output: Option<std::path::PathBuf>,
     monitor: MonitorArgs,
+    /// The OTLP receiver (serve with `--otlp-listen`).
+    otlp: Option<OtlpArgs>,
 }
 
 fn run_service(service: Service) -> anyhow::Result<()> {
@@ -194,6 +210,12 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
             },
             shutdown.clone(),
         ));
+        // Received OTLP records go to this process's own source topic, read
+        // with `--format auto` beside the JSON records.
+        let receiver = match &service.otlp {
+            Some(otlp) => otlp.spawn_receiver(&brokers, &kafka.topic, &kafka.librdkafka, &shutdown).await?,
+            None => None,
+        };
 
         let producer = match &service.source {
             Some(source) => {
@@ -288,6 +310,9 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
             let _ = r.await;
         }
         let _ = server.await;
+        if let Some(r) = receiver {
+            let _ = r.await;
+        }
         if service.report.is_some() {
             let ids = pipeline.series_of_metric(&pipeline.config.metric);
             let doc = summary::build(&pipeline, pipeline.config.default_kind, &default_qs(), &|id| ids.contains(&id));

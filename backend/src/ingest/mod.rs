@@ -9,6 +9,8 @@ pub mod consumer;
 
 pub mod latency_probe;
 
+mod otlp;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
@@ -63,6 +65,10 @@ pub struct IngestConfig {
     /// Published windows a WebSocket client may fall behind before it is
     /// resynced (the broadcast channel's capacity; default 4096).
     pub live_queue: usize,
+    /// How record values are read (`--format`).
+    pub format: crate::otlp::RecordFormat,
+    /// Resource attributes of OTLP points that become tags (`--otlp-resource-tags`).
+    pub otlp_resource_tags: crate::otlp::points::ResourceTags,
 }
 
 /// Default [`IngestConfig::live_queue`].
@@ -94,6 +100,8 @@ impl Default for IngestConfig {
             tags: Vec::new(),
             max_series: Some(DEFAULT_MAX_SERIES),
             live_queue: DEFAULT_LIVE_QUEUE,
+            format: crate::otlp::RecordFormat::Json,
+            otlp_resource_tags: Default::default(),
         }
     }
 }
@@ -549,10 +557,36 @@ impl Pipeline {
         payload: Option<&[u8]>,
         record_ms: Option<i64>,
     ) {
-        let now = self.now_ms();
+        use crate::otlp::RecordFormat;
         let t = profile::start();
-        let decoded = record::decode(key, payload);
-        profile::record(Stage::Decode, t);
+        match self.config.format {
+            RecordFormat::Json => {
+                let decoded = record::decode(key, payload);
+                profile::record(Stage::Decode, t);
+                self.ingest_decoded(windows, offset, decoded, record_ms);
+            }
+            RecordFormat::Otlp => self.ingest_otlp(windows, offset, payload, record_ms),
+            // A valid JSON record is one (a JSON record with a bad value is
+            // rejected with its reason); anything else is read as OTLP.
+            RecordFormat::Auto => match record::decode(key, payload) {
+                Err(RejectReason::Malformed) => self.ingest_otlp(windows, offset, payload, record_ms),
+                decoded => {
+                    profile::record(Stage::Decode, t);
+                    self.ingest_decoded(windows, offset, decoded, record_ms);
+                }
+            },
+        }
+    }
+
+    #[inline]
+    fn ingest_decoded(
+        &self,
+        windows: &Mutex<PartitionWindows>,
+        offset: i64,
+        decoded: Result<record::Decoded<'_>, RejectReason>,
+        record_ms: Option<i64>,
+    ) {
+        let now = self.now_ms();
         let Ok(mut w) = windows.lock() else {
             // A poisoned partition lock: the record is not lost silently.
             tracing::error!(offset, "partition lock poisoned: record dropped");
@@ -830,10 +864,13 @@ impl Pipeline {
                 .collect();
             let rollups = locked(&self.store, &self.stats, "window store")?.rollups_snapshot(kind, wanted)?;
             let open: Vec<f64> = guards.iter().flat_map(|w| w.open_values(wanted)).collect();
-            (rollups, open)
+            let weighted: Vec<(f64, u64)> = guards.iter().flat_map(|w| w.open_weighted(wanted)).collect();
+            (rollups, (open, weighted))
         };
+        let (open, weighted) = open;
         let mut acc = rollups.merge();
-        if acc.insert_slice(&open).is_err() {
+        let weighted = weighted.iter().try_for_each(|&(v, n)| acc.insert_n(v, n));
+        if acc.insert_slice(&open).and(weighted).is_err() {
             tracing::error!("open values did not insert into a query's sketch");
         }
         Some(acc)

@@ -298,6 +298,7 @@ mod tests {
     #[test]
     fn cuts_round_trip_by_series_name_and_split_into_bounded_chunks() {
         let cut = Cut {
+            baselines: Vec::new(),
             partition: 2,
             through_offset: 10,
             windows: vec![window(1, 0, 100), window(2, 0, 100), window(1, 1000, 100)],
@@ -312,6 +313,7 @@ mod tests {
         assert!(back.is_last_chunk());
         // Big sketches: several chunks, each under the limit plus one window.
         let big = Cut {
+            baselines: Vec::new(),
             partition: 2,
             through_offset: 10,
             windows: (0..5).map(|i| window(1, i * 1000, 300 * 1024)).collect(),
@@ -324,6 +326,7 @@ mod tests {
         assert_eq!(chunks.iter().map(|c| c.windows.len()).sum::<usize>(), 5);
         // An empty cut is still one record.
         let empty = Cut {
+            baselines: Vec::new(),
             partition: 2,
             through_offset: 11,
             windows: Vec::new(),

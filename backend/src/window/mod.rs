@@ -87,6 +87,8 @@ impl WindowConfig {
 #[derive(Debug)]
 struct OpenWindow {
     values: Vec<f64>,
+    /// `(value, count)` of histogram buckets (OTLP points).
+    weighted: Vec<(f64, u64)>,
     first_offset: i64,
     last_offset: i64,
 }
@@ -100,6 +102,8 @@ pub struct Cut {
     pub through_offset: i64,
     /// The snapshots (may be empty: a cut over rejected records only).
     pub windows: Vec<ClosedWindow>,
+    /// OTLP stream states changed since the previous cut.
+    pub baselines: Vec<(u64, crate::otlp::temporality::StreamState)>,
 }
 
 /// Per-partition cache of series ids by canonical bytes (checked against
@@ -165,6 +169,8 @@ pub struct PartitionWindows {
     pub current: Option<(String, f64, i64, SeriesId)>,
     /// Series ids by canonical bytes.
     pub series_cache: SeriesCache,
+    /// OTLP streams: cumulative baselines, recent delta points.
+    pub baselines: crate::otlp::temporality::Baselines,
 }
 
 impl PartitionWindows {
@@ -197,6 +203,7 @@ impl PartitionWindows {
             revoked: false,
             current: None,
             series_cache: SeriesCache::default(),
+            baselines: Default::default(),
         })
     }
 
@@ -235,8 +242,19 @@ impl PartitionWindows {
         now_ms: i64,
         block_id: &str,
     ) -> Option<Cut> {
+        let cut = self.advance(event_ms);
+        self.open_window(offset, series, event_ms).values.push(value);
+        self.note_offset(offset, now_ms);
+        self.messages += 1;
+        self.note_current(block_id, value, now_ms, series);
+        cut
+    }
+
+    /// Moves the watermark to `event_ms` (the newest event time of the next
+    /// record); returns the cut due before that record joins.
+    pub fn advance(&mut self, event_ms: i64) -> Option<Cut> {
         let watermark = self.watermark.map_or(event_ms, |w| w.max(event_ms));
-        // Cut before this record joins: it is then never in an early snapshot
+        // Cut before the record joins: it is then never in an early snapshot
         // of a window that is still filling.
         let cut = if self.due(watermark) { self.cut() } else { None };
         self.watermark = Some(watermark);
@@ -250,20 +268,35 @@ impl PartitionWindows {
                     .saturating_add(self.config.grace()),
             );
         }
+        cut
+    }
+
+    /// Adds bucket counts of one OTLP point of the record at `offset`
+    /// (after [`Self::advance`] for the record's newest point). No cut is
+    /// made between the points of one record, so a cut never splits it.
+    pub fn insert_weighted(&mut self, offset: i64, series: SeriesId, event_ms: i64, values: &[(f64, u64)]) {
+        let open = self.open_window(offset, series, event_ms);
+        open.weighted.extend_from_slice(values);
+        self.messages += values.iter().map(|(_, n)| n).sum::<u64>();
+    }
+
+    /// Accounts for a record whose points were all inserted or refused.
+    pub fn finish_record(&mut self, offset: i64, now_ms: i64) {
+        self.note_offset(offset, now_ms);
+    }
+
+    fn open_window(&mut self, offset: i64, series: SeriesId, event_ms: i64) -> &mut OpenWindow {
         let start = self.window_start(event_ms);
         let spare = &mut self.spare;
         let open = self.open.entry((start, series)).or_insert_with(|| OpenWindow {
             values: spare.pop().unwrap_or_default(),
+            weighted: Vec::new(),
             first_offset: offset,
             last_offset: offset,
         });
-        open.values.push(value);
         open.first_offset = open.first_offset.min(offset);
         open.last_offset = open.last_offset.max(offset);
-        self.note_offset(offset, now_ms);
-        self.messages += 1;
-        self.note_current(block_id, value, now_ms, series);
-        cut
+        open
     }
 
     fn note_current(&mut self, block_id: &str, value: f64, now_ms: i64, series: SeriesId) {
@@ -316,7 +349,8 @@ impl PartitionWindows {
             for s in &mut self.scratch {
                 s.reset();
                 let ti = profile::start();
-                if s.insert_slice(&open.values).is_err() {
+                let weighted = open.weighted.iter().try_for_each(|&(v, n)| s.insert_n(v, n));
+                if s.insert_slice(&open.values).and(weighted).is_err() {
                     self.insert_failures += 1;
                     tracing::error!(kind = %s.kind().name(), "a sketch refused validated values");
                 }
@@ -345,6 +379,7 @@ impl PartitionWindows {
         profile::record(Stage::WindowClose, t);
         Some(Cut {
             partition: self.partition,
+            baselines: self.baselines.take_changed(),
             through_offset: through,
             windows,
         })
@@ -371,6 +406,16 @@ impl PartitionWindows {
     /// Whether a record at `offset` was already counted.
     pub fn already_counted(&self, offset: i64) -> bool {
         self.last_offset.is_some_and(|last| offset <= last)
+    }
+
+    /// The weighted values (OTLP buckets) of the open windows of the series
+    /// `wanted` accepts.
+    pub fn open_weighted(&self, wanted: &dyn Fn(SeriesId) -> bool) -> Vec<(f64, u64)> {
+        self.open
+            .iter()
+            .filter(|((_, series), _)| wanted(*series))
+            .flat_map(|(_, w)| w.weighted.iter().copied())
+            .collect()
     }
 
     /// The values of the open windows of the series `wanted` accepts.
