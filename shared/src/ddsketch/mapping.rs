@@ -7,12 +7,15 @@
 //! * `value(key) = 2^((key − offset) / multiplier) · 2/(1+gamma)`
 //!
 //! Computing `ln` for every insert is slow, so [`LogarithmicMapping::key`]
-//! first evaluates a table-driven approximation of `log2` whose error is far
-//! below `1e-9` keys. Only when that estimate lies within a guard band around
-//! a bucket boundary does it fall back to the exact expression above. Outside
-//! the band both expressions round up to the same integer, so the key is always
-//! exactly the one the Python library computes, at a fraction of the cost.
+//! estimates `log2` from the float's exponent and a line per row of its top
+//! mantissa bits ([`super::key_table`], error below 1.4e-6), scales it by the
+//! multiplier and rounds it with one add of `1.5·2^52`. Only when the estimate
+//! lies within a guard band (the error bound times the multiplier, ≈ 5e-5 keys
+//! at α = 0.01) of a bucket boundary does it compute the exact expression
+//! above. Outside the band both round up to the same integer, so the key is
+//! always exactly the one the Python library computes, without a libm call.
 
+use super::key_table::{approx_log2, MAX_ERROR};
 use crate::error::ConfigError;
 
 /// Number of mantissa bits indexing the log table.
@@ -50,6 +53,12 @@ static LOG_TABLE: [(f64, f64); TABLE_SIZE] = {
     t
 };
 
+/// `1.5 · 2^52`: adding it rounds any `|x| < 2^51` to an integer, which then
+/// sits in the low mantissa bits (`bits = MAGIC_BITS + round(x)`).
+const ROUNDER: f64 = 6_755_399_441_055_744.0;
+/// Largest `|offset|` with which the fast path's integer key cannot overflow.
+const MAX_FAST_OFFSET: f64 = 1_073_741_824.0;
+
 /// Maps positive values to integer bucket keys with relative accuracy α.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LogarithmicMapping {
@@ -65,6 +74,12 @@ pub struct LogarithmicMapping {
     min_possible: f64,
     /// `2 / (1 + gamma)`, the factor placing a bucket's value inside it.
     value_factor: f64,
+    /// The fast key is taken when the scaled estimate is farther than the
+    /// guard band from a bucket boundary: `|distance − ½| < fast_width`.
+    /// Negative (never taken) when the fast path cannot be exact.
+    fast_width: f64,
+    /// `offset − bits(ROUNDER)`: turns the rounded estimate's bits into the key.
+    key_shift: i64,
 }
 
 impl LogarithmicMapping {
@@ -76,13 +91,18 @@ impl LogarithmicMapping {
         let gamma_mantissa = 2.0 * relative_accuracy / (1.0 - relative_accuracy);
         let gamma = 1.0 + gamma_mantissa;
         let multiplier = (1.0 / gamma_mantissa.ln_1p()) * 2f64.ln();
+        let offset = if offset.is_finite() { offset } else { 0.0 };
         Ok(Self {
             relative_accuracy,
             gamma,
             multiplier,
-            offset: if offset.is_finite() { offset } else { 0.0 },
+            offset,
             min_possible: f64::MIN_POSITIVE * gamma,
             value_factor: 2.0 / (1.0 + gamma),
+            fast_width: fast_width(multiplier, offset),
+            // Only used when the offset is whole and below 2^30 (see
+            // `fast_width`), where the cast is exact.
+            key_shift: offset as i64 - ROUNDER.to_bits() as i64,
         })
     }
 
@@ -116,21 +136,38 @@ impl LogarithmicMapping {
     }
 
     /// The key of a positive, finite value above [`Self::min_possible`],
-    /// always equal to [`Self::exact_key`].
+    /// always equal to [`Self::exact_key`] (which other inputs get).
     #[inline]
     pub fn key(&self, value: f64) -> i32 {
-        let Some(log2) = fast_log2(value) else {
-            return self.exact_key(value);
-        };
-        let log_gamma = log2 * self.multiplier;
-        let ceiling = ceil_small(log_gamma);
-        let distance = ceiling - log_gamma;
-        let guard = 1e-9 + log_gamma.abs() * 1e-13;
-        if distance < guard || distance > 1.0 - guard {
-            return self.exact_key(value);
+        // Positive normal floats: biased exponent 1..=0x7fe, sign bit clear.
+        if value.to_bits().wrapping_sub(1 << 52) < 0x7fe << 52 {
+            self.key_of_normal(value)
+        } else {
+            self.exact_key(value)
         }
-        // `as` truncates toward zero (like Python's int()) and saturates.
-        (ceiling + self.offset) as i32
+    }
+
+    /// [`Self::key`] of a positive normal `value` (the caller checked it);
+    /// anything else gives a wrong key, never a panic.
+    #[inline(always)]
+    pub(crate) fn key_of_normal(&self, value: f64) -> i32 {
+        let half_up = approx_log2(value.to_bits()) * self.multiplier + 0.5;
+        let rounded = half_up + ROUNDER;
+        // round(y + ½) − (y + ½), exact: in [−½, ½], and within the guard
+        // band of ±½ exactly when y is within it of an integer.
+        let distance = (rounded - ROUNDER) - half_up;
+        if distance.abs() < self.fast_width {
+            // round(y + ½) = ceil(y) here; the bits hold it (see ROUNDER).
+            (rounded.to_bits() as i64 + self.key_shift) as i32
+        } else {
+            self.exact_key_cold(value)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn exact_key_cold(&self, value: f64) -> i32 {
+        self.exact_key(value)
     }
 
     /// The key computed exactly as the Python library does.
@@ -173,20 +210,19 @@ pub(crate) fn fast_log2(value: f64) -> Option<f64> {
     Some((biased_exponent as f64 - 1023.0) + log2_mantissa)
 }
 
-/// `x.ceil()` for `|x| < 2^52` without a libm call: `f64::ceil` is a
-/// function call on baseline x86-64 (no SSE4.1 `roundsd`), which was a good
-/// part of an insert. Larger magnitudes (never keys) use `ceil`.
-#[inline]
-fn ceil_small(x: f64) -> f64 {
-    if x.abs() >= 4_503_599_627_370_496.0 {
-        return x.ceil();
-    }
-    // Truncation toward zero is one instruction; below 2^52 it is exact.
-    let truncated = x as i64 as f64;
-    if truncated < x {
-        truncated + 1.0
+/// `½ −` the guard band, in keys, for the fast key of a mapping: the table's
+/// error scaled by the multiplier plus a generous bound on every rounding
+/// (the `ln`, division and product of the exact key and of the estimate, all
+/// relative to keys below `1100 · multiplier`). −1 disables the fast path:
+/// when the band would be wide, or for a fractional or huge offset (then
+/// `ceil(·) + offset` is not an integer sum).
+fn fast_width(multiplier: f64, offset: f64) -> f64 {
+    let guard = multiplier * (MAX_ERROR + 1e-12) + 64.0 * 1100.0 * multiplier * f64::EPSILON;
+    let whole_offset = offset.fract() == 0.0 && offset.abs() <= MAX_FAST_OFFSET;
+    if guard < 0.25 && whole_offset {
+        0.5 - guard
     } else {
-        truncated
+        -1.0
     }
 }
 
@@ -209,35 +245,6 @@ mod tests {
         }
         for v in [0.0, -1.0, f64::INFINITY, f64::NAN, 1e-310] {
             assert_eq!(fast_log2(v), None, "{v}");
-        }
-    }
-
-    #[test]
-    fn ceil_small_is_ceil() {
-        let edges = [
-            0.0,
-            -0.0,
-            0.5,
-            -0.5,
-            1.0,
-            -1.0,
-            1.0 - 1e-16,
-            -1.0 + 1e-16,
-            2.5e15,
-            -2.5e15,
-            1e300,
-            -1e300,
-        ];
-        for x in edges
-            .into_iter()
-            .chain((-2000..2000).map(|i| f64::from(i) * 0.37))
-        {
-            assert_eq!(
-                ceil_small(x).to_bits() | (1 << 63),
-                x.ceil().to_bits() | (1 << 63),
-                "{x}"
-            );
-            assert_eq!(ceil_small(x), x.ceil(), "{x}");
         }
     }
 
@@ -273,6 +280,85 @@ mod tests {
                     "boundary of key {key}: {probe:e}"
                 );
             }
+        }
+    }
+
+    /// The smallest float whose exact key is at least `key` (keys are
+    /// monotone in the value), by bisection on the bit patterns.
+    fn boundary(m: &LogarithmicMapping, key: i32) -> f64 {
+        let (mut lo, mut hi) = (f64::MIN_POSITIVE.to_bits(), f64::MAX.to_bits());
+        let guess = m.lower_bound(key);
+        if guess.is_normal() {
+            lo = lo.max((guess * (1.0 - 1e-9)).to_bits());
+            hi = hi.min((guess * (1.0 + 1e-9)).to_bits());
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if m.exact_key(f64::from_bits(mid)) >= key {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        f64::from_bits(lo)
+    }
+
+    /// Every bucket boundary of the whole normal range, and 4 floats either
+    /// side of it, for several α and offsets (α = 0.01: 71,000 boundaries).
+    #[test]
+    fn key_is_exact_at_every_boundary_of_the_range() {
+        for (alpha, offset) in [(0.01, 0.0), (0.01, 37.0), (0.02, -1e6), (0.001, 0.0), (0.05, 0.0)] {
+            let m = LogarithmicMapping::new(alpha, offset).expect("valid alpha");
+            let (first, last) = (m.exact_key(m.min_possible()), m.exact_key(f64::MAX));
+            for key in first + 1..=last {
+                let b = boundary(&m, key);
+                assert_eq!(m.exact_key(b), key, "alpha {alpha}: boundary of {key} at {b:e}");
+                let mut probe = b;
+                for _ in 0..4 {
+                    probe = probe.next_down();
+                }
+                for _ in 0..9 {
+                    assert_eq!(m.key(probe), m.exact_key(probe), "alpha {alpha} offset {offset}: {probe:e}");
+                    probe = probe.next_up();
+                }
+            }
+        }
+    }
+
+    /// Millions of values with random bits over the whole positive range
+    /// (and beyond: subnormals, ∞, NaN), and densely in the HDFS-like range.
+    #[test]
+    fn key_is_exact_for_millions_of_random_values() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for (alpha, offset) in [(0.01, 0.0), (0.01, -3.0), (1.0 / 129.0, 0.0), (0.01, 0.5)] {
+            let m = LogarithmicMapping::new(alpha, offset).expect("valid alpha");
+            for _ in 0..3_000_000 {
+                let any = f64::from_bits(next() >> 1);
+                assert_eq!(m.key(any), m.exact_key(any), "alpha {alpha}: {any:e}");
+                // 1..2^20: latencies in µs or ms.
+                let dense = 1.0 + (next() >> 11) as f64 * (1.0 / 8_589_934_592.0);
+                assert_eq!(m.key(dense), m.exact_key(dense), "alpha {alpha}: {dense:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_is_off_where_it_could_not_be_exact() {
+        let fractional = LogarithmicMapping::new(0.01, 0.5).expect("valid");
+        assert!(fractional.fast_width < 0.0);
+        let fine = LogarithmicMapping::new(1e-6, 0.0).expect("valid");
+        assert!(fine.fast_width < 0.0);
+        let default = LogarithmicMapping::new(0.01, 0.0).expect("valid");
+        assert!(default.fast_width > 0.49 && default.fast_width < 0.5);
+        for v in [1.0, 2.0, 1e-300, 1e300, 12345.678] {
+            assert_eq!(fractional.key(v), fractional.exact_key(v));
+            assert_eq!(fine.key(v), fine.exact_key(v));
         }
     }
 

@@ -54,7 +54,26 @@ impl CollapsingLowestStore {
         self.count += weight;
     }
 
+    /// Adds 1 to the bucket `key` without counting it: the caller adds the
+    /// number of increments with [`Self::add_to_count`] (a batch does it once).
+    #[inline(always)]
+    pub(crate) fn increment(&mut self, key: i32) {
+        let index = key.wrapping_sub(self.offset) as u32 as usize;
+        if let Some(bin) = self.bins.get_mut(index) {
+            *bin += 1.0;
+        } else {
+            self.add_out_of_range(key, 1.0);
+        }
+    }
+
+    /// Adds `n` to the total count (after `n` calls of [`Self::increment`]).
+    #[inline]
+    pub(crate) fn add_to_count(&mut self, n: f64) {
+        self.count += n;
+    }
+
     #[cold]
+    #[inline(never)]
     fn add_out_of_range(&mut self, key: i32, weight: f64) {
         self.reserve(key, key);
         let index = (i64::from(key) - i64::from(self.offset)).max(0) as usize;
