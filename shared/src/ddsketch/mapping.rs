@@ -318,7 +318,11 @@ mod tests {
                     probe = probe.next_down();
                 }
                 for _ in 0..9 {
-                    assert_eq!(m.key(probe), m.exact_key(probe), "alpha {alpha} offset {offset}: {probe:e}");
+                    assert_eq!(
+                        m.key(probe),
+                        m.exact_key(probe),
+                        "alpha {alpha} offset {offset}: {probe:e}"
+                    );
                     probe = probe.next_up();
                 }
             }
