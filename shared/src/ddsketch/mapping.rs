@@ -9,7 +9,8 @@
 //! Computing `ln` for every insert is slow, so [`LogarithmicMapping::key`]
 //! estimates `log2` from the float's exponent and a line per row of its top
 //! mantissa bits ([`super::key_table`], error below 1.4e-6), scales it by the
-//! multiplier and rounds it with one add of `1.5·2^52`. Only when the estimate
+//! multiplier and turns it into 16-bit fixed point with one add of `1.5·2^36`
+//! (integer part and fraction are then bit fields). Only when the fraction
 //! lies within a guard band (the error bound times the multiplier, ≈ 5e-5 keys
 //! at α = 0.01) of a bucket boundary does it compute the exact expression
 //! above. Outside the band both round up to the same integer, so the key is
@@ -53,9 +54,12 @@ static LOG_TABLE: [(f64, f64); TABLE_SIZE] = {
     t
 };
 
-/// `1.5 · 2^52`: adding it rounds any `|x| < 2^51` to an integer, which then
-/// sits in the low mantissa bits (`bits = MAGIC_BITS + round(x)`).
-const ROUNDER: f64 = 6_755_399_441_055_744.0;
+/// `1.5 · 2^36`: for `|x| < 2^35`, `x + ROUNDER` has an ulp of `2^-16`, so its
+/// bits are `bits(ROUNDER) + round(x · 2^16)`: `x` in fixed point, with its
+/// 16 fraction bits in the low bits (those of `bits(ROUNDER)` are zero).
+const ROUNDER: f64 = 103_079_215_104.0;
+/// Fraction bits of that fixed point.
+const FRACTION_BITS: u32 = 16;
 /// Largest `|offset|` with which the fast path's integer key cannot overflow.
 const MAX_FAST_OFFSET: f64 = 1_073_741_824.0;
 
@@ -72,13 +76,19 @@ pub struct LogarithmicMapping {
     offset: f64,
     /// Values at or below this magnitude are counted as zero.
     min_possible: f64,
+    /// `bits(min_possible) + 1`: the bits of the smallest value with a key.
+    above_min_bits: u64,
     /// `2 / (1 + gamma)`, the factor placing a bucket's value inside it.
     value_factor: f64,
-    /// The fast key is taken when the scaled estimate is farther than the
-    /// guard band from a bucket boundary: `|distance − ½| < fast_width`.
-    /// Negative (never taken) when the fast path cannot be exact.
-    fast_width: f64,
-    /// `offset − bits(ROUNDER)`: turns the rounded estimate's bits into the key.
+    /// The guard band in units of `2^-16` keys: the fast key is taken when
+    /// the fixed-point estimate's fraction `f` has `f − guard_units <
+    /// fast_span` (unsigned), i.e. lies at least the band away from 0 and 1.
+    guard_units: u64,
+    /// `2^16 − 2·guard_units`, or 0 (never taken) when the fast path cannot
+    /// be exact.
+    fast_span: u64,
+    /// `offset + 1 − bits(ROUNDER)/2^16`: turns the estimate's integer bits
+    /// (its floor) into the key, `ceil` of the exact log.
     key_shift: i64,
 }
 
@@ -98,11 +108,13 @@ impl LogarithmicMapping {
             multiplier,
             offset,
             min_possible: f64::MIN_POSITIVE * gamma,
+            above_min_bits: (f64::MIN_POSITIVE * gamma).to_bits() + 1,
             value_factor: 2.0 / (1.0 + gamma),
-            fast_width: fast_width(multiplier, offset),
+            guard_units: guard_units(multiplier),
+            fast_span: fast_span(multiplier, offset),
             // Only used when the offset is whole and below 2^30 (see
-            // `fast_width`), where the cast is exact.
-            key_shift: offset as i64 - ROUNDER.to_bits() as i64,
+            // `fast_span`), where the cast is exact.
+            key_shift: offset as i64 + 1 - (ROUNDER.to_bits() >> FRACTION_BITS) as i64,
         })
     }
 
@@ -135,6 +147,15 @@ impl LogarithmicMapping {
         self.min_possible
     }
 
+    /// Whether `value` is finite and above [`Self::min_possible`] (so a
+    /// positive normal float with a key): positive floats order as their
+    /// bits, so this is one unsigned compare (negatives and NaN wrap high).
+    #[inline(always)]
+    pub(crate) fn has_positive_key(&self, value: f64) -> bool {
+        let infinity = f64::INFINITY.to_bits();
+        value.to_bits().wrapping_sub(self.above_min_bits) < infinity - self.above_min_bits
+    }
+
     /// The key of a positive, finite value above [`Self::min_possible`],
     /// always equal to [`Self::exact_key`] (which other inputs get).
     #[inline]
@@ -151,14 +172,15 @@ impl LogarithmicMapping {
     /// anything else gives a wrong key, never a panic.
     #[inline(always)]
     pub(crate) fn key_of_normal(&self, value: f64) -> i32 {
-        let half_up = approx_log2(value.to_bits()) * self.multiplier + 0.5;
-        let rounded = half_up + ROUNDER;
-        // round(y + ½) − (y + ½), exact: in [−½, ½], and within the guard
-        // band of ±½ exactly when y is within it of an integer.
-        let distance = (rounded - ROUNDER) - half_up;
-        if distance.abs() < self.fast_width {
-            // round(y + ½) = ceil(y) here; the bits hold it (see ROUNDER).
-            (rounded.to_bits() as i64 + self.key_shift) as i32
+        let estimate = approx_log2(value.to_bits()) * self.multiplier;
+        let fixed = (estimate + ROUNDER).to_bits();
+        let fraction = fixed & ((1 << FRACTION_BITS) - 1);
+        if fraction.wrapping_sub(self.guard_units) < self.fast_span {
+            // Farther than the band from an integer: the exact log lies
+            // strictly between floor(estimate) and that + 1, so its ceiling
+            // is floor + 1. The high bits hold floor + bits(ROUNDER)/2^16;
+            // below 2^31 in magnitude with a fast offset, so the cast is exact.
+            ((fixed >> FRACTION_BITS) as i64 + self.key_shift) as i32
         } else {
             self.exact_key_cold(value)
         }
@@ -210,19 +232,29 @@ pub(crate) fn fast_log2(value: f64) -> Option<f64> {
     Some((biased_exponent as f64 - 1023.0) + log2_mantissa)
 }
 
-/// `½ −` the guard band, in keys, for the fast key of a mapping: the table's
-/// error scaled by the multiplier plus a generous bound on every rounding
-/// (the `ln`, division and product of the exact key and of the estimate, all
-/// relative to keys below `1100 · multiplier`). −1 disables the fast path:
-/// when the band would be wide, or for a fractional or huge offset (then
-/// `ceil(·) + offset` is not an integer sum).
-fn fast_width(multiplier: f64, offset: f64) -> f64 {
+/// The guard band in units of `2^-16` keys: the table's error scaled by the
+/// multiplier plus a generous bound on every rounding (the `ln`, division and
+/// product of the exact key and of the estimate, all relative to keys below
+/// `1100 · multiplier`), plus the fixed point's own rounding (½ unit) and one
+/// unit to spare.
+fn guard_units(multiplier: f64) -> u64 {
     let guard = multiplier * (MAX_ERROR + 1e-12) + 64.0 * 1100.0 * multiplier * f64::EPSILON;
+    // Saturating cast: a huge band (tiny α) only disables the fast path.
+    (guard * f64::from(1u32 << FRACTION_BITS)) as u64 + 2
+}
+
+/// The span of fractions that take the fast key, 0 (none) when the band
+/// would be wide (more than a quarter key, or keys beyond the fixed point's
+/// 2^35), or for a fractional or huge offset (then `ceil(·) + offset` is not
+/// an integer sum).
+fn fast_span(multiplier: f64, offset: f64) -> u64 {
+    let units = guard_units(multiplier);
     let whole_offset = offset.fract() == 0.0 && offset.abs() <= MAX_FAST_OFFSET;
-    if guard < 0.25 && whole_offset {
-        0.5 - guard
+    let small_keys = 1100.0 * multiplier < 34_359_738_368.0;
+    if units < 1 << (FRACTION_BITS - 2) && whole_offset && small_keys {
+        (1 << FRACTION_BITS) - 2 * units
     } else {
-        -1.0
+        0
     }
 }
 
@@ -355,11 +387,13 @@ mod tests {
     #[test]
     fn fast_path_is_off_where_it_could_not_be_exact() {
         let fractional = LogarithmicMapping::new(0.01, 0.5).expect("valid");
-        assert!(fractional.fast_width < 0.0);
+        assert_eq!(fractional.fast_span, 0);
         let fine = LogarithmicMapping::new(1e-6, 0.0).expect("valid");
-        assert!(fine.fast_width < 0.0);
+        assert_eq!(fine.fast_span, 0);
         let default = LogarithmicMapping::new(0.01, 0.0).expect("valid");
-        assert!(default.fast_width > 0.49 && default.fast_width < 0.5);
+        // α = 0.01: a band of 5e-5 keys, 4 units of 2^-16 plus 2.
+        assert_eq!(default.guard_units, 5);
+        assert_eq!(default.fast_span, (1 << 16) - 10);
         for v in [1.0, 2.0, 1e-300, 1e300, 12345.678] {
             assert_eq!(fractional.key(v), fractional.exact_key(v));
             assert_eq!(fine.key(v), fine.exact_key(v));

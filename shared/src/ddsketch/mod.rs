@@ -89,24 +89,37 @@ impl DDSketch {
     /// Inserts one value. NaN and ±∞ are rejected.
     #[inline(always)]
     pub fn insert(&mut self, value: f64) -> Result<(), InsertError> {
+        // The common case, a positive finite value with a key, is one compare.
+        if self.mapping.has_positive_key(value) {
+            self.positive.increment(self.mapping.key_of_normal(value));
+            self.record(value);
+            Ok(())
+        } else {
+            self.insert_other(value)
+        }
+    }
+
+    /// [`Self::insert`] of a negative, zero-like or non-finite value.
+    #[inline(never)]
+    fn insert_other(&mut self, value: f64) -> Result<(), InsertError> {
         if !value.is_finite() {
             return Err(InsertError::NotFinite(value));
         }
-        self.insert_finite(value);
-        Ok(())
-    }
-
-    #[inline(always)]
-    fn insert_finite(&mut self, value: f64) {
-        let min_possible = self.mapping.min_possible();
-        // Above min_possible (≥ the smallest normal) and finite: normal.
-        if value > min_possible {
-            self.positive.add(self.mapping.key_of_normal(value), 1.0);
-        } else if value < -min_possible {
-            self.negative.add(self.mapping.key_of_normal(-value), 1.0);
+        if value < -self.mapping.min_possible() {
+            // Finite and below −min_possible: a negative normal.
+            self.negative.increment(self.mapping.key_of_normal(-value));
+        } else if value > self.mapping.min_possible() {
+            self.positive.increment(self.mapping.key_of_normal(value));
         } else {
             self.zero_count += 1.0;
         }
+        self.record(value);
+        Ok(())
+    }
+
+    /// Sum and extremes of an inserted value.
+    #[inline(always)]
+    fn record(&mut self, value: f64) {
         self.sum += value;
         // Branches, not selects: a new extreme is rare, so these are two
         // well-predicted compares and no store (a select is a store per
@@ -155,11 +168,11 @@ impl DDSketch {
         // stores only see bucket increments. Same order of additions to `sum`
         // as one insert at a time.
         for &v in values {
-            if v > min_possible {
-                self.positive.increment(self.mapping.key_of_normal(v));
+            if self.mapping.has_positive_key(v) {
+                self.positive.increment_uncounted(self.mapping.key_of_normal(v));
                 positives += 1;
             } else if v < -min_possible {
-                self.negative.increment(self.mapping.key_of_normal(-v));
+                self.negative.increment_uncounted(self.mapping.key_of_normal(-v));
                 negatives += 1;
             } else {
                 zeros += 1;
@@ -168,9 +181,8 @@ impl DDSketch {
             min = if v < min { v } else { min };
             max = if v > max { v } else { max };
         }
-        // Counts below 2^53 are exact in f64, so this equals adding 1 each time.
-        self.positive.add_to_count(positives as f64);
-        self.negative.add_to_count(negatives as f64);
+        self.positive.add_increments(positives);
+        self.negative.add_increments(negatives);
         self.zero_count += zeros as f64;
         (self.sum, self.min, self.max) = (sum, min, max);
         Ok(())
