@@ -78,6 +78,8 @@ pub struct LogarithmicMapping {
     min_possible: f64,
     /// `bits(min_possible) + 1`: the bits of the smallest value with a key.
     above_min_bits: u64,
+    /// `bits(+∞) − above_min_bits`: how many floats have a positive key.
+    positive_span: u64,
     /// `2 / (1 + gamma)`, the factor placing a bucket's value inside it.
     value_factor: f64,
     /// The guard band in units of `2^-16` keys: the fast key is taken when
@@ -102,16 +104,19 @@ impl LogarithmicMapping {
         let gamma = 1.0 + gamma_mantissa;
         let multiplier = (1.0 / gamma_mantissa.ln_1p()) * 2f64.ln();
         let offset = if offset.is_finite() { offset } else { 0.0 };
+        let above_min_bits = (f64::MIN_POSITIVE * gamma).to_bits() + 1;
+        let guard_units = guard_units(multiplier);
         Ok(Self {
             relative_accuracy,
             gamma,
             multiplier,
             offset,
             min_possible: f64::MIN_POSITIVE * gamma,
-            above_min_bits: (f64::MIN_POSITIVE * gamma).to_bits() + 1,
+            above_min_bits,
+            positive_span: f64::INFINITY.to_bits() - above_min_bits,
             value_factor: 2.0 / (1.0 + gamma),
-            guard_units: guard_units(multiplier),
-            fast_span: fast_span(multiplier, offset),
+            guard_units,
+            fast_span: fast_span(guard_units, multiplier, offset),
             // Only used when the offset is whole and below 2^30 (see
             // `fast_span`), where the cast is exact.
             key_shift: offset as i64 + 1 - (ROUNDER.to_bits() >> FRACTION_BITS) as i64,
@@ -152,8 +157,7 @@ impl LogarithmicMapping {
     /// bits, so this is one unsigned compare (negatives and NaN wrap high).
     #[inline(always)]
     pub(crate) fn has_positive_key(&self, value: f64) -> bool {
-        let infinity = f64::INFINITY.to_bits();
-        value.to_bits().wrapping_sub(self.above_min_bits) < infinity - self.above_min_bits
+        value.to_bits().wrapping_sub(self.above_min_bits) < self.positive_span
     }
 
     /// The key of a positive, finite value above [`Self::min_possible`],
@@ -247,8 +251,7 @@ fn guard_units(multiplier: f64) -> u64 {
 /// would be wide (more than a quarter key, or keys beyond the fixed point's
 /// 2^35), or for a fractional or huge offset (then `ceil(·) + offset` is not
 /// an integer sum).
-fn fast_span(multiplier: f64, offset: f64) -> u64 {
-    let units = guard_units(multiplier);
+fn fast_span(units: u64, multiplier: f64, offset: f64) -> u64 {
     let whole_offset = offset.fract() == 0.0 && offset.abs() <= MAX_FAST_OFFSET;
     let small_keys = 1100.0 * multiplier < 34_359_738_368.0;
     if units < 1 << (FRACTION_BITS - 2) && whole_offset && small_keys {
