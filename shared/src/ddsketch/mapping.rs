@@ -8,7 +8,7 @@
 //!
 //! Computing `ln` for every insert is slow, so [`LogarithmicMapping::key`]
 //! estimates `log2` from the float's exponent and a line per row of its top
-//! mantissa bits ([`super::key_table`], error below 1.4e-6), scales it by the
+//! mantissa bits (module `key_table`, error below 1.4e-6), scales it by the
 //! multiplier and turns it into 16-bit fixed point with one add of `1.5·2^36`
 //! (integer part and fraction are then bit fields). Only when the fraction
 //! lies within a guard band (the error bound times the multiplier, ≈ 5e-5 keys
