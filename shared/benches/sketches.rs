@@ -5,9 +5,16 @@
 //! Peers used directly: `sketches-ddsketch` 0.4 (α = 0.01), `libdd-ddsketch`
 //! (our `datadog` kind wraps it), `hdrhistogram` (our `hdrhistogram` kind
 //! wraps it). Data: 1M lognormal values and 1M HDFS-like values, seeded.
+//!
+//! `cargo bench -p shared --bench sketches -- hot_insert` is the DDSketch
+//! insert comparison alone: 5M HDFS-like values through `sketches-ddsketch`'s
+//! `add`, our `DDSketch::insert`, the `Sketch` enum's `insert` (the call the
+//! pipeline makes) and `insert_slice`, in one run; plus the cost of building
+//! a sketch (decoding builds one per window).
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use shared::ddsketch::{DDSketch, LogarithmicMapping};
 use shared::{Sketch, SketchKind};
 
 fn rng(seed: u64) -> impl FnMut() -> f64 {
@@ -110,6 +117,58 @@ fn insert(c: &mut Criterion) {
     }
 }
 
+/// The DDSketch insert paths against `sketches-ddsketch` (α = 0.01, 2048
+/// bins each), same 5M values, same run.
+fn hot_insert(c: &mut Criterion) {
+    let data = hdfs_like(5_000_000);
+    let mut g = c.benchmark_group("hot_insert_5M_hdfs_like");
+    g.throughput(Throughput::Elements(data.len() as u64));
+    g.sample_size(10);
+    g.bench_function("sketches-ddsketch_add", |b| {
+        b.iter_batched_ref(
+            || sketches_ddsketch::DDSketch::new(sketches_ddsketch::Config::new(0.01, 2048, 1.0e-9)),
+            |s| data.iter().for_each(|&v| s.add(v)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("quantileflow_DDSketch_insert", |b| {
+        b.iter_batched_ref(
+            DDSketch::default,
+            |s| {
+                for &v in &data {
+                    let _ = s.insert(v);
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("quantileflow_Sketch_insert", |b| {
+        b.iter_batched_ref(
+            || Sketch::with_defaults(SketchKind::QuantileFlow),
+            |s| {
+                for &v in &data {
+                    let _ = s.insert(v);
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("quantileflow_insert_slice", |b| {
+        b.iter_batched_ref(
+            || Sketch::with_defaults(SketchKind::QuantileFlow),
+            |s| s.insert_slice(&data),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+    let mut g = c.benchmark_group("hot_insert_construct");
+    g.bench_function("DDSketch_default", |b| b.iter(DDSketch::default));
+    g.bench_function("LogarithmicMapping_new", |b| {
+        b.iter(|| LogarithmicMapping::new(std::hint::black_box(0.01), 0.0))
+    });
+    g.finish();
+}
+
 /// Two 1 s windows of one partition at HDFS pace (~5k values each).
 fn windows(kind: SketchKind) -> (Sketch, Sketch) {
     let data = hdfs_like(10_000);
@@ -154,5 +213,5 @@ fn merge_quantile_codec(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, insert, merge_quantile_codec);
+criterion_group!(benches, hot_insert, insert, merge_quantile_codec);
 criterion_main!(benches);

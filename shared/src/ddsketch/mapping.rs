@@ -7,12 +7,16 @@
 //! * `value(key) = 2^((key − offset) / multiplier) · 2/(1+gamma)`
 //!
 //! Computing `ln` for every insert is slow, so [`LogarithmicMapping::key`]
-//! first evaluates a table-driven approximation of `log2` whose error is far
-//! below `1e-9` keys. Only when that estimate lies within a guard band around
-//! a bucket boundary does it fall back to the exact expression above. Outside
-//! the band both expressions round up to the same integer, so the key is always
-//! exactly the one the Python library computes, at a fraction of the cost.
+//! estimates `log2` from the float's exponent and a line per row of its top
+//! mantissa bits (module `key_table`, error below 1.4e-6), scales it by the
+//! multiplier and turns it into 16-bit fixed point with one add of `1.5·2^36`
+//! (integer part and fraction are then bit fields). Only when the fraction
+//! lies within a guard band (the error bound times the multiplier, ≈ 5e-5 keys
+//! at α = 0.01) of a bucket boundary does it compute the exact expression
+//! above. Outside the band both round up to the same integer, so the key is
+//! always exactly the one the Python library computes, without a libm call.
 
+use super::key_table::{approx_log2, MAX_ERROR};
 use crate::error::ConfigError;
 
 /// Number of mantissa bits indexing the log table.
@@ -50,6 +54,15 @@ static LOG_TABLE: [(f64, f64); TABLE_SIZE] = {
     t
 };
 
+/// `1.5 · 2^36`: for `|x| < 2^35`, `x + ROUNDER` has an ulp of `2^-16`, so its
+/// bits are `bits(ROUNDER) + round(x · 2^16)`: `x` in fixed point, with its
+/// 16 fraction bits in the low bits (those of `bits(ROUNDER)` are zero).
+const ROUNDER: f64 = 103_079_215_104.0;
+/// Fraction bits of that fixed point.
+const FRACTION_BITS: u32 = 16;
+/// Largest `|offset|` with which the fast path's integer key cannot overflow.
+const MAX_FAST_OFFSET: f64 = 1_073_741_824.0;
+
 /// Maps positive values to integer bucket keys with relative accuracy α.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LogarithmicMapping {
@@ -63,8 +76,22 @@ pub struct LogarithmicMapping {
     offset: f64,
     /// Values at or below this magnitude are counted as zero.
     min_possible: f64,
+    /// `bits(min_possible) + 1`: the bits of the smallest value with a key.
+    above_min_bits: u64,
+    /// `bits(+∞) − above_min_bits`: how many floats have a positive key.
+    positive_span: u64,
     /// `2 / (1 + gamma)`, the factor placing a bucket's value inside it.
     value_factor: f64,
+    /// The guard band in units of `2^-16` keys: the fast key is taken when
+    /// the fixed-point estimate's fraction `f` has `f − guard_units <
+    /// fast_span` (unsigned), i.e. lies at least the band away from 0 and 1.
+    guard_units: u64,
+    /// `2^16 − 2·guard_units`, or 0 (never taken) when the fast path cannot
+    /// be exact.
+    fast_span: u64,
+    /// `offset + 1 − bits(ROUNDER)/2^16`: turns the estimate's integer bits
+    /// (its floor) into the key, `ceil` of the exact log.
+    key_shift: i64,
 }
 
 impl LogarithmicMapping {
@@ -76,13 +103,23 @@ impl LogarithmicMapping {
         let gamma_mantissa = 2.0 * relative_accuracy / (1.0 - relative_accuracy);
         let gamma = 1.0 + gamma_mantissa;
         let multiplier = (1.0 / gamma_mantissa.ln_1p()) * 2f64.ln();
+        let offset = if offset.is_finite() { offset } else { 0.0 };
+        let above_min_bits = (f64::MIN_POSITIVE * gamma).to_bits() + 1;
+        let guard_units = guard_units(multiplier);
         Ok(Self {
             relative_accuracy,
             gamma,
             multiplier,
-            offset: if offset.is_finite() { offset } else { 0.0 },
+            offset,
             min_possible: f64::MIN_POSITIVE * gamma,
+            above_min_bits,
+            positive_span: f64::INFINITY.to_bits() - above_min_bits,
             value_factor: 2.0 / (1.0 + gamma),
+            guard_units,
+            fast_span: fast_span(guard_units, multiplier, offset),
+            // Only used when the offset is whole and below 2^30 (see
+            // `fast_span`), where the cast is exact.
+            key_shift: offset as i64 + 1 - (ROUNDER.to_bits() >> FRACTION_BITS) as i64,
         })
     }
 
@@ -115,22 +152,48 @@ impl LogarithmicMapping {
         self.min_possible
     }
 
+    /// Whether `value` is finite and above [`Self::min_possible`] (so a
+    /// positive normal float with a key): positive floats order as their
+    /// bits, so this is one unsigned compare (negatives and NaN wrap high).
+    #[inline(always)]
+    pub(crate) fn has_positive_key(&self, value: f64) -> bool {
+        value.to_bits().wrapping_sub(self.above_min_bits) < self.positive_span
+    }
+
     /// The key of a positive, finite value above [`Self::min_possible`],
-    /// always equal to [`Self::exact_key`].
+    /// always equal to [`Self::exact_key`] (which other inputs get).
     #[inline]
     pub fn key(&self, value: f64) -> i32 {
-        let Some(log2) = fast_log2(value) else {
-            return self.exact_key(value);
-        };
-        let log_gamma = log2 * self.multiplier;
-        let ceiling = ceil_small(log_gamma);
-        let distance = ceiling - log_gamma;
-        let guard = 1e-9 + log_gamma.abs() * 1e-13;
-        if distance < guard || distance > 1.0 - guard {
-            return self.exact_key(value);
+        // Positive normal floats: biased exponent 1..=0x7fe, sign bit clear.
+        if value.to_bits().wrapping_sub(1 << 52) < 0x7fe << 52 {
+            self.key_of_normal(value)
+        } else {
+            self.exact_key(value)
         }
-        // `as` truncates toward zero (like Python's int()) and saturates.
-        (ceiling + self.offset) as i32
+    }
+
+    /// [`Self::key`] of a positive normal `value` (the caller checked it);
+    /// anything else gives a wrong key, never a panic.
+    #[inline(always)]
+    pub(crate) fn key_of_normal(&self, value: f64) -> i32 {
+        let estimate = approx_log2(value.to_bits()) * self.multiplier;
+        let fixed = (estimate + ROUNDER).to_bits();
+        let fraction = fixed & ((1 << FRACTION_BITS) - 1);
+        if fraction.wrapping_sub(self.guard_units) < self.fast_span {
+            // Farther than the band from an integer: the exact log lies
+            // strictly between floor(estimate) and that + 1, so its ceiling
+            // is floor + 1. The high bits hold floor + bits(ROUNDER)/2^16;
+            // below 2^31 in magnitude with a fast offset, so the cast is exact.
+            ((fixed >> FRACTION_BITS) as i64 + self.key_shift) as i32
+        } else {
+            self.exact_key_cold(value)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn exact_key_cold(&self, value: f64) -> i32 {
+        self.exact_key(value)
     }
 
     /// The key computed exactly as the Python library does.
@@ -173,20 +236,28 @@ pub(crate) fn fast_log2(value: f64) -> Option<f64> {
     Some((biased_exponent as f64 - 1023.0) + log2_mantissa)
 }
 
-/// `x.ceil()` for `|x| < 2^52` without a libm call: `f64::ceil` is a
-/// function call on baseline x86-64 (no SSE4.1 `roundsd`), which was a good
-/// part of an insert. Larger magnitudes (never keys) use `ceil`.
-#[inline]
-fn ceil_small(x: f64) -> f64 {
-    if x.abs() >= 4_503_599_627_370_496.0 {
-        return x.ceil();
-    }
-    // Truncation toward zero is one instruction; below 2^52 it is exact.
-    let truncated = x as i64 as f64;
-    if truncated < x {
-        truncated + 1.0
+/// The guard band in units of `2^-16` keys: the table's error scaled by the
+/// multiplier plus a generous bound on every rounding (the `ln`, division and
+/// product of the exact key and of the estimate, all relative to keys below
+/// `1100 · multiplier`), plus the fixed point's own rounding (½ unit) and one
+/// unit to spare.
+fn guard_units(multiplier: f64) -> u64 {
+    let guard = multiplier * (MAX_ERROR + 1e-12) + 64.0 * 1100.0 * multiplier * f64::EPSILON;
+    // Saturating cast: a huge band (tiny α) only disables the fast path.
+    (guard * f64::from(1u32 << FRACTION_BITS)) as u64 + 2
+}
+
+/// The span of fractions that take the fast key, 0 (none) when the band
+/// would be wide (more than a quarter key, or keys beyond the fixed point's
+/// 2^35), or for a fractional or huge offset (then `ceil(·) + offset` is not
+/// an integer sum).
+fn fast_span(units: u64, multiplier: f64, offset: f64) -> u64 {
+    let whole_offset = offset.fract() == 0.0 && offset.abs() <= MAX_FAST_OFFSET;
+    let small_keys = 1100.0 * multiplier < 34_359_738_368.0;
+    if units < 1 << (FRACTION_BITS - 2) && whole_offset && small_keys {
+        (1 << FRACTION_BITS) - 2 * units
     } else {
-        truncated
+        0
     }
 }
 
@@ -209,35 +280,6 @@ mod tests {
         }
         for v in [0.0, -1.0, f64::INFINITY, f64::NAN, 1e-310] {
             assert_eq!(fast_log2(v), None, "{v}");
-        }
-    }
-
-    #[test]
-    fn ceil_small_is_ceil() {
-        let edges = [
-            0.0,
-            -0.0,
-            0.5,
-            -0.5,
-            1.0,
-            -1.0,
-            1.0 - 1e-16,
-            -1.0 + 1e-16,
-            2.5e15,
-            -2.5e15,
-            1e300,
-            -1e300,
-        ];
-        for x in edges
-            .into_iter()
-            .chain((-2000..2000).map(|i| f64::from(i) * 0.37))
-        {
-            assert_eq!(
-                ceil_small(x).to_bits() | (1 << 63),
-                x.ceil().to_bits() | (1 << 63),
-                "{x}"
-            );
-            assert_eq!(ceil_small(x), x.ceil(), "{x}");
         }
     }
 
@@ -273,6 +315,91 @@ mod tests {
                     "boundary of key {key}: {probe:e}"
                 );
             }
+        }
+    }
+
+    /// The smallest float whose exact key is at least `key` (keys are
+    /// monotone in the value), by bisection on the bit patterns.
+    fn boundary(m: &LogarithmicMapping, key: i32) -> f64 {
+        let (mut lo, mut hi) = (f64::MIN_POSITIVE.to_bits(), f64::MAX.to_bits());
+        let guess = m.lower_bound(key);
+        if guess.is_normal() {
+            lo = lo.max((guess * (1.0 - 1e-9)).to_bits());
+            hi = hi.min((guess * (1.0 + 1e-9)).to_bits());
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if m.exact_key(f64::from_bits(mid)) >= key {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        f64::from_bits(lo)
+    }
+
+    /// Every bucket boundary of the whole normal range, and 4 floats either
+    /// side of it, for several α and offsets (α = 0.01: 71,000 boundaries).
+    #[test]
+    fn key_is_exact_at_every_boundary_of_the_range() {
+        for (alpha, offset) in [(0.01, 0.0), (0.01, 37.0), (0.02, -1e6), (0.001, 0.0), (0.05, 0.0)] {
+            let m = LogarithmicMapping::new(alpha, offset).expect("valid alpha");
+            let (first, last) = (m.exact_key(m.min_possible()), m.exact_key(f64::MAX));
+            for key in first + 1..=last {
+                let b = boundary(&m, key);
+                assert_eq!(m.exact_key(b), key, "alpha {alpha}: boundary of {key} at {b:e}");
+                let mut probe = b;
+                for _ in 0..4 {
+                    probe = probe.next_down();
+                }
+                for _ in 0..9 {
+                    assert_eq!(
+                        m.key(probe),
+                        m.exact_key(probe),
+                        "alpha {alpha} offset {offset}: {probe:e}"
+                    );
+                    probe = probe.next_up();
+                }
+            }
+        }
+    }
+
+    /// Millions of values with random bits over the whole positive range
+    /// (and beyond: subnormals, ∞, NaN), and densely in the HDFS-like range.
+    #[test]
+    fn key_is_exact_for_millions_of_random_values() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for (alpha, offset) in [(0.01, 0.0), (0.01, -3.0), (1.0 / 129.0, 0.0), (0.01, 0.5)] {
+            let m = LogarithmicMapping::new(alpha, offset).expect("valid alpha");
+            for _ in 0..3_000_000 {
+                let any = f64::from_bits(next() >> 1);
+                assert_eq!(m.key(any), m.exact_key(any), "alpha {alpha}: {any:e}");
+                // 1..2^20: latencies in µs or ms.
+                let dense = 1.0 + (next() >> 11) as f64 * (1.0 / 8_589_934_592.0);
+                assert_eq!(m.key(dense), m.exact_key(dense), "alpha {alpha}: {dense:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_is_off_where_it_could_not_be_exact() {
+        let fractional = LogarithmicMapping::new(0.01, 0.5).expect("valid");
+        assert_eq!(fractional.fast_span, 0);
+        let fine = LogarithmicMapping::new(1e-6, 0.0).expect("valid");
+        assert_eq!(fine.fast_span, 0);
+        let default = LogarithmicMapping::new(0.01, 0.0).expect("valid");
+        // α = 0.01: a band of 5e-5 keys, 4 units of 2^-16 plus 2.
+        assert_eq!(default.guard_units, 5);
+        assert_eq!(default.fast_span, (1 << 16) - 10);
+        for v in [1.0, 2.0, 1e-300, 1e300, 12345.678] {
+            assert_eq!(fractional.key(v), fractional.exact_key(v));
+            assert_eq!(fine.key(v), fine.exact_key(v));
         }
     }
 

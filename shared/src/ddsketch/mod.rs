@@ -6,6 +6,7 @@
 //! exact while being fast. Negative values have their own store, values of
 //! magnitude ≤ [`LogarithmicMapping::min_possible`] count as zero.
 
+mod key_table;
 pub mod mapping;
 pub mod proto;
 pub mod store;
@@ -30,10 +31,9 @@ pub struct DDSketch {
     positive: CollapsingLowestStore,
     /// Counts of negative values, keyed by their magnitude.
     negative: CollapsingLowestStore,
-    /// Count of values of magnitude ≤ `mapping.min_possible()`.
+    /// Count of values of magnitude ≤ `mapping.min_possible()`. The total
+    /// count is this plus the two stores' counts (one sum less per insert).
     zero_count: f64,
-    /// Total count (sum of all weights).
-    count: f64,
     /// Exact sum of the inserted values.
     sum: f64,
     /// Exact minimum (+∞ when empty).
@@ -70,7 +70,6 @@ impl DDSketch {
             positive: CollapsingLowestStore::new(bin_limit),
             negative: CollapsingLowestStore::new(bin_limit),
             zero_count: 0.0,
-            count: 0.0,
             sum: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
@@ -88,29 +87,49 @@ impl DDSketch {
     }
 
     /// Inserts one value. NaN and ±∞ are rejected.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, value: f64) -> Result<(), InsertError> {
+        // The common case, a positive finite value with a key, is one compare.
+        if self.mapping.has_positive_key(value) {
+            self.positive.increment(self.mapping.key_of_normal(value));
+            self.record(value);
+            Ok(())
+        } else {
+            self.insert_other(value)
+        }
+    }
+
+    /// [`Self::insert`] of a negative, zero-like or non-finite value.
+    #[inline(never)]
+    fn insert_other(&mut self, value: f64) -> Result<(), InsertError> {
         if !value.is_finite() {
             return Err(InsertError::NotFinite(value));
         }
-        self.insert_finite(value);
-        Ok(())
-    }
-
-    #[inline]
-    fn insert_finite(&mut self, value: f64) {
-        let min_possible = self.mapping.min_possible();
-        if value > min_possible {
-            self.positive.add(self.mapping.key(value), 1.0);
-        } else if value < -min_possible {
-            self.negative.add(self.mapping.key(-value), 1.0);
+        if value < -self.mapping.min_possible() {
+            // Finite and below −min_possible: a negative normal.
+            self.negative.increment(self.mapping.key_of_normal(-value));
+        } else if value > self.mapping.min_possible() {
+            self.positive.increment(self.mapping.key_of_normal(value));
         } else {
             self.zero_count += 1.0;
         }
-        self.count += 1.0;
+        self.record(value);
+        Ok(())
+    }
+
+    /// Sum and extremes of an inserted value.
+    #[inline(always)]
+    fn record(&mut self, value: f64) {
         self.sum += value;
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
+        // Branches, not selects: a new extreme is rare, so these are two
+        // well-predicted compares and no store (a select is a store per
+        // insert, and a chain through memory from one insert to the next).
+        if value < self.min {
+            self.min = value;
+        }
+        if value > self.max {
+            self.max = value;
+        }
     }
 
     /// Inserts `value` `n` times (one weighted bucket increment, as for a
@@ -125,13 +144,12 @@ impl DDSketch {
         let weight = n as f64;
         let min_possible = self.mapping.min_possible();
         if value > min_possible {
-            self.positive.add(self.mapping.key(value), weight);
+            self.positive.add(self.mapping.key_of_normal(value), weight);
         } else if value < -min_possible {
-            self.negative.add(self.mapping.key(-value), weight);
+            self.negative.add(self.mapping.key_of_normal(-value), weight);
         } else {
             self.zero_count += weight;
         }
-        self.count += weight;
         self.sum += value * weight;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
@@ -143,15 +161,36 @@ impl DDSketch {
         if let Some(&bad) = values.iter().find(|v| !v.is_finite()) {
             return Err(InsertError::NotFinite(bad));
         }
+        let (mut sum, mut min, mut max) = (self.sum, self.min, self.max);
+        let (mut positives, mut negatives, mut zeros) = (0u64, 0u64, 0u64);
+        let min_possible = self.mapping.min_possible();
+        // Sum, extremes and counts live in registers for the whole slice; the
+        // stores only see bucket increments. Same order of additions to `sum`
+        // as one insert at a time.
         for &v in values {
-            self.insert_finite(v);
+            if self.mapping.has_positive_key(v) {
+                self.positive.increment_uncounted(self.mapping.key_of_normal(v));
+                positives += 1;
+            } else if v < -min_possible {
+                self.negative.increment_uncounted(self.mapping.key_of_normal(-v));
+                negatives += 1;
+            } else {
+                zeros += 1;
+            }
+            sum += v;
+            min = if v < min { v } else { min };
+            max = if v > max { v } else { max };
         }
+        self.positive.add_increments(positives);
+        self.negative.add_increments(negatives);
+        self.zero_count += zeros as f64;
+        (self.sum, self.min, self.max) = (sum, min, max);
         Ok(())
     }
 
     /// Number of values (sum of weights).
     pub fn count(&self) -> f64 {
-        self.count
+        self.zero_count + self.positive.count() + self.negative.count()
     }
 
     /// Exact sum of the values.
@@ -161,12 +200,12 @@ impl DDSketch {
 
     /// Exact minimum, if any value was inserted.
     pub fn min(&self) -> Option<f64> {
-        (self.count > 0.0).then_some(self.min)
+        (self.count() > 0.0).then_some(self.min)
     }
 
     /// Exact maximum, if any value was inserted.
     pub fn max(&self) -> Option<f64> {
-        (self.count > 0.0).then_some(self.max)
+        (self.count() > 0.0).then_some(self.max)
     }
 
     /// Count of values treated as zero.
@@ -190,10 +229,11 @@ impl DDSketch {
         if !(0.0..=1.0).contains(&q) {
             return Err(QuantileError::OutOfRange(q));
         }
-        if self.count == 0.0 {
+        let count = self.count();
+        if count == 0.0 {
             return Err(QuantileError::Empty);
         }
-        let rank = q * (self.count - 1.0);
+        let rank = q * (count - 1.0);
         let negative_count = self.negative.count();
         let value = if rank < negative_count {
             let reversed = negative_count - rank - 1.0;
@@ -265,7 +305,6 @@ impl DDSketch {
         self.positive.merge(&other.positive);
         self.negative.merge(&other.negative);
         self.zero_count += other.zero_count;
-        self.count += other.count;
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -277,7 +316,6 @@ impl DDSketch {
         self.positive.clear();
         self.negative.clear();
         self.zero_count = 0.0;
-        self.count = 0.0;
         self.sum = 0.0;
         self.min = f64::INFINITY;
         self.max = f64::NEG_INFINITY;
@@ -312,8 +350,7 @@ impl DDSketch {
         sketch.max = r.f64()?;
         sketch.positive = read_store(r, bin_limit)?;
         sketch.negative = read_store(r, bin_limit)?;
-        sketch.count = sketch.zero_count + sketch.positive.count() + sketch.negative.count();
-        if sketch.count > 0.0 && sketch.min.partial_cmp(&sketch.max).is_none_or(|o| o.is_gt()) {
+        if sketch.count() > 0.0 && sketch.min.partial_cmp(&sketch.max).is_none_or(|o| o.is_gt()) {
             return Err(DecodeError::Invalid("min is above max"));
         }
         Ok(sketch)
@@ -327,7 +364,6 @@ impl DDSketch {
         zero_count: f64,
     ) -> Self {
         let mut s = Self::from_mapping(mapping, positive.bin_limit());
-        s.count = zero_count + positive.count() + negative.count();
         s.zero_count = zero_count;
         // The protobuf carries no min/max/sum: estimate them from the buckets.
         let lowest = negative
