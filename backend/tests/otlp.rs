@@ -383,3 +383,92 @@ fn collector_style_records_in_kafka_are_read_by_consume_format_otlp() {
     let by = get_json(port, "/api/quantiles?metric=rpc.duration&by=service.name&q=0.5");
     assert_eq!(by["groups_total"], 2, "{by}");
 }
+
+/// One cumulative point of stream `route=/pay` of service `restart`, as protobuf.
+fn cumulative_record(start_ns: u64, time_ns: u64, counts: &[u64]) -> Vec<u8> {
+    use backend::otlp::proto::*;
+    let kv = |k: &str, v: &str| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(v.into())),
+        }),
+    };
+    let point = HistogramDataPoint {
+        attributes: vec![kv("route", "/pay")],
+        start_time_unix_nano: start_ns,
+        time_unix_nano: time_ns,
+        count: counts.iter().sum(),
+        bucket_counts: counts.to_vec(),
+        explicit_bounds: vec![10.0, 100.0],
+        ..Default::default()
+    };
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "restart")],
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: None,
+                metrics: vec![Metric {
+                    name: "rpc.restart".into(),
+                    unit: "ms".into(),
+                    data: Some(MetricData::Histogram(Histogram {
+                        data_points: vec![point],
+                        aggregation_temporality: TEMPORALITY_CUMULATIVE,
+                    })),
+                }],
+            }],
+        }],
+    };
+    backend::otlp::encode_protobuf(&request)
+}
+
+#[test]
+fn cumulative_baselines_survive_a_restart_through_the_sketch_log() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let tansu = Tansu::start();
+    let topic = "otlp-restart";
+    let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", &tansu.brokers)
+        .set("batch.num.messages", "1")
+        .create()
+        .expect("producer");
+    let send = |value: Vec<u8>| {
+        producer
+            .send(
+                BaseRecord::<[u8], [u8]>::to(topic)
+                    .key(&b"restart"[..])
+                    .payload(&value),
+            )
+            .expect("queued");
+        producer.flush(Duration::from_secs(10)).expect("flushed");
+    };
+    let start = (now_ms() as u64 - 5_000) * 1_000_000;
+    let at = |s: u64| start + s * 1_000_000_000;
+    let args = ["--topic", topic, "--partitions", "1", "--format", "otlp"];
+    let port_a = free_port();
+    let a = spawn_consumer(&tansu.brokers, "otlp-restart", port_a, &args);
+    wait_ready(port_a);
+    send(cumulative_record(start, at(1), &[2, 3, 5]));
+    send(cumulative_record(start, at(2), &[5, 10, 10]));
+    wait_count(port_a, "metric=rpc.restart&q=0.5", 25);
+    // A graceful stop publishes the last cut (with the stream's baseline)
+    // and commits.
+    let status = Command::new("kill")
+        .args(["-TERM", &a.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut a = a;
+    assert!(a.0.wait().expect("exits").success(), "graceful exit");
+    send(cumulative_record(start, at(3), &[8, 15, 17]));
+    wait_out_session();
+    let port_b = free_port();
+    let _b = spawn_consumer(&tansu.brokers, "otlp-restart", port_b, &args);
+    wait_ready(port_b);
+    // The new owner read the baseline back: only the difference (40 − 25).
+    let doc = wait_count(port_b, "metric=rpc.restart&q=0.5", 15);
+    std::thread::sleep(Duration::from_millis(800));
+    let again = get_json(port_b, "/api/quantiles?metric=rpc.restart&q=0.5");
+    assert_eq!(again["count"], doc["count"], "nothing counted twice");
+}

@@ -131,13 +131,15 @@ impl ConsumerContext for IngestContext {
                 });
                 match read {
                     Ok(published) => {
-                        for (&p, &offset) in &published {
+                        for (p, found) in published {
                             tracing::info!(
                                 partition = p,
-                                offset,
+                                offset = found.through,
+                                otlp_streams = found.baselines.len(),
                                 "already in the sketch log through this offset"
                             );
-                            self.pipeline.skip_through(p, offset);
+                            self.pipeline.skip_through(p, found.through);
+                            self.pipeline.restore_baselines(p, found.baselines);
                         }
                     }
                     Err(e) => {

@@ -202,6 +202,9 @@ pub struct Pipeline {
     last_current: Mutex<Option<(String, f64, i64, SeriesId)>>,
     /// Highest offset counted per partition, kept across revocations.
     counted_through: Mutex<BTreeMap<i32, i64>>,
+    /// OTLP stream states read back from the sketch log for partitions
+    /// whose windows do not exist yet (taken when they are created).
+    restored_baselines: Mutex<BTreeMap<i32, Vec<(u64, crate::otlp::temporality::StreamState)>>>,
 }
 
 /// A partition that keeps failing to deliver records.
@@ -291,6 +294,7 @@ impl Pipeline {
             ready: std::sync::atomic::AtomicBool::new(false),
             last_current: Mutex::new(None),
             counted_through: Mutex::new(BTreeMap::new()),
+            restored_baselines: Mutex::new(BTreeMap::new()),
             clock,
             last_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             waiting_for: Mutex::new(None),
@@ -457,6 +461,11 @@ impl Pipeline {
             // Redelivered records (e.g. after a failed commit on revoke) are
             // recognised by offset and never counted twice by this process.
             windows.resume_after(through);
+        }
+        if let Some(states) = locked(&self.restored_baselines, &self.stats, "restored baselines")
+            .and_then(|mut pending| pending.remove(&partition))
+        {
+            windows.baselines.restore(states);
         }
         let p = Arc::new(Mutex::new(windows));
         map.insert(partition, p.clone());
@@ -703,6 +712,37 @@ impl Pipeline {
             if let Some(mut w) = locked(&windows, &self.stats, "partition") {
                 if !w.already_counted(offset) {
                     w.resume_after(offset);
+                }
+            }
+        }
+    }
+
+    /// OTLP stream states read back from the sketch log for `partition`
+    /// (oldest first): its cumulative baselines and recent delta points as
+    /// of the last complete cut, so a new owner neither loses nor
+    /// double-counts a point.
+    pub fn restore_baselines(
+        &self,
+        partition: i32,
+        states: Vec<(u64, crate::otlp::temporality::StreamState)>,
+    ) {
+        if states.is_empty() {
+            return;
+        }
+        let windows = match self.partitions.read() {
+            Ok(m) => m.get(&partition).cloned(),
+            Err(_) => None,
+        };
+        match windows {
+            Some(windows) => {
+                if let Some(mut w) = locked(&windows, &self.stats, "partition") {
+                    w.baselines.restore(states);
+                }
+            }
+            None => {
+                if let Some(mut pending) = locked(&self.restored_baselines, &self.stats, "restored baselines")
+                {
+                    pending.entry(partition).or_default().extend(states);
                 }
             }
         }

@@ -175,7 +175,7 @@ pub fn last_published_offsets(
     read: &ReadBack<'_>,
     source_partitions: &[i32],
     ends: &BTreeMap<i32, i64>,
-) -> anyhow::Result<BTreeMap<i32, i64>> {
+) -> anyhow::Result<BTreeMap<i32, Published>> {
     let ReadBack {
         brokers,
         topic,
@@ -226,8 +226,13 @@ pub fn last_published_offsets(
                 };
                 if let Some(cut) = assembler.push(chunk) {
                     let (p, through) = (cut[0].partition, cut[0].through_offset);
-                    let e = found.entry(p).or_insert(through);
-                    *e = (*e).max(through);
+                    let e = found.entry(p).or_insert_with(|| Published {
+                        through,
+                        baselines: Vec::new(),
+                    });
+                    e.through = e.through.max(through);
+                    // In log order: a later state of a stream wins.
+                    e.baselines.extend(cut.into_iter().flat_map(|c| c.baselines));
                 }
             }
             Some(Err(e)) => tracing::warn!("reading the sketch log: {e}"),
@@ -236,6 +241,15 @@ pub fn last_published_offsets(
         }
     }
     Ok(found)
+}
+
+/// What the sketch log holds for one source partition.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Published {
+    /// Highest `through_offset` of a complete cut.
+    pub through: i64,
+    /// OTLP stream states of the complete cuts, oldest first.
+    pub baselines: Vec<(u64, crate::otlp::temporality::StreamState)>,
 }
 
 /// A view's subscription to the whole sketch log.
@@ -334,6 +348,7 @@ mod tests {
             through_offset: through,
             chunk,
             chunks,
+            baselines: Vec::new(),
             series: Vec::new(),
             windows: Vec::new(),
         }

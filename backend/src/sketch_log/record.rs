@@ -3,7 +3,10 @@
 //! [`MAX_CHUNK_BYTES`] of sketches so each record stays far below Kafka's
 //! default 1 MB limit.
 //!
-//! Value: the magic `MSS2` followed by a postcard [`LogCut`]. The series are
+//! Value: the magic `MSS2` followed by a postcard [`LogCut`], then — in the
+//! last chunk(s) of a cut with OTLP streams — the postcard list of the
+//! stream states changed since the previous cut ([`LogCut::baselines`];
+//! readers that predate it ignore the trailing bytes). The series are
 //! carried by name (metric + sorted tags), never by a process-local id.
 //! Records written before series existed (protocol v1 window frames) are
 //! still read: each is a cut of one window of the reader's `--metric` with
@@ -15,6 +18,7 @@ use shared::protocol::{SeriesId, TopicId};
 use shared::series::SeriesKey;
 use shared::SketchKind;
 
+use crate::otlp::temporality::StreamState;
 use crate::window::{ClosedWindow, Cut};
 
 /// First bytes of every current record value.
@@ -62,7 +66,14 @@ pub struct LogCut {
     pub series: Vec<SeriesKey>,
     /// The snapshots.
     pub windows: Vec<LogWindow>,
+    /// OTLP stream states changed since the previous cut (after the
+    /// postcard body, so older readers skip them).
+    #[serde(skip)]
+    pub baselines: Vec<(u64, StreamState)>,
 }
+
+/// Stream states per chunk, at most.
+const BASELINES_PER_CHUNK: usize = 2048;
 
 /// Why a sketch-log record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,6 +103,11 @@ impl LogCut {
         if let Ok(body) = postcard::to_stdvec(self) {
             out.extend_from_slice(&body);
         }
+        if !self.baselines.is_empty() {
+            if let Ok(tail) = postcard::to_stdvec(&self.baselines) {
+                out.extend_from_slice(&tail);
+            }
+        }
         out
     }
 
@@ -102,8 +118,15 @@ impl LogCut {
         legacy_topic: &str,
         legacy_series: &SeriesKey,
     ) -> Result<Self, LogDecodeError> {
+        let malformed = |e: postcard::Error| LogDecodeError::Malformed(e.to_string());
         let cut: LogCut = match bytes.strip_prefix(MAGIC.as_slice()) {
-            Some(body) => postcard::from_bytes(body).map_err(|e| LogDecodeError::Malformed(e.to_string()))?,
+            Some(body) => {
+                let (mut cut, tail): (LogCut, _) = postcard::take_from_bytes(body).map_err(malformed)?;
+                if !tail.is_empty() {
+                    cut.baselines = postcard::from_bytes(tail).map_err(malformed)?;
+                }
+                cut
+            }
             None => legacy::decode(bytes, legacy_topic, legacy_series)?,
         };
         if let Some(w) = cut.windows.iter().find(|w| w.series as usize >= cut.series.len()) {
@@ -136,6 +159,7 @@ pub fn chunks_of(
         chunks: 0,
         series: Vec::new(),
         windows: Vec::new(),
+        baselines: Vec::new(),
     };
     for w in &cut.windows {
         if bytes >= MAX_CHUNK_BYTES {
@@ -153,6 +177,14 @@ pub fn chunks_of(
     if chunks.is_empty() {
         // A cut over rejected records only: still published, so commits move on.
         chunks.push(new_chunk(0));
+    }
+    for (i, part) in cut.baselines.chunks(BASELINES_PER_CHUNK).enumerate() {
+        if i > 0 || chunks.last().is_some_and(|c| !c.baselines.is_empty()) {
+            chunks.push(new_chunk(chunks.len()));
+        }
+        if let Some(last) = chunks.last_mut() {
+            last.baselines = part.to_vec();
+        }
     }
     let n = chunks.len() as u32;
     for c in &mut chunks {
@@ -256,6 +288,7 @@ mod legacy {
             through_offset: w.last_offset,
             chunk: 0,
             chunks: 1,
+            baselines: Vec::new(),
             series: vec![series.clone()],
             windows: vec![LogWindow {
                 series: 0,
@@ -378,6 +411,7 @@ mod tests {
             through_offset: 0,
             chunk: 0,
             chunks: 1,
+            baselines: Vec::new(),
             series: Vec::new(),
             windows: vec![LogWindow {
                 series: 3,
