@@ -12,6 +12,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/mss /usr/local/bin/mss
 COPY --from=build /src/frontend/dist /srv/dashboard
 ENV MSS_STATIC_DIR=/srv/dashboard MSS_LISTEN=0.0.0.0:8080
-EXPOSE 8080
+EXPOSE 8080 4318
 ENTRYPOINT ["mss"]
 CMD ["serve", "--synthetic", "--loop", "--rate", "2000"]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build the dashboard, start the service
 # on http://127.0.0.1:8080 (override with MSS_LISTEN) with the embedded Kafka
-# broker, replaying HDFS-like latencies. Extra arguments go to `mss serve`.
+# broker, replaying HDFS-like latencies, and receiving OpenTelemetry metrics
+# on http://127.0.0.1:4318/v1/metrics (override with MSS_OTLP_LISTEN).
+# Extra arguments go to `mss serve`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -14,4 +16,4 @@ cargo build --release --locked -p backend
 CSV=data/HDFS_v1/preprocessed/Event_traces.csv
 if [ -f "$CSV" ]; then SOURCE=(--csv "$CSV"); else SOURCE=(--synthetic); fi
 exec "${CARGO_TARGET_DIR:-$ROOT/target}/release/mss" serve "${SOURCE[@]}" --loop --rate "${MSS_RATE:-2000}" \
-  --static-dir frontend/dist "$@"
+  --static-dir frontend/dist --otlp-listen "${MSS_OTLP_LISTEN:-127.0.0.1:4318}" "$@"

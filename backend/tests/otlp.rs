@@ -260,6 +260,17 @@ fn bad_bodies_get_their_status_and_a_counter_and_the_receiver_keeps_serving() {
     let bytes = backend::otlp::encode_protobuf(&backend::otlp::decode_json(good.as_bytes()).expect("json"));
     let (status, _, _) = post(otlp, "/v1/metrics", &proto, &bytes[..bytes.len() / 2]);
     assert_eq!(status, 400, "truncated protobuf");
+    // A page on another name (DNS rebinding) cannot write: 403.
+    let mut s = TcpStream::connect(("127.0.0.1", otlp)).expect("connect");
+    let body = good.as_bytes();
+    let head = format!(
+        "POST /v1/metrics HTTP/1.1\r\nHost: rebind.example:{otlp}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).and_then(|()| s.write_all(body)).expect("write");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     // Another content type: 415.
     let (status, _, _) = post(
         otlp,

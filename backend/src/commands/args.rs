@@ -307,7 +307,7 @@ pub struct HttpArgs {
 
 impl HttpArgs {
     /// `--auth-token`, or the first line of `--auth-token-file`.
-    fn token(&self) -> anyhow::Result<Option<String>> {
+    pub fn token(&self) -> anyhow::Result<Option<String>> {
         match &self.auth_token_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -412,6 +412,7 @@ impl OtlpArgs {
         brokers: &str,
         topic: &str,
         librdkafka: &[(String, String)],
+        token: Option<String>,
         shutdown: &tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>> {
         let Some(listen) = self.otlp_listen else {
@@ -427,7 +428,10 @@ impl OtlpArgs {
             "receiving OTLP/HTTP metrics on http://{}/v1/metrics",
             listener.local_addr()?
         );
-        let router = crate::otlp::receiver::router(receiver, listen);
+        if !listen.ip().is_loopback() && token.is_none() {
+            tracing::warn!(%listen, "receiving OTLP beyond loopback without --auth-token: anyone who can reach this port can write metrics");
+        }
+        let router = crate::otlp::receiver::router(receiver, listen, token);
         Ok(Some(tokio::spawn(crate::serve::run(
             listener,
             router,

@@ -18,6 +18,10 @@ pub struct ReceiveArgs {
     /// The receiver.
     #[command(flatten)]
     pub otlp: OtlpArgs,
+    /// Token required on `/v1/metrics` and `/metrics` as `Authorization:
+    /// Bearer`. Set it whenever `--otlp-listen` is not loopback.
+    #[arg(long, env = "MSS_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
 }
 
 /// Runs `mss receive` until Ctrl-C or SIGTERM.
@@ -39,7 +43,13 @@ pub fn run(args: ReceiveArgs) -> anyhow::Result<()> {
             .await?;
         let server = args
             .otlp
-            .spawn_receiver(&brokers, &args.otlp.otlp_topic, &args.kafka.librdkafka, &shutdown)
+            .spawn_receiver(
+                &brokers,
+                &args.otlp.otlp_topic,
+                &args.kafka.librdkafka,
+                args.auth_token.clone().filter(|t| !t.is_empty()),
+                &shutdown,
+            )
             .await?;
         crate::serve::shutdown_signal().await;
         tracing::info!("shutting down");

@@ -213,7 +213,11 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
         // Received OTLP records go to this process's own source topic, read
         // with `--format auto` beside the JSON records.
         let receiver = match &service.otlp {
-            Some(otlp) => otlp.spawn_receiver(&brokers, &kafka.topic, &kafka.librdkafka, &shutdown).await?,
+            Some(otlp) => {
+                let token = service.http.token()?;
+                otlp.spawn_receiver(&brokers, &kafka.topic, &kafka.librdkafka, token, &shutdown)
+                    .await?
+            }
             None => None,
         };
 

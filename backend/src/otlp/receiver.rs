@@ -435,32 +435,55 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The receiver's routes: `POST /v1/metrics`, `/healthz`, `/metrics`.
 /// Requests whose `Host` is not a loopback name or IP literal are refused
 /// when `listen` is loopback (DNS rebinding).
-pub fn router(receiver: Receiver, listen: std::net::SocketAddr) -> axum::Router {
+/// With `token`, `/v1/metrics` and `/metrics` need `Authorization: Bearer
+/// <token>` (OTLP exporters send it from `OTEL_EXPORTER_OTLP_HEADERS`).
+pub fn router(receiver: Receiver, listen: std::net::SocketAddr, token: Option<String>) -> axum::Router {
     use axum::routing::{get, post};
     crate::serve::metrics::handle();
     let max_body = receiver.max_body();
+    let token: Option<Arc<str>> = token.map(Into::into);
     axum::Router::new()
         .route("/v1/metrics", post(export))
         .with_state(receiver)
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/metrics",
-            get(|| async { crate::serve::metrics::handle().render() }),
-        )
+        .route("/metrics", get(|| async { crate::serve::metrics::handle().render() }))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
-                let allowed = !listen.ip().is_loopback() || host_is_local(req.headers());
+                let refusal = refusal_of(&req, listen, token.as_deref());
                 async move {
-                    if allowed {
-                        next.run(req).await
-                    } else {
-                        metrics::counter!("mss_otlp_refused_requests_total", "status" => "403").increment(1);
-                        (StatusCode::FORBIDDEN, "Host is not a loopback name").into_response()
+                    match refusal {
+                        None => next.run(req).await,
+                        Some((status, why)) => {
+                            metrics::counter!("mss_otlp_refused_requests_total", "status" => status.as_str().to_owned())
+                                .increment(1);
+                            (status, why).into_response()
+                        }
                     }
                 }
             },
         ))
+}
+
+/// Why a request may not reach the receiver: a foreign `Host` on a loopback
+/// listener (DNS rebinding), or a missing token.
+fn refusal_of(
+    req: &axum::extract::Request,
+    listen: std::net::SocketAddr,
+    token: Option<&str>,
+) -> Option<(StatusCode, &'static str)> {
+    if listen.ip().is_loopback() && !host_is_local(req.headers()) {
+        return Some((StatusCode::FORBIDDEN, "Host is not a loopback name"));
+    }
+    let open = req.uri().path() == "/healthz";
+    let given = crate::serve::access::bearer_token(req.headers());
+    match token {
+        Some(t) if !open && given != Some(t) => Some((
+            StatusCode::UNAUTHORIZED,
+            "Authorization: Bearer <--auth-token> required",
+        )),
+        _ => None,
+    }
 }
 
 /// Whether `Host` names this machine (or is absent, as from a raw client).

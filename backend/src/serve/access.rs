@@ -170,7 +170,8 @@ fn cookie_token(headers: &HeaderMap) -> Option<&str> {
         .find_map(|c| c.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
