@@ -85,6 +85,9 @@ pub struct Summary {
     pub windows_closed: u64,
     /// Records delivered again after a rebalance and skipped (already counted).
     pub redelivered: u64,
+    /// OTLP: points inserted, repeats not inserted, first cumulative points
+    /// kept as baselines only.
+    pub otlp: OtlpSummary,
     /// Positions of the partitions this process has consumed.
     pub partitions: Vec<PartitionSummary>,
     /// Why the quantiles are missing, if they are (e.g. solver failure).
@@ -164,6 +167,11 @@ pub fn build(
         produced: stats.produced.load(Relaxed),
         windows_closed: stats.windows_closed.load(Relaxed),
         redelivered: stats.redelivered.load(Relaxed),
+        otlp: OtlpSummary {
+            points: stats.otlp_points.load(Relaxed),
+            duplicates: stats.otlp_duplicates.load(Relaxed),
+            baseline_only: stats.otlp_baseline_only.load(Relaxed),
+        },
         partitions,
         quantile_error,
     }
@@ -223,4 +231,15 @@ pub fn report(s: &Summary) -> String {
         }
     }
     out
+}
+
+/// The OTLP counters of the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OtlpSummary {
+    /// Data points inserted.
+    pub points: u64,
+    /// Points already counted (repeated exports, cumulative repeats).
+    pub duplicates: u64,
+    /// First cumulative points of a stream with an old start: baseline only.
+    pub baseline_only: u64,
 }

@@ -107,3 +107,60 @@ proptest! {
         let _ = std::fs::remove_file(&path);
     }
 }
+
+/// A valid OTLP request (explicit and exponential histograms, a gauge).
+fn otlp_seed() -> Vec<u8> {
+    let json = r#"{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"f"}}]},
+      "scopeMetrics":[{"metrics":[
+        {"name":"h","unit":"s","histogram":{"aggregationTemporality":2,"dataPoints":[
+          {"attributes":[{"key":"route","value":{"stringValue":"/a"}}],"startTimeUnixNano":"1","timeUnixNano":"2000000",
+           "count":"3","bucketCounts":["1","2","0"],"explicitBounds":[0.01,0.1],"min":0.001,"max":0.5}]}},
+        {"name":"e","exponentialHistogram":{"aggregationTemporality":1,"dataPoints":[
+          {"timeUnixNano":"3000000","count":"4","scale":3,"zeroCount":"1","positive":{"offset":-5,"bucketCounts":["2","1"]}}]}},
+        {"name":"g","gauge":{"dataPoints":[{"asDouble":1}]}}]}]}]}"#;
+    backend::otlp::encode_protobuf(&backend::otlp::decode_json(json.as_bytes()).expect("seed"))
+}
+
+fn otlp_pipeline() -> std::sync::Arc<Pipeline> {
+    let config = IngestConfig {
+        format: backend::otlp::RecordFormat::Otlp,
+        ..IngestConfig::default()
+    };
+    Pipeline::new(config).expect("config")
+}
+
+proptest! {
+    #![proptest_config(config(256, 1))]
+
+    #[test]
+    fn otlp_records_of_any_bytes_are_read_or_rejected(values in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..400), 1..20)) {
+        let pipeline = otlp_pipeline();
+        let windows = pipeline.partition(0).expect("partition");
+        for (offset, v) in values.iter().enumerate() {
+            pipeline.ingest(&windows, offset as i64, None, Some(v), Some(backend::clock::now_ms()));
+            let w = windows.lock().expect("lock");
+            prop_assert_eq!(w.last_offset(), Some(offset as i64), "every record counts as processed");
+        }
+    }
+
+    #[test]
+    fn mutated_otlp_records_are_read_or_rejected(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8), cut in any::<prop::sample::Index>()) {
+        let pipeline = otlp_pipeline();
+        let windows = pipeline.partition(0).expect("partition");
+        let mut bytes = otlp_seed();
+        for (at, b) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = b;
+        }
+        bytes.truncate(cut.index(bytes.len() + 1));
+        pipeline.ingest(&windows, 0, None, Some(&bytes), Some(backend::clock::now_ms()));
+        let w = windows.lock().expect("lock");
+        prop_assert_eq!(w.last_offset(), Some(0));
+    }
+
+    #[test]
+    fn otlp_json_of_any_text_decodes_or_errs(text in ".{0,300}", seed in any::<bool>()) {
+        let body = if seed { format!(r#"{{"resourceMetrics":[{text}]}}"#) } else { text };
+        let _ = backend::otlp::decode_json(body.as_bytes());
+    }
+}

@@ -267,7 +267,9 @@ fn bad_bodies_get_their_status_and_a_counter_and_the_receiver_keeps_serving() {
         "POST /v1/metrics HTTP/1.1\r\nHost: rebind.example:{otlp}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    s.write_all(head.as_bytes()).and_then(|()| s.write_all(body)).expect("write");
+    s.write_all(head.as_bytes())
+        .and_then(|()| s.write_all(body))
+        .expect("write");
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
@@ -331,6 +333,8 @@ fn bad_bodies_get_their_status_and_a_counter_and_the_receiver_keeps_serving() {
     let (status, _, _) = post(otlp, "/v1/metrics", &json, later.as_bytes());
     assert_eq!(status, 200);
     wait_count(port, "metric=bad.bodies&q=0.5", 5 + 10);
+    let s = summary(port, "").expect("summary");
+    assert_eq!(s["otlp"]["duplicates"], 1, "the repeated export: {s}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let s = summary(port, "").expect("summary");
