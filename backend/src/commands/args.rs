@@ -413,13 +413,18 @@ impl OtlpArgs {
         topic: &str,
         librdkafka: &[(String, String)],
         token: Option<String>,
+        embedded: Option<std::sync::Arc<crate::ingest::Pipeline>>,
         shutdown: &tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>> {
         let Some(listen) = self.otlp_listen else {
             return Ok(None);
         };
         let producer = crate::otlp::receiver::producer(brokers, librdkafka)?;
-        let receiver = crate::otlp::receiver::Receiver::new(producer, topic, self.otlp_max_body);
+        let mut receiver = crate::otlp::receiver::Receiver::new(producer, topic, self.otlp_max_body);
+        if let Some(pipeline) = embedded {
+            receiver =
+                receiver.with_embedded_gate(pipeline, crate::otlp::receiver::EMBEDDED_UNCONSUMED_BYTES);
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on --otlp-listen {listen}"))?;

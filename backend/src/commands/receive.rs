@@ -48,6 +48,7 @@ pub fn run(args: ReceiveArgs) -> anyhow::Result<()> {
                 &args.otlp.otlp_topic,
                 &args.kafka.librdkafka,
                 args.auth_token.clone().filter(|t| !t.is_empty()),
+                None,
                 &shutdown,
             )
             .await?;

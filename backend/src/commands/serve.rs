@@ -215,7 +215,10 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
         let receiver = match &service.otlp {
             Some(otlp) => {
                 let token = service.http.token()?;
-                otlp.spawn_receiver(&brokers, &kafka.topic, &kafka.librdkafka, token, &shutdown)
+                // The embedded broker keeps a few MiB per partition: written
+                // bytes wait for the consumer (503 past the limit).
+                let gate = embedded.as_ref().map(|_| pipeline.clone());
+                otlp.spawn_receiver(&brokers, &kafka.topic, &kafka.librdkafka, token, gate, &shutdown)
                     .await?
             }
             None => None,

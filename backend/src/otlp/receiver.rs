@@ -50,6 +50,7 @@ pub struct Receiver {
     producer: FutureProducer,
     topic: Arc<str>,
     max_body: usize,
+    gate: Option<Arc<EmbeddedGate>>,
 }
 
 impl Receiver {
@@ -59,7 +60,20 @@ impl Receiver {
             producer,
             topic: topic.into(),
             max_body,
+            gate: None,
         }
+    }
+
+    /// With the embedded broker: refuse (503) while the records written but
+    /// not yet consumed by `pipeline` hold more than `limit` bytes in a
+    /// partition (the mock cluster drops the oldest past a few MiB).
+    pub fn with_embedded_gate(mut self, pipeline: Arc<crate::ingest::Pipeline>, limit: u64) -> Self {
+        self.gate = Some(Arc::new(EmbeddedGate {
+            pipeline,
+            limit,
+            sent: Default::default(),
+        }));
+        self
     }
 
     /// The largest body accepted (compressed or not).
@@ -344,8 +358,55 @@ fn split_metric(metric: Metric) -> Vec<Metric> {
     }
 }
 
+/// Bytes per partition the embedded broker's consumer has not read yet,
+/// counted from the receiver's own deliveries.
+pub struct EmbeddedGate {
+    pipeline: Arc<crate::ingest::Pipeline>,
+    limit: u64,
+    /// Per partition: `(offset, bytes)` of records not known to be consumed.
+    sent: std::sync::Mutex<std::collections::BTreeMap<i32, std::collections::VecDeque<(i64, u64)>>>,
+}
+
+/// Default byte limit of [`EmbeddedGate`]: room beside the replayed rows
+/// under the mock cluster's 5 MiB per partition.
+pub const EMBEDDED_UNCONSUMED_BYTES: u64 = 2_500_000;
+
+impl EmbeddedGate {
+    /// Whether `bytes` more may be written now.
+    fn admits(&self, bytes: u64) -> bool {
+        let positions = self.pipeline.positions();
+        let Ok(mut sent) = self.sent.lock() else {
+            tracing::error!("embedded gate lock poisoned: refusing");
+            return false;
+        };
+        let mut most = 0;
+        for (p, queue) in sent.iter_mut() {
+            let consumed = positions.get(p).and_then(|x| x.offset).unwrap_or(-1);
+            while queue.front().is_some_and(|&(offset, _)| offset <= consumed) {
+                queue.pop_front();
+            }
+            most = most.max(queue.iter().map(|(_, b)| b).sum::<u64>());
+        }
+        most == 0 || most + bytes <= self.limit
+    }
+
+    fn delivered(&self, partition: i32, offset: i64, bytes: u64) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.entry(partition).or_default().push_back((offset, bytes));
+        }
+    }
+}
+
 /// Writes every record and waits for the broker's acknowledgements.
 async fn produce(receiver: &Receiver, records: Vec<([u8; 8], Vec<u8>)>) -> Result<(), Refusal> {
+    let bytes: u64 = records.iter().map(|(_, v)| v.len() as u64).sum();
+    if let Some(gate) = &receiver.gate {
+        if !gate.admits(bytes) {
+            return Err(unavailable(
+                "the embedded broker holds too much unconsumed data; retry",
+            ));
+        }
+    }
     let mut deliveries = Vec::with_capacity(records.len());
     for (key, value) in &records {
         let record = FutureRecord::to(&receiver.topic)
@@ -359,9 +420,13 @@ async fn produce(receiver: &Receiver, records: Vec<([u8; 8], Vec<u8>)>) -> Resul
             Err((e, _)) => return Err(unavailable(&format!("cannot write to Kafka: {e}"))),
         }
     }
-    for delivery in deliveries {
+    for (delivery, (_, value)) in deliveries.into_iter().zip(&records) {
         match delivery.await {
-            Ok(Ok(_)) => {}
+            Ok(Ok(delivery)) => {
+                if let Some(gate) = &receiver.gate {
+                    gate.delivered(delivery.partition, delivery.offset, value.len() as u64);
+                }
+            }
             Ok(Err((e, _))) => return Err(unavailable(&format!("the broker did not acknowledge: {e}"))),
             Err(_) => return Err(unavailable("the producer was shut down")),
         }
@@ -433,7 +498,7 @@ pub fn producer(brokers: &str, overrides: &[(String, String)]) -> anyhow::Result
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The receiver's routes: `POST /v1/metrics`, `/healthz`, `/metrics`.
-/// Requests whose `Host` is not a loopback name or IP literal are refused
+/// Requests whose `Host` is not a loopback name or address are refused
 /// when `listen` is loopback (DNS rebinding).
 /// With `token`, `/v1/metrics` and `/metrics` need `Authorization: Bearer
 /// <token>` (OTLP exporters send it from `OTEL_EXPORTER_OTLP_HEADERS`).
@@ -498,4 +563,43 @@ fn host_is_local(headers: &HeaderMap) -> bool {
     let name = name.trim_start_matches('[').trim_end_matches(']');
     name.eq_ignore_ascii_case("localhost")
         || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestConfig, Pipeline};
+
+    #[test]
+    fn the_embedded_gate_counts_unconsumed_bytes_per_partition() {
+        let pipeline = Pipeline::new(IngestConfig::default()).expect("pipeline");
+        let gate = EmbeddedGate {
+            pipeline: pipeline.clone(),
+            limit: 100,
+            sent: Default::default(),
+        };
+        assert!(gate.admits(1_000), "nothing unconsumed: any size is admitted");
+        gate.delivered(0, 5, 60);
+        gate.delivered(0, 6, 60);
+        gate.delivered(1, 0, 30);
+        assert!(!gate.admits(10), "120 bytes wait in partition 0");
+        pipeline.update_position(0, |p| p.offset = Some(5));
+        assert!(gate.admits(40), "60 + 40 fits");
+        assert!(!gate.admits(41));
+        pipeline.update_position(0, |p| p.offset = Some(6));
+        assert!(gate.admits(70), "partition 1's 30 bytes + 70 fit");
+        assert!(!gate.admits(71));
+    }
+
+    #[test]
+    fn a_loopback_receiver_takes_loopback_hosts_and_ip_literals_only() {
+        let host = |h: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_str(h).expect("header"));
+            host_is_local(&headers)
+        };
+        assert!(host("127.0.0.1:4318") && host("localhost:4318") && host("[::1]:4318"));
+        assert!(!host("rebind.example:4318") && !host("10.0.0.1:4318"));
+        assert!(host_is_local(&HeaderMap::new()), "no Host: a raw client");
+    }
 }
