@@ -487,3 +487,31 @@ fn cumulative_baselines_survive_a_restart_through_the_sketch_log() {
     let again = get_json(port_b, "/api/quantiles?metric=rpc.restart&q=0.5");
     assert_eq!(again["count"], doc["count"], "nothing counted twice");
 }
+
+#[test]
+fn the_receiving_role_writes_to_the_otlp_topic_and_a_consumer_group_reads_it() {
+    let tansu = Tansu::start();
+    let otlp = free_port();
+    let _receive = Proc(
+        mss()
+            .args(["receive", "--brokers", &tansu.brokers, "--partitions", "2"])
+            .args(["--otlp-listen", &format!("127.0.0.1:{otlp}")])
+            .stdout(Stdio::null())
+            .stderr(log_file("receive"))
+            .spawn()
+            .expect("mss receive starts"),
+    );
+    wait_for_port(otlp, Duration::from_secs(60));
+    let sent = sdk_export(otlp, "cumulative", "recv", 3, 200, false);
+    assert_eq!(sent["values"].as_array().map(Vec::len), Some(600));
+    let port = free_port();
+    let _consumer = spawn_consumer(
+        &tansu.brokers,
+        "otlp-receive",
+        port,
+        &["--topic", "otlp_metrics", "--partitions", "2", "--format", "otlp"],
+    );
+    wait_ready(port);
+    wait_count(port, "metric=recv.explicit&q=0.5", 600);
+    wait_count(port, "metric=recv.exponential&q=0.5", 600);
+}

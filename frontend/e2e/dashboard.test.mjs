@@ -455,6 +455,49 @@ test('the main job (synthetic rows, no --exact): several series, a grouped view,
   assert.ok(!/ERROR/.test(log), `Ctrl-C logged errors:\n${log.slice(-2000)}`);
 });
 
+test('an OpenTelemetry SDK pointed at the main job shows up as series with its attributes as tags', async () => {
+  const [port, otlp] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${port}`;
+  // What scripts/run.sh starts: replayed rows and the OTLP receiver.
+  const run = spawn(
+    MSS,
+    ['serve', '--synthetic', '--loop', '--rate', '200', '--listen', `127.0.0.1:${port}`,
+      '--otlp-listen', `127.0.0.1:${otlp}`, '--static-dir', join(ROOT, 'frontend', 'dist')],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  run.stderr.on('data', (d) => (log += d));
+  const exited = new Promise((resolve) => run.on('exit', (code) => resolve(code)));
+  try {
+    await waitFor('the receiver listens', async () => (await fetch(`http://127.0.0.1:${otlp}/healthz`)).ok);
+    const sdk = spawn('python3', [join(ROOT, 'backend', 'tests', 'clients', 'otel_sdk_export.py'),
+      `http://127.0.0.1:${otlp}/v1/metrics`, 'delta', 'e2e', '2', '300'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    sdk.stdout.on('data', (d) => (out += d));
+    sdk.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((resolve) => sdk.on('exit', resolve));
+    assert.equal(code, 0, `the SDK exported: ${err.slice(-2000)}`);
+    const sent = JSON.parse(out);
+    assert.equal(sent.values.length, 600);
+    const metrics = await waitFor('the SDK metrics are listed', async () => {
+      const list = await (await fetch(`${url}/api/metrics`)).json();
+      return list.some((m) => m.metric === 'e2e.explicit') && list;
+    });
+    const explicit = metrics.find((m) => m.metric === 'e2e.explicit');
+    assert.ok('route' in explicit.tags && 'service.name' in explicit.tags, JSON.stringify(explicit));
+    const page = await browser.newPage({ viewport: { width: 1300, height: 1400 } });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    await page.goto(`${url}/?metric=e2e.exponential&by=route&from=now-15m`);
+    await waitFor('two route groups', async () => (await page.$$('[data-testid="group-row"]')).length === 2);
+    await waitFor('every exported value', async () => (await page.textContent('[data-testid="count"]')) === '600');
+    await page.close();
+  } finally {
+    run.kill('SIGINT');
+  }
+  assert.equal(await exited, 0, log.slice(-2000));
+});
+
 test('SLOs and alerts: the SLO panel, a firing alert on top and its span on the chart, share ≤ X, a shifted overlay', async () => {
   const page = await newPage('/?le=10000&shift=5m');
   await waitFor('values', async () => (await page.textContent('[data-testid="count"]')) === String(GOOD_ROWS));
