@@ -374,14 +374,21 @@ pub const EMBEDDED_UNCONSUMED_BYTES: u64 = 2_500_000;
 impl EmbeddedGate {
     /// Whether `bytes` more may be written now.
     fn admits(&self, bytes: u64) -> bool {
-        let positions = self.pipeline.positions();
+        // The newest offset each partition processed (fresher than the
+        // positions, which are noted every few hundred ms).
+        let consumed: std::collections::BTreeMap<i32, i64> = self
+            .pipeline
+            .assigned()
+            .into_iter()
+            .filter_map(|(p, w)| Some((p, w.lock().ok()?.last_offset()?)))
+            .collect();
         let Ok(mut sent) = self.sent.lock() else {
             tracing::error!("embedded gate lock poisoned: refusing");
             return false;
         };
         let mut most = 0;
         for (p, queue) in sent.iter_mut() {
-            let consumed = positions.get(p).and_then(|x| x.offset).unwrap_or(-1);
+            let consumed = consumed.get(p).copied().unwrap_or(-1);
             while queue.front().is_some_and(|&(offset, _)| offset <= consumed) {
                 queue.pop_front();
             }
@@ -583,10 +590,11 @@ mod tests {
         gate.delivered(0, 6, 60);
         gate.delivered(1, 0, 30);
         assert!(!gate.admits(10), "120 bytes wait in partition 0");
-        pipeline.update_position(0, |p| p.offset = Some(5));
+        let windows = pipeline.partition(0).expect("partition");
+        windows.lock().expect("lock").resume_after(5);
         assert!(gate.admits(40), "60 + 40 fits");
         assert!(!gate.admits(41));
-        pipeline.update_position(0, |p| p.offset = Some(6));
+        windows.lock().expect("lock").resume_after(6);
         assert!(gate.admits(70), "partition 1's 30 bytes + 70 fit");
         assert!(!gate.admits(71));
     }
