@@ -252,5 +252,11 @@ fn merge_encoded_3600(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hot_insert, insert, merge_quantile_codec, merge_encoded_3600);
+criterion_group!(
+    benches,
+    hot_insert,
+    insert,
+    merge_quantile_codec,
+    merge_encoded_3600
+);
 criterion_main!(benches);

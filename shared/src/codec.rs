@@ -57,7 +57,8 @@ impl Writer {
 }
 
 /// Reads primitive values from a byte slice, failing cleanly at its end.
-#[derive(Debug)]
+/// A clone reads on from the same position independently.
+#[derive(Debug, Clone)]
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

@@ -12,6 +12,8 @@
 //! `[γ^(i−o), γ^(i−o+1))` and its value is the lower bound times `1+α`
 //! (libdatadog, Java and Go), where Python's key is a ceiling.
 
+mod from_bytes;
+
 use libdd_ddsketch::{pb, DDSketch as LibddSketch};
 use prost::Message;
 
