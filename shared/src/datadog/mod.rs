@@ -257,7 +257,8 @@ impl DatadogSketch {
         }
         // The crate ignores sparse bins: fold them into the contiguous ones first.
         let message = densify(message)?;
-        let inner = LibddSketch::from_pb(message).ok_or(DecodeError::Protobuf("invalid mapping".into()))?;
+        let inner =
+            LibddSketch::from_pb(message).ok_or_else(|| DecodeError::Protobuf("invalid mapping".into()))?;
         let mut sketch = Self { inner, ..Self::new() };
         let bins = sketch.buckets();
         if bins.iter().any(|b| !(b.1.is_finite() && b.1 >= 0.0)) {

@@ -410,7 +410,8 @@ pub(crate) fn write_store(w: &mut Writer, store: &CollapsingLowestStore) {
 }
 
 pub(crate) fn read_store(r: &mut Reader<'_>, bin_limit: usize) -> Result<CollapsingLowestStore, DecodeError> {
-    let mut bins = Vec::new();
+    // The count read ahead (bounded by the bytes left) sizes the vector.
+    let mut bins = Vec::with_capacity(r.clone().len(r.remaining() / 2).unwrap_or(0));
     // |key| < 2^30 was checked, so the cast is lossless.
     read_bins(r, |key, count| bins.push((key as i32, count)))?;
     Ok(CollapsingLowestStore::from_bins(bin_limit, bins))
