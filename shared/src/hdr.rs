@@ -387,7 +387,9 @@ impl HdrSketch {
                 sum += self.histogram.median_equivalent(value) as f64 * count as f64;
             }
         }
-        if total == 0 {
+        if total == 0 && stats.is_none() {
+            // Nothing to estimate from; given stats are folded in as `merge`
+            // folds those of an empty sketch.
             return Ok(());
         }
         let (sum, min, max) = stats.unwrap_or_else(|| {
@@ -424,11 +426,19 @@ impl HdrSketch {
 
     /// [`Self::read`] straight into this histogram (see [`Self::merge_v2`]).
     pub(crate) fn merge_read(&mut self, r: &mut Reader<'_>) -> Result<(), MergeEncodedError> {
+        let start = r.clone();
         let sum = r.f64()?;
         let min = r.f64()?;
         let max = r.f64()?;
         let bytes = r.bytes()?;
-        r.finish()?;
+        if r.finish().is_err() {
+            // Decoding reads the V2 bytes before it finds trailing ones: let
+            // it say which comes first.
+            let mut r = start;
+            let other = Self::read(&mut r)?;
+            r.finish()?;
+            return Ok(self.merge(&other)?);
+        }
         self.merge_v2(bytes, Some((sum, min, max)))
     }
 }
@@ -597,7 +607,8 @@ impl Iterator for Counts<'_> {
 }
 
 /// LEB128 as HdrHistogram writes it: at most 9 bytes, the 9th holding a
-/// whole 8 bits. Returns the number and the bytes used.
+/// whole 8 bits. Returns the number and the bytes used; a cut number is a
+/// V2 error, as the crate's decoder reports it.
 #[inline]
 fn read_leb128(bytes: &[u8]) -> Result<(u64, usize), DecodeError> {
     // Most counts and runs of a window fit one byte.
@@ -616,7 +627,7 @@ fn read_leb128(bytes: &[u8]) -> Result<(u64, usize), DecodeError> {
             return Ok((n, i + 1));
         }
     }
-    Err(DecodeError::Truncated)
+    Err(DecodeError::Hdr("counts end inside a number".into()))
 }
 
 /// Which value a counts index stands for, for a histogram with lowest

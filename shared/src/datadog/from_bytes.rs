@@ -142,12 +142,20 @@ impl DatadogSketch {
 
     /// Adds the (checked) bins at `bins` to the crate's store by index, and
     /// `zero_count` to its zero bin, as re-inserting them would. `false`,
-    /// with nothing changed, if the store would have to collapse bins.
+    /// with nothing changed, if the store would have to collapse bins or
+    /// does not use the default mapping.
     fn add_bins(&mut self, bins: Reader<'_>, keys: Option<(i64, i64)>, zero_count: f64) -> bool {
         // The crate's protobuf form hands over its store without copying.
         let mut pb = std::mem::take(&mut self.inner).into_pb();
+        // The crate's own mapping, which `self.mapping` does not follow for
+        // sketches read from foreign protobuf.
+        let default = pb
+            .mapping
+            .as_ref()
+            .is_some_and(|m| (m.gamma.to_bits(), m.index_offset.to_bits()) == default_mapping());
         let store = pb.positive_values.get_or_insert_with(Default::default);
         let added = match keys {
+            _ if !default => false,
             None => true,
             Some(keys) => add_by_index(
                 &mut store.contiguous_bin_counts,

@@ -207,13 +207,20 @@ impl DatadogSketch {
         }
         // A bucket's value maps back to the same bucket: value = lower·(1+α)
         // sits half a bucket above the lower bound.
-        for (value, count) in other.buckets() {
-            if self.inner.add_with_count(value, count).is_err() {
-                return Err(MergeError::ParameterMismatch {
-                    kind: SketchKind::Datadog,
-                    detail: format!("bucket value {value} refused"),
-                });
-            }
+        let buckets = other.buckets();
+        // What the crate refuses is refused before anything is added.
+        if let Some(&(value, _)) = buckets
+            .iter()
+            .find(|&&(v, c)| !(v.is_finite() && v >= 0.0 && c.is_finite()))
+        {
+            return Err(MergeError::ParameterMismatch {
+                kind: SketchKind::Datadog,
+                detail: format!("bucket value {value} refused"),
+            });
+        }
+        for (value, count) in buckets {
+            // Checked above: the crate takes every one of them.
+            let _ = self.inner.add_with_count(value, count);
         }
         self.count += other.count;
         self.sum += other.sum;
