@@ -11,6 +11,11 @@
 //! `add`, our `DDSketch::insert`, the `Sketch` enum's `insert` (the call the
 //! pipeline makes) and `insert_slice`, in one run; plus the cost of building
 //! a sketch (decoding builds one per window).
+//!
+//! `cargo bench -p shared --bench sketches -- merge_encoded_3600` is the
+//! browser's range query natively: 3,600 encoded one-second windows of 160
+//! HDFS-like values (an hour), folded from their bytes with
+//! `Sketch::merge_encoded` into one accumulator, then P50/P95/P99.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
@@ -213,5 +218,45 @@ fn merge_quantile_codec(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hot_insert, insert, merge_quantile_codec);
+/// Windows per `merge_encoded_3600` run (an hour of one-second windows).
+const WINDOWS: usize = 3_600;
+/// Values per window, as the `/bench` page uses.
+const VALUES_PER_WINDOW: usize = 160;
+
+fn merge_encoded_3600(c: &mut Criterion) {
+    let data = hdfs_like(WINDOWS * VALUES_PER_WINDOW);
+    let mut g = c.benchmark_group("merge_encoded_3600");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(WINDOWS as u64));
+    for kind in SketchKind::ALL {
+        let windows: Vec<Vec<u8>> = data
+            .chunks(VALUES_PER_WINDOW)
+            .map(|values| {
+                let mut s = Sketch::with_defaults(kind);
+                s.insert_slice(values).expect("valid");
+                s.encode()
+            })
+            .collect();
+        let bytes: usize = windows.iter().map(Vec::len).sum();
+        println!("merge_encoded_3600/{}: {} bytes in all", kind.name(), bytes);
+        g.bench_function(BenchmarkId::from_parameter(kind.name()), |b| {
+            b.iter(|| {
+                let mut acc = Sketch::with_defaults(kind);
+                for w in &windows {
+                    acc.merge_encoded(w).expect("valid");
+                }
+                acc.quantiles(&[0.5, 0.95, 0.99]).expect("not empty")
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    hot_insert,
+    insert,
+    merge_quantile_codec,
+    merge_encoded_3600
+);
 criterion_main!(benches);

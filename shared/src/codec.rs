@@ -57,7 +57,8 @@ impl Writer {
 }
 
 /// Reads primitive values from a byte slice, failing cleanly at its end.
-#[derive(Debug)]
+/// A clone reads on from the same position independently.
+#[derive(Debug, Clone)]
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -82,7 +83,15 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned LEB128 varint of at most 10 bytes.
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Most varints (bucket counts, key deltas) are one byte.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let mut out = 0u64;
         for shift in (0..70).step_by(7) {
             let b = self.u8()?;

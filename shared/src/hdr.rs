@@ -11,7 +11,7 @@
 //! "integer to double conversion ratio" (= 1/scale), which those libraries
 //! write as 1.0 for integer histograms.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
@@ -20,6 +20,7 @@ use crate::codec::{Reader, Writer};
 use crate::error::{
     ConfigError, DecodeError, EncodeError, InsertError, MergeEncodedError, MergeError, QuantileError,
 };
+use crate::inflate::inflate;
 use crate::kind::SketchKind;
 
 /// Default significant decimal digits.
@@ -33,7 +34,7 @@ const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
 pub const COMPRESS_FROM_BYTES: usize = 512;
 const V2_HEADER_LEN: usize = 40;
 /// Largest decompressed V2 payload accepted (bounds memory on bad input).
-const MAX_V2_BYTES: u64 = 64 << 20;
+const MAX_V2_BYTES: usize = 64 << 20;
 
 /// An HDR histogram of scaled values plus exact min/max/sum.
 #[derive(Debug, Clone)]
@@ -280,7 +281,12 @@ impl HdrSketch {
     /// 1/ratio from the header (1 for histograms from other libraries); the
     /// sum is estimated from bucket midpoints, min/max from the outer buckets.
     pub fn from_v2(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut sketch = Self::from_v2_counts(bytes)?;
+        with_plain(bytes, Self::from_plain_v2)
+    }
+
+    /// [`Self::from_v2`] of plain V2 bytes.
+    fn from_plain_v2(plain: &[u8]) -> Result<Self, DecodeError> {
+        let mut sketch = Self::from_plain_v2_counts(plain)?;
         if sketch.count() > 0 {
             let scale = sketch.scale;
             sketch.min = sketch.histogram.min() as f64 / scale;
@@ -290,91 +296,109 @@ impl HdrSketch {
         Ok(sketch)
     }
 
-    /// The histogram of V2 bytes, without min/max/sum.
-    fn from_v2_counts(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut v2 = V2Payload::parse(bytes)?;
+    /// The histogram of plain V2 bytes, without min/max/sum.
+    fn from_plain_v2_counts(plain: &[u8]) -> Result<Self, DecodeError> {
+        let header = V2Header::parse(plain)?;
+        let mut plain = plain.to_vec();
         // The crate only reads ratio 1.0; the scale is kept on our side.
-        v2.plain[32..40].copy_from_slice(&1.0f64.to_be_bytes());
+        plain[32..40].copy_from_slice(&1.0f64.to_be_bytes());
         let mut histogram: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut v2.plain.as_slice())
+            .deserialize(&mut plain.as_slice())
             .map_err(|e| DecodeError::Hdr(format!("{e:?}")))?;
         // Decoded histograms are bounded by their header; let them grow when
         // merged with wider ones, like the ones this crate creates.
         histogram.auto(true);
-        Ok(Self::from_histogram(histogram, v2.scale))
+        Ok(Self::from_histogram(histogram, header.scale))
     }
 
     /// Adds the counts of V2 bytes straight into this histogram, without
     /// building a histogram for them (a window's histogram is mostly empty
     /// buckets: allocating and walking them is most of a decode + merge).
-    /// `stats` are the exact `(sum, min, max)` to fold in; `None` estimates
-    /// them from the buckets, as [`Self::from_v2`] does. Unchanged on error.
+    /// Compressed bytes are inflated into a reused buffer. `stats` are the
+    /// exact `(sum, min, max)` to fold in; `None` estimates them from the
+    /// buckets, as [`Self::from_v2`] does. Unchanged on error.
     pub fn merge_v2(
         &mut self,
         bytes: &[u8],
         stats: Option<(f64, f64, f64)>,
     ) -> Result<(), MergeEncodedError> {
-        let v2 = V2Payload::parse(bytes)?;
-        let lowest = u64::from_be_bytes(v2.plain[16..24].try_into().map_err(|_| DecodeError::Truncated)?);
-        let highest = u64::from_be_bytes(v2.plain[24..32].try_into().map_err(|_| DecodeError::Truncated)?);
-        let offset = be_u32(&v2.plain, 8)?;
-        let same_layout = v2.digits == u32::from(self.significant_digits())
-            && lowest == self.histogram.low()
-            && lowest == 1
-            && highest >= 2
-            && offset == 0;
-        if !same_layout || v2.scale != self.scale {
+        with_plain(bytes, |plain| self.merge_plain_v2(plain, stats))
+    }
+
+    /// [`Self::merge_v2`] of plain V2 bytes.
+    fn merge_plain_v2(
+        &mut self,
+        plain: &[u8],
+        stats: Option<(f64, f64, f64)>,
+    ) -> Result<(), MergeEncodedError> {
+        let header = V2Header::parse(plain)?;
+        let same_layout = header.digits == u32::from(self.significant_digits())
+            && header.lowest == self.histogram.low()
+            && header.lowest == 1
+            && header.highest >= 2
+            && header.offset == 0;
+        if !same_layout || header.scale != self.scale {
             // Another layout: decode it the general way (which also checks
             // that the parameters match).
-            let mut other = Self::from_v2(bytes)?;
+            let mut other = Self::from_plain_v2(plain)?;
             if let Some((sum, min, max)) = stats {
                 (other.sum, other.min, other.max) = (sum, min, max);
             }
             return Ok(self.merge(&other)?);
         }
-        let layout = BucketLayout::new(v2.digits);
+        let layout = BucketLayout::new(header.digits);
         // As the crate's decoder: no bucket past what the header's highest
-        // trackable value allows.
-        let counts_len = layout.counts_len(highest);
-        let counts = v2.counts()?;
-        let mut buckets = Vec::with_capacity(counts.len());
-        for (index, count) in counts {
+        // trackable value allows. Everything is checked before anything changes.
+        // Indices only grow, and a valid index has valid ones below it:
+        // checking the last one checks them all.
+        let counts_len = layout.counts_len(header.highest);
+        if let Some(index) = header.counts(plain).last_index()? {
             if index >= counts_len {
                 return Err(DecodeError::Hdr(format!(
                     "counts index {index} beyond the {counts_len} buckets of the header"
                 ))
                 .into());
             }
-            buckets.push((layout.value_at(index)?, count));
+            layout.value_at(index)?;
         }
-        // Everything was read: only now change the histogram.
+        self.record_counts(&layout, header.counts(plain), stats)
+    }
+
+    /// Records the (checked) `counts` and folds in `stats`, or their
+    /// estimate from the buckets.
+    fn record_counts(
+        &mut self,
+        layout: &BucketLayout,
+        counts: Counts<'_>,
+        stats: Option<(f64, f64, f64)>,
+    ) -> Result<(), MergeEncodedError> {
         let mut total = 0u64;
-        let (mut lo, mut hi) = (u64::MAX, 0u64);
-        for &(value, count) in &buckets {
+        let (mut lo, mut hi, mut sum) = (u64::MAX, 0u64, 0.0);
+        for bucket in counts {
+            let (index, count) = bucket?;
+            let value = layout.value_at(index)?;
             self.histogram
                 .record_n(value, count)
                 .map_err(|e| DecodeError::Hdr(format!("{e:?}")))?;
             total = total.saturating_add(count);
             lo = lo.min(value);
             hi = hi.max(value);
+            if stats.is_none() {
+                sum += self.histogram.median_equivalent(value) as f64 * count as f64;
+            }
         }
-        if total == 0 {
+        if total == 0 && stats.is_none() {
+            // Nothing to estimate from; given stats are folded in as `merge`
+            // folds those of an empty sketch.
             return Ok(());
         }
-        let (sum, min, max) = match stats {
-            Some(s) => s,
-            None => {
-                let sum = buckets
-                    .iter()
-                    .map(|&(v, c)| self.histogram.median_equivalent(v) as f64 * c as f64)
-                    .sum::<f64>();
-                (
-                    sum / self.scale,
-                    self.histogram.lowest_equivalent(lo) as f64 / self.scale,
-                    self.histogram.highest_equivalent(hi) as f64 / self.scale,
-                )
-            }
-        };
+        let (sum, min, max) = stats.unwrap_or_else(|| {
+            (
+                sum / self.scale,
+                self.histogram.lowest_equivalent(lo) as f64 / self.scale,
+                self.histogram.highest_equivalent(hi) as f64 / self.scale,
+            )
+        });
         self.sum += sum;
         self.min = self.min.min(min);
         self.max = self.max.max(max);
@@ -393,7 +417,7 @@ impl HdrSketch {
         let sum = r.f64()?;
         let min = r.f64()?;
         let max = r.f64()?;
-        let mut sketch = Self::from_v2_counts(r.bytes()?)?;
+        let mut sketch = with_plain(r.bytes()?, Self::from_plain_v2_counts)?;
         sketch.sum = sum;
         sketch.min = min;
         sketch.max = max;
@@ -402,11 +426,19 @@ impl HdrSketch {
 
     /// [`Self::read`] straight into this histogram (see [`Self::merge_v2`]).
     pub(crate) fn merge_read(&mut self, r: &mut Reader<'_>) -> Result<(), MergeEncodedError> {
+        let start = r.clone();
         let sum = r.f64()?;
         let min = r.f64()?;
         let max = r.f64()?;
         let bytes = r.bytes()?;
-        r.finish()?;
+        if r.finish().is_err() {
+            // Decoding reads the V2 bytes before it finds trailing ones: let
+            // it say which comes first.
+            let mut r = start;
+            let other = Self::read(&mut r)?;
+            r.finish()?;
+            return Ok(self.merge(&other)?);
+        }
         self.merge_v2(bytes, Some((sum, min, max)))
     }
 }
@@ -430,43 +462,53 @@ fn compress_v2(plain: &[u8]) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
-/// A V2 histogram's plain (inflated) bytes and the header fields we check.
-struct V2Payload {
-    plain: Vec<u8>,
+/// Hands the plain V2 bytes of plain or compressed V2 `bytes` to `with`;
+/// compressed ones are inflated into a reused buffer (at most
+/// [`MAX_V2_BYTES`] of them are read).
+fn with_plain<R, E: From<DecodeError>>(
+    bytes: &[u8],
+    with: impl FnOnce(&[u8]) -> Result<R, E>,
+) -> Result<R, E> {
+    match be_u32(bytes, 0)? {
+        V2_COOKIE => with(bytes),
+        V2_COMPRESSED_COOKIE => {
+            let len = be_u32(bytes, 4)? as usize;
+            let payload = bytes.get(8..8 + len).ok_or(DecodeError::Truncated)?;
+            inflate(payload, MAX_V2_BYTES, with)?
+        }
+        other => Err(DecodeError::Hdr(format!("unknown cookie {other:#010x}")).into()),
+    }
+}
+
+/// The header fields of plain V2 bytes that we check or use.
+struct V2Header {
+    /// Bytes of zig-zag LEB128 counts after the header.
+    payload_len: usize,
+    /// Normalizing index offset (0 unless shifted).
+    offset: u32,
     digits: u32,
+    lowest: u64,
+    highest: u64,
+    /// 1 / the integer-to-double conversion ratio.
     scale: f64,
 }
 
-impl V2Payload {
-    fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let cookie = be_u32(bytes, 0)?;
-        let plain = match cookie {
-            V2_COOKIE => bytes.to_vec(),
-            V2_COMPRESSED_COOKIE => {
-                let len = be_u32(bytes, 4)? as usize;
-                let payload = bytes.get(8..8 + len).ok_or(DecodeError::Truncated)?;
-                let mut out = Vec::new();
-                flate2::read::ZlibDecoder::new(payload)
-                    .take(MAX_V2_BYTES)
-                    .read_to_end(&mut out)
-                    .map_err(|e| DecodeError::Hdr(e.to_string()))?;
-                out
-            }
-            other => return Err(DecodeError::Hdr(format!("unknown cookie {other:#010x}"))),
-        };
-        if be_u32(&plain, 0)? != V2_COOKIE {
+impl V2Header {
+    fn parse(plain: &[u8]) -> Result<Self, DecodeError> {
+        if be_u32(plain, 0)? != V2_COOKIE {
             return Err(DecodeError::Hdr("inner cookie is not V2".into()));
         }
-        if plain.len() < V2_HEADER_LEN || be_u32(&plain, 4)? as usize > plain.len() - V2_HEADER_LEN {
+        let payload_len = be_u32(plain, 4)? as usize;
+        if plain.len() < V2_HEADER_LEN || payload_len > plain.len() - V2_HEADER_LEN {
             return Err(DecodeError::Truncated);
         }
-        let digits = be_u32(&plain, 12)?;
+        let digits = be_u32(plain, 12)?;
         if !(1..=5).contains(&digits) {
             return Err(DecodeError::Hdr(format!(
                 "significant digits {digits} out of range"
             )));
         }
-        let ratio = f64::from_be_bytes(plain[32..40].try_into().map_err(|_| DecodeError::Truncated)?);
+        let ratio = f64::from_bits(be_u64(plain, 32)?);
         let scale = if ratio.is_finite() && ratio > 0.0 {
             1.0 / ratio
         } else {
@@ -475,41 +517,106 @@ impl V2Payload {
         if !(scale.is_finite() && scale >= 1e-9) {
             return Err(DecodeError::Hdr("conversion ratio out of range".into()));
         }
-        Ok(Self { plain, digits, scale })
+        Ok(Self {
+            payload_len,
+            offset: be_u32(plain, 8)?,
+            digits,
+            lowest: be_u64(plain, 16)?,
+            highest: be_u64(plain, 24)?,
+            scale,
+        })
     }
 
-    /// `(counts index, count)` of every non-empty bucket: the payload is
-    /// zig-zag LEB128 numbers, a negative one being a run of empty buckets.
-    fn counts(&self) -> Result<Vec<(u64, u64)>, DecodeError> {
-        let len = be_u32(&self.plain, 4)? as usize;
-        let mut payload = self
-            .plain
-            .get(V2_HEADER_LEN..V2_HEADER_LEN + len)
-            .ok_or(DecodeError::Truncated)?;
-        let mut out = Vec::new();
-        let mut index = 0u64;
-        while !payload.is_empty() {
-            let (n, used) = read_leb128(payload)?;
-            payload = &payload[used..];
-            let n = (n >> 1) as i64 ^ -((n & 1) as i64);
-            if n < 0 {
-                index = index
-                    .checked_add(n.unsigned_abs())
-                    .ok_or(DecodeError::Hdr("run of empty buckets overflows".into()))?;
+    /// The non-empty buckets of `plain` (whose header this is).
+    fn counts<'a>(&self, plain: &'a [u8]) -> Counts<'a> {
+        Counts {
+            payload: plain
+                .get(V2_HEADER_LEN..V2_HEADER_LEN + self.payload_len)
+                .unwrap_or_default(),
+            index: 0,
+        }
+    }
+}
+
+/// `(counts index, count)` of every non-empty bucket of a V2 payload, read
+/// as they come: zig-zag LEB128 numbers, a negative one being a run of
+/// empty buckets. Ends after the first error.
+struct Counts<'a> {
+    payload: &'a [u8],
+    index: u64,
+}
+
+impl Counts<'_> {
+    /// The index of the last non-empty bucket, reading every number (a
+    /// leaner loop than the iterator's, for checking before recording).
+    fn last_index(mut self) -> Result<Option<u64>, DecodeError> {
+        let mut last = None;
+        while !self.payload.is_empty() {
+            let (n, used) = read_leb128(self.payload)?;
+            self.payload = self.payload.get(used..).unwrap_or_default();
+            if n & 1 == 1 {
+                // Negative: a run of -n empty buckets.
+                let run = (n >> 1) + 1;
+                self.index = self.index.checked_add(run).ok_or_else(overflow)?;
             } else {
-                if n > 0 {
-                    out.push((index, n as u64));
+                if n != 0 {
+                    last = Some(self.index);
                 }
-                index += 1;
+                self.index = self.index.checked_add(1).ok_or_else(overflow)?;
             }
         }
-        Ok(out)
+        Ok(last)
+    }
+
+    #[cold]
+    fn fail(&mut self, e: DecodeError) -> Option<Result<(u64, u64), DecodeError>> {
+        self.payload = &[];
+        Some(Err(e))
+    }
+}
+
+#[cold]
+fn overflow() -> DecodeError {
+    DecodeError::Hdr("run of empty buckets overflows".into())
+}
+
+impl Iterator for Counts<'_> {
+    type Item = Result<(u64, u64), DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.payload.is_empty() {
+            let (n, used) = match read_leb128(self.payload) {
+                Ok(read) => read,
+                Err(e) => return self.fail(e),
+            };
+            self.payload = self.payload.get(used..).unwrap_or_default();
+            let n = (n >> 1) as i64 ^ -((n & 1) as i64);
+            let at = self.index;
+            let step = if n < 0 { n.unsigned_abs() } else { 1 };
+            let Some(next) = self.index.checked_add(step) else {
+                return self.fail(overflow());
+            };
+            self.index = next;
+            if n > 0 {
+                return Some(Ok((at, n as u64)));
+            }
+        }
+        None
     }
 }
 
 /// LEB128 as HdrHistogram writes it: at most 9 bytes, the 9th holding a
-/// whole 8 bits. Returns the number and the bytes used.
+/// whole 8 bits. Returns the number and the bytes used; a cut number is a
+/// V2 error, as the crate's decoder reports it.
+#[inline]
 fn read_leb128(bytes: &[u8]) -> Result<(u64, usize), DecodeError> {
+    // Most counts and runs of a window fit one byte.
+    if let Some(&b) = bytes.first() {
+        if b & 0x80 == 0 {
+            return Ok((u64::from(b), 1));
+        }
+    }
     let mut n = 0u64;
     for (i, &b) in bytes.iter().enumerate().take(9) {
         if i == 8 {
@@ -520,7 +627,7 @@ fn read_leb128(bytes: &[u8]) -> Result<(u64, usize), DecodeError> {
             return Ok((n, i + 1));
         }
     }
-    Err(DecodeError::Truncated)
+    Err(DecodeError::Hdr("counts end inside a number".into()))
 }
 
 /// Which value a counts index stands for, for a histogram with lowest
@@ -572,6 +679,14 @@ impl BucketLayout {
             _ => Err(out_of_range()),
         }
     }
+}
+
+fn be_u64(bytes: &[u8], at: usize) -> Result<u64, DecodeError> {
+    let b: [u8; 8] = bytes
+        .get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(DecodeError::Truncated)?;
+    Ok(u64::from_be_bytes(b))
 }
 
 fn be_u32(bytes: &[u8], at: usize) -> Result<u32, DecodeError> {

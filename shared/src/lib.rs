@@ -31,6 +31,7 @@ pub mod ddsketch;
 pub mod error;
 pub mod filter;
 pub mod hdr;
+mod inflate;
 pub mod kind;
 pub mod moments;
 pub mod protocol;

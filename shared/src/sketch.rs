@@ -344,9 +344,10 @@ impl Sketch {
     }
 
     /// Adds the values of a sketch in native bytes ([`Self::encode`]) of
-    /// the same kind and parameters: what decoding then merging does, but an
-    /// HDR histogram's buckets go straight into this one (no histogram is
-    /// built for the bytes). Unchanged on error.
+    /// the same kind and parameters: what decoding then merging does, but
+    /// the buckets of a `datadog` or `hdrhistogram` window go straight from
+    /// the bytes into this sketch (no sketch is built for them). Unchanged
+    /// on error.
     pub fn merge_encoded(&mut self, bytes: &[u8]) -> Result<(), MergeEncodedError> {
         let mut r = Reader::new(bytes);
         let magic = r.u8()?;
@@ -368,6 +369,7 @@ impl Sketch {
         }
         match self {
             Sketch::HdrHistogram(h) => h.merge_read(&mut r),
+            Sketch::Datadog(d) => d.merge_read(&mut r),
             _ => Ok(self.merge(&Self::decode(bytes)?)?),
         }
     }

@@ -57,3 +57,55 @@ fn python_interop_in_wasm() {
     interop::quantileflow_reads_python_protobuf();
     interop::hdr_reads_python_v2();
 }
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `performance.now()` of the JS engine running the test (ms).
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// The `/bench` page's "merge from bytes" in this engine: 3,600 encoded
+/// windows of 160 HDFS-like values folded into one sketch with
+/// `merge_encoded`, then P50/P95/P99; one warm-up run (the engine compiles
+/// hot code again after it), then median and best of 9 runs per kind,
+/// printed (not asserted: timings depend on the machine). Run with
+/// `--profile wasm-release -- --nocapture merge_encoded_3600` for the
+/// dashboard's code generation and the printout.
+#[wasm_bindgen_test]
+fn merge_encoded_3600_timing_in_wasm() {
+    let mut rng = common::Rng::new(71);
+    let windows: Vec<Vec<f64>> = (0..3_600)
+        .map(|_| Distribution::HdfsLike.sample(&mut rng, 160))
+        .collect();
+    for kind in SketchKind::ALL {
+        let encoded: Vec<Vec<u8>> = windows
+            .iter()
+            .map(|values| {
+                let mut s = shared::Sketch::with_defaults(kind);
+                s.insert_slice(values).expect("valid values");
+                s.encode()
+            })
+            .collect();
+        let mut runs: Vec<f64> = (0..10)
+            .map(|_| {
+                let start = performance_now();
+                let mut acc = shared::Sketch::with_defaults(kind);
+                for bytes in &encoded {
+                    acc.merge_encoded(bytes).expect("same kind and parameters");
+                }
+                let p99 = acc.quantiles(&[0.5, 0.95, 0.99]).expect("not empty")[2];
+                assert!(p99 > 0.0);
+                performance_now() - start
+            })
+            .collect();
+        runs.remove(0);
+        runs.sort_by(f64::total_cmp);
+        wasm_bindgen_test::console_log!(
+            "merge_encoded_3600 {}: median {:.2} ms, best {:.2} ms (9 runs after a warm-up)",
+            kind.name(),
+            runs[4],
+            runs[0]
+        );
+    }
+}

@@ -410,13 +410,24 @@ pub(crate) fn write_store(w: &mut Writer, store: &CollapsingLowestStore) {
 }
 
 pub(crate) fn read_store(r: &mut Reader<'_>, bin_limit: usize) -> Result<CollapsingLowestStore, DecodeError> {
-    // Each bucket takes at least 2 bytes, which bounds the allocation.
+    // The count read ahead (bounded by the bytes left) sizes the vector.
+    let mut bins = Vec::with_capacity(r.clone().len(r.remaining() / 2).unwrap_or(0));
+    // |key| < 2^30 was checked, so the cast is lossless.
+    read_bins(r, |key, count| bins.push((key as i32, count)))?;
+    Ok(CollapsingLowestStore::from_bins(bin_limit, bins))
+}
+
+/// Reads a [`write_store`] encoding, handing each `(key, count)` to `bin` in
+/// the order written: keys are checked to satisfy |key| < 2^30, counts to
+/// be finite and non-negative. Nothing is allocated, so a caller can fold
+/// the bins into a store of its own.
+pub(crate) fn read_bins(r: &mut Reader<'_>, mut bin: impl FnMut(i64, f64)) -> Result<(), DecodeError> {
+    // Each bucket takes at least 2 bytes, which bounds the count.
     let n = r.len(r.remaining() / 2)?;
     if n == 0 {
-        return Ok(CollapsingLowestStore::new(bin_limit));
+        return Ok(());
     }
     let whole = r.u8()? != 0;
-    let mut bins = Vec::with_capacity(n);
     let mut key = 0i64;
     for _ in 0..n {
         key = key
@@ -424,10 +435,9 @@ pub(crate) fn read_store(r: &mut Reader<'_>, bin_limit: usize) -> Result<Collaps
             .filter(|k| k.abs() < 1 << 30)
             .ok_or(DecodeError::Invalid("bucket key out of range"))?;
         let count = if whole { r.varint()? as f64 } else { read_count(r)? };
-        // |key| < 2^30 was checked, so the cast is lossless.
-        bins.push((key as i32, count));
+        bin(key, count);
     }
-    Ok(CollapsingLowestStore::from_bins(bin_limit, bins))
+    Ok(())
 }
 
 fn read_count(r: &mut Reader<'_>) -> Result<f64, DecodeError> {

@@ -12,6 +12,8 @@
 //! `[γ^(i−o), γ^(i−o+1))` and its value is the lower bound times `1+α`
 //! (libdatadog, Java and Go), where Python's key is a ceiling.
 
+mod from_bytes;
+
 use libdd_ddsketch::{pb, DDSketch as LibddSketch};
 use prost::Message;
 
@@ -205,13 +207,20 @@ impl DatadogSketch {
         }
         // A bucket's value maps back to the same bucket: value = lower·(1+α)
         // sits half a bucket above the lower bound.
-        for (value, count) in other.buckets() {
-            if self.inner.add_with_count(value, count).is_err() {
-                return Err(MergeError::ParameterMismatch {
-                    kind: SketchKind::Datadog,
-                    detail: format!("bucket value {value} refused"),
-                });
-            }
+        let buckets = other.buckets();
+        // What the crate refuses is refused before anything is added.
+        if let Some(&(value, _)) = buckets
+            .iter()
+            .find(|&&(v, c)| !(v.is_finite() && v >= 0.0 && c.is_finite()))
+        {
+            return Err(MergeError::ParameterMismatch {
+                kind: SketchKind::Datadog,
+                detail: format!("bucket value {value} refused"),
+            });
+        }
+        for (value, count) in buckets {
+            // Checked above: the crate takes every one of them.
+            let _ = self.inner.add_with_count(value, count);
         }
         self.count += other.count;
         self.sum += other.sum;
@@ -255,7 +264,8 @@ impl DatadogSketch {
         }
         // The crate ignores sparse bins: fold them into the contiguous ones first.
         let message = densify(message)?;
-        let inner = LibddSketch::from_pb(message).ok_or(DecodeError::Protobuf("invalid mapping".into()))?;
+        let inner =
+            LibddSketch::from_pb(message).ok_or_else(|| DecodeError::Protobuf("invalid mapping".into()))?;
         let mut sketch = Self { inner, ..Self::new() };
         let bins = sketch.buckets();
         if bins.iter().any(|b| !(b.1.is_finite() && b.1 >= 0.0)) {
