@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -19,21 +19,7 @@ use common::*;
 fn every_codec_headers_null_keys_and_values_from_kafka_python_are_counted_once() {
     let tansu = Tansu::start();
     let topic = "py-codecs";
-    let created = Command::new(tansu_binary())
-        .args([
-            "topic",
-            "create",
-            "--broker",
-            &format!("tcp://{}", tansu.brokers),
-            "--partitions",
-            "2",
-            topic,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("tansu topic create");
-    assert!(created.success(), "topic created");
+    tansu.create_topic(topic, 2);
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/kafka_python_produce.py");
     let out = Command::new("python3")

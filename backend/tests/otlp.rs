@@ -350,21 +350,7 @@ fn bad_bodies_get_their_status_and_a_counter_and_the_receiver_keeps_serving() {
 fn collector_style_records_in_kafka_are_read_by_consume_format_otlp() {
     let tansu = Tansu::start();
     let topic = "otlp_metrics";
-    let created = Command::new(tansu_binary())
-        .args([
-            "topic",
-            "create",
-            "--broker",
-            &format!("tcp://{}", tansu.brokers),
-            "--partitions",
-            "2",
-            topic,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("tansu topic create");
-    assert!(created.success(), "topic created");
+    tansu.create_topic(topic, 2);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/otlp_kafka_produce.py");
     let out = Command::new("python3")
         .arg(script)

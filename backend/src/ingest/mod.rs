@@ -596,19 +596,9 @@ impl Pipeline {
         record_ms: Option<i64>,
     ) {
         let now = self.now_ms();
-        let Ok(mut w) = windows.lock() else {
-            // A poisoned partition lock: the record is not lost silently.
-            tracing::error!(offset, "partition lock poisoned: record dropped");
-            self.reject_payload(RejectReason::Malformed);
+        let Some(mut w) = self.windows_for_record(windows, offset) else {
             return;
         };
-        if w.revoked {
-            return;
-        }
-        if w.already_counted(offset) {
-            self.stats.redelivered.fetch_add(1, Relaxed);
-            return;
-        }
         let accepted = decoded.and_then(|d| {
             // Time first: a late or future record never takes a series slot.
             let event = d.ts_ms.or(record_ms).unwrap_or(now);
@@ -639,6 +629,30 @@ impl Pipeline {
         if let Some(cut) = cut {
             self.publish(cut);
         }
+    }
+
+    /// The partition's windows, locked for the record at `offset`; `None`
+    /// (nothing to do) when the partition was revoked or the record was
+    /// counted already (`redelivered`), or when the lock is poisoned (the
+    /// record is then counted as `malformed`, never dropped silently).
+    fn windows_for_record<'w>(
+        &self,
+        windows: &'w Mutex<PartitionWindows>,
+        offset: i64,
+    ) -> Option<std::sync::MutexGuard<'w, PartitionWindows>> {
+        let Ok(w) = windows.lock() else {
+            tracing::error!(offset, "partition lock poisoned: record dropped");
+            self.reject_payload(RejectReason::Malformed);
+            return None;
+        };
+        if w.revoked {
+            return None;
+        }
+        if w.already_counted(offset) {
+            self.stats.redelivered.fetch_add(1, Relaxed);
+            return None;
+        }
+        Some(w)
     }
 
     fn reject_payload(&self, reason: RejectReason) {

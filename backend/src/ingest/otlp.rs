@@ -40,18 +40,9 @@ impl Pipeline {
         let t = profile::start();
         let request = payload.map(otlp::decode_protobuf);
         profile::record(Stage::Decode, t);
-        let Ok(mut w) = windows.lock() else {
-            tracing::error!(offset, "partition lock poisoned: OTLP record dropped");
-            self.reject_payload(RejectReason::Malformed);
+        let Some(mut w) = self.windows_for_record(windows, offset) else {
             return;
         };
-        if w.revoked {
-            return;
-        }
-        if w.already_counted(offset) {
-            self.stats.redelivered.fetch_add(1, Relaxed);
-            return;
-        }
         let Some(Ok(request)) = request else {
             self.reject_payload(RejectReason::Malformed);
             w.skip(offset, now);

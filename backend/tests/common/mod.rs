@@ -123,6 +123,20 @@ impl Tansu {
     }
 }
 
+impl Tansu {
+    /// Creates `topic` with `partitions` partitions through Tansu's own CLI.
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let created = Command::new(tansu_binary())
+            .args(["topic", "create", "--broker", &format!("tcp://{}", self.brokers)])
+            .args(["--partitions", &partitions.to_string(), topic])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("tansu topic create");
+        assert!(created.success(), "topic {topic} created");
+    }
+}
+
 /// The `tansu` binary (`~/.cargo/bin/tansu`, else on the PATH).
 pub fn tansu_binary() -> PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
