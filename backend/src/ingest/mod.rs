@@ -745,7 +745,10 @@ impl Pipeline {
         }
         let windows = match self.partitions.read() {
             Ok(m) => m.get(&partition).cloned(),
-            Err(_) => None,
+            Err(_) => {
+                poisoned(&self.stats, "partition map (OTLP baselines kept for later)");
+                None
+            }
         };
         match windows {
             Some(windows) => {

@@ -398,8 +398,14 @@ impl EmbeddedGate {
     }
 
     fn delivered(&self, partition: i32, offset: i64, bytes: u64) {
-        if let Ok(mut sent) = self.sent.lock() {
-            sent.entry(partition).or_default().push_back((offset, bytes));
+        match self.sent.lock() {
+            Ok(mut sent) => sent.entry(partition).or_default().push_back((offset, bytes)),
+            // `admits` refuses from now on: nothing is written unaccounted.
+            Err(_) => tracing::error!(
+                partition,
+                offset,
+                "embedded gate lock poisoned: delivery not noted"
+            ),
         }
     }
 }
