@@ -60,6 +60,15 @@ fn wait_count(port: u16, query: &str, count: u64) -> serde_json::Value {
     }
 }
 
+/// A JSON array of numbers.
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect()
+}
+
 /// The exact rank-⌊q(n−1)⌋ value.
 fn exact(sorted: &[f64], q: f64) -> f64 {
     sorted[(q * (sorted.len() - 1) as f64).floor() as usize]
@@ -144,20 +153,10 @@ fn the_python_sdk_cumulative_and_delta_explicit_and_exponential_counts_exactly_o
         ("delta", "del", 3, 400, false),
     ] {
         let sent = sdk_export(otlp, temporality, prefix, intervals, per, gzip);
-        let values: Vec<f64> = sent["values"]
-            .as_array()
-            .expect("values")
-            .iter()
-            .filter_map(|v| v.as_f64())
-            .collect();
+        let values = floats(&sent["values"]);
         let n = u64::from(intervals * per);
         assert_eq!(values.len() as u64, n);
-        let bounds: Vec<f64> = sent["bounds"]
-            .as_array()
-            .expect("bounds")
-            .iter()
-            .filter_map(|v| v.as_f64())
-            .collect();
+        let bounds = floats(&sent["bounds"]);
         let qs = "q=0.5,0.9,0.95,0.99";
         let doc = wait_count(port, &format!("metric={prefix}.explicit&{qs}"), n);
         assert_within_buckets(&doc, &values, &bounds);

@@ -174,17 +174,23 @@ fn metric_points<'a>(
         Some(MetricData::Histogram(h)) => {
             hash.write_field(b"histogram");
             for dp in &h.data_points {
-                each(scale.ok_or(RejectReason::BadUnit).and_then(|ms| {
-                    explicit_point(metric, dp, h.aggregation_temporality, &hash, resource_tags, ms)
-                }));
+                let of = |ms| PointOf::new(metric, h.aggregation_temporality, &hash, resource_tags, ms);
+                each(
+                    scale
+                        .ok_or(RejectReason::BadUnit)
+                        .and_then(|ms| of(ms).explicit(dp)),
+                );
             }
         }
         Some(MetricData::ExponentialHistogram(h)) => {
             hash.write_field(b"exponential_histogram");
             for dp in &h.data_points {
-                each(scale.ok_or(RejectReason::BadUnit).and_then(|ms| {
-                    exponential_point(metric, dp, h.aggregation_temporality, &hash, resource_tags, ms)
-                }));
+                let of = |ms| PointOf::new(metric, h.aggregation_temporality, &hash, resource_tags, ms);
+                each(
+                    scale
+                        .ok_or(RejectReason::BadUnit)
+                        .and_then(|ms| of(ms).exponential(dp)),
+                );
             }
         }
     }
@@ -198,66 +204,96 @@ fn temporality_of(value: i32) -> Result<Temporality, RejectReason> {
     }
 }
 
-fn explicit_point<'a>(
+/// What every point of one metric shares.
+struct PointOf<'a, 'h> {
     metric: &'a proto::Metric,
-    dp: &'a proto::HistogramDataPoint,
-    temporality: i32,
-    hash: &Fnv,
-    resource_tags: &[(String, String)],
+    temporality: Result<Temporality, RejectReason>,
+    hash: &'h Fnv,
+    resource_tags: &'h [(String, String)],
     ms_per_unit: f64,
-) -> Result<Point<'a>, RejectReason> {
-    let temporality = temporality_of(temporality)?;
-    check_explicit(dp)?;
-    let bounds = dp.explicit_bounds.as_slice();
-    let mut stream = hash.clone();
-    hash_attributes(&mut stream, &dp.attributes);
-    Ok(Point {
-        metric: &metric.name,
-        tags: tags_of(&dp.attributes, resource_tags),
-        stream: stream.finish(),
-        ms_per_unit,
-        temporality,
-        start_ns: dp.start_time_unix_nano,
-        time_ns: dp.time_unix_nano,
-        count: dp.count,
-        min_max: finite_min_max(dp.min, dp.max)?,
-        buckets: Buckets::Explicit {
-            bounds,
-            counts: &dp.bucket_counts,
-        },
-    })
 }
 
-fn exponential_point<'a>(
-    metric: &'a proto::Metric,
-    dp: &'a proto::ExponentialHistogramDataPoint,
-    temporality: i32,
-    hash: &Fnv,
-    resource_tags: &[(String, String)],
-    ms_per_unit: f64,
-) -> Result<Point<'a>, RejectReason> {
-    let temporality = temporality_of(temporality)?;
-    check_exponential(dp)?;
-    let (positive, negative) = (side(&dp.positive), side(&dp.negative));
-    let mut stream = hash.clone();
-    hash_attributes(&mut stream, &dp.attributes);
-    Ok(Point {
-        metric: &metric.name,
-        tags: tags_of(&dp.attributes, resource_tags),
-        stream: stream.finish(),
-        ms_per_unit,
-        temporality,
-        start_ns: dp.start_time_unix_nano,
-        time_ns: dp.time_unix_nano,
-        count: dp.count,
-        min_max: finite_min_max(dp.min, dp.max)?,
-        buckets: Buckets::Exponential {
+impl<'a, 'h> PointOf<'a, 'h> {
+    fn new(
+        metric: &'a proto::Metric,
+        temporality: i32,
+        hash: &'h Fnv,
+        resource_tags: &'h [(String, String)],
+        ms_per_unit: f64,
+    ) -> Self {
+        Self {
+            metric,
+            temporality: temporality_of(temporality),
+            hash,
+            resource_tags,
+            ms_per_unit,
+        }
+    }
+
+    fn explicit(&self, dp: &'a proto::HistogramDataPoint) -> Result<Point<'a>, RejectReason> {
+        let temporality = self.temporality?;
+        check_explicit(dp)?;
+        let buckets = Buckets::Explicit {
+            bounds: &dp.explicit_bounds,
+            counts: &dp.bucket_counts,
+        };
+        let times = (dp.start_time_unix_nano, dp.time_unix_nano);
+        self.point(
+            temporality,
+            &dp.attributes,
+            times,
+            dp.count,
+            (dp.min, dp.max),
+            buckets,
+        )
+    }
+
+    fn exponential(&self, dp: &'a proto::ExponentialHistogramDataPoint) -> Result<Point<'a>, RejectReason> {
+        let temporality = self.temporality?;
+        check_exponential(dp)?;
+        let buckets = Buckets::Exponential {
             scale: dp.scale,
             zero_count: dp.zero_count,
-            positive,
-            negative,
-        },
-    })
+            positive: side(&dp.positive),
+            negative: side(&dp.negative),
+        };
+        let times = (dp.start_time_unix_nano, dp.time_unix_nano);
+        self.point(
+            temporality,
+            &dp.attributes,
+            times,
+            dp.count,
+            (dp.min, dp.max),
+            buckets,
+        )
+    }
+
+    /// A checked point: its stream hash (the metric's plus every
+    /// attribute), tags and times.
+    fn point(
+        &self,
+        temporality: Temporality,
+        attributes: &[KeyValue],
+        (start_ns, time_ns): (u64, u64),
+        count: u64,
+        (min, max): (Option<f64>, Option<f64>),
+        buckets: Buckets<'a>,
+    ) -> Result<Point<'a>, RejectReason> {
+        let mut stream = self.hash.clone();
+        hash_attributes(&mut stream, attributes);
+        Ok(Point {
+            metric: &self.metric.name,
+            tags: tags_of(attributes, self.resource_tags),
+            stream: stream.finish(),
+            ms_per_unit: self.ms_per_unit,
+            temporality,
+            start_ns,
+            time_ns,
+            count,
+            min_max: finite_min_max(min, max)?,
+            buckets,
+        })
+    }
 }
 
 /// Checks an explicit-bounds point: finite increasing bounds, one more

@@ -23,31 +23,14 @@ const EXPONENT_ONE: u64 = 1023u64 << 52;
 /// below 1e-12).
 pub(crate) const MAX_ERROR: f64 = 1.4e-6;
 
-/// `log2(c)` at compile time from `2/ln2 · atanh((c−1)/(c+1))` (|z| ≤ 1/3,
-/// so 30 terms leave a truncation error far below one ulp).
-const fn const_log2(c: f64) -> f64 {
-    let z = (c - 1.0) / (c + 1.0);
-    let z2 = z * z;
-    let mut term = z;
-    let mut sum = 0.0;
-    let mut n = 0;
-    while n < 30 {
-        sum += term / (2 * n + 1) as f64;
-        term *= z2;
-        n += 1;
-    }
-    2.0 * std::f64::consts::LOG2_E * sum
-}
-
-/// The line of row `i`: `(intercept − 1023, slope)`.
 const fn row_line(i: usize) -> (f64, f64) {
     let a = 1.0 + i as f64 / ROWS as f64;
     let b = 1.0 + (i + 1) as f64 / ROWS as f64;
-    let (log_a, log_b) = (const_log2(a), const_log2(b));
+    let (log_a, log_b) = (super::mapping::const_log2(a), super::mapping::const_log2(b));
     let slope = (log_b - log_a) * ROWS as f64;
     // The chord sags most where log2' equals the slope: x = 1/(slope·ln 2).
     let x = std::f64::consts::LOG2_E / slope;
-    let sag = const_log2(x) - (log_a + slope * (x - a));
+    let sag = super::mapping::const_log2(x) - (log_a + slope * (x - a));
     (log_a - slope * a + sag / 2.0 - 1023.0, slope)
 }
 
