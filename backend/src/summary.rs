@@ -42,6 +42,8 @@ pub struct Rejected {
 /// One partition's position.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PartitionSummary {
+    /// Source topic.
+    pub topic: String,
     /// Partition number.
     pub partition: i32,
     /// Highest offset consumed (−1 before the first record).
@@ -139,8 +141,9 @@ pub fn build(
     let partitions = pipeline
         .positions()
         .iter()
-        .map(|(&partition, pos)| PartitionSummary {
-            partition,
+        .map(|(&source, pos)| PartitionSummary {
+            topic: pipeline.topic_name(source.topic),
+            partition: source.partition,
             offset: pos.offset_or_none(),
             lag: pos.lag(),
             committed: pos.committed.unwrap_or(-1),

@@ -186,6 +186,29 @@ fn the_python_sdk_cumulative_and_delta_explicit_and_exponential_counts_exactly_o
     std::thread::sleep(Duration::from_millis(800));
     let doc = get_json(port, "/api/quantiles?metric=cum.explicit&q=0.5");
     assert_eq!(doc["count"].as_u64(), Some(2000));
+    // The receiver wrote to --otlp-topic (default otlp_metrics), which this
+    // process consumes beside its own --topic, in one group.
+    let summary = get_json(port, "/api/summary");
+    let partitions = summary["partitions"].as_array().expect("partitions");
+    let of = |topic: &str| {
+        partitions
+            .iter()
+            .filter(|p| p["topic"] == topic)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !of("latency-metrics").is_empty(),
+        "the --topic partitions are assigned too: {summary}"
+    );
+    let written: i64 = of("otlp_metrics")
+        .iter()
+        .map(|p| p["offset"].as_i64().unwrap_or(-1) + 1)
+        .sum();
+    assert!(written > 0, "OTLP records were read from otlp_metrics: {summary}");
+    assert!(
+        of("latency-metrics").iter().all(|p| p["offset"] == -1),
+        "nothing went to --topic: {summary}"
+    );
 }
 
 /// A raw HTTP/1.1 POST: (status, headers, body).
@@ -425,9 +448,40 @@ fn cumulative_record(start_ns: u64, time_ns: u64, counts: &[u64]) -> Vec<u8> {
 
 #[test]
 fn cumulative_baselines_survive_a_restart_through_the_sketch_log() {
-    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
     let tansu = Tansu::start();
-    let topic = "otlp-restart";
+    let args = ["--topic", "otlp-restart", "--partitions", "1", "--format", "otlp"];
+    restart_keeps_the_baseline(&tansu, "otlp-restart", &|port| {
+        spawn_consumer(&tansu.brokers, "otlp-restart", port, &args)
+    });
+}
+
+/// The same through `mss serve --otlp-listen`, which consumes its
+/// `--otlp-topic` beside its `--topic` in one group: the OTLP topic's
+/// partition is read back by (topic, partition).
+#[test]
+fn a_serve_reading_two_topics_reads_the_otlp_topics_baselines_back() {
+    let tansu = Tansu::start();
+    let spawn = |port: u16| {
+        Proc(
+            mss()
+                .args(["serve", "--brokers", &tansu.brokers, "--group", "serve-restart"])
+                .args(["--window", "200ms", "--listen", &format!("127.0.0.1:{port}")])
+                .args(["--topic", "json-restart", "--partitions", "1"])
+                .args(["--otlp-topic", "otlp-serve-restart"])
+                .args(["--otlp-listen", &format!("127.0.0.1:{}", free_port())])
+                .stdout(Stdio::null())
+                .stderr(log_file(&format!("serve-restart-{port}")))
+                .spawn()
+                .expect("mss serve starts"),
+        )
+    };
+    restart_keeps_the_baseline(&tansu, "otlp-serve-restart", &spawn);
+}
+
+/// Two cumulative points, a graceful stop, a third point, a new owner:
+/// only the third point's difference is counted.
+fn restart_keeps_the_baseline(tansu: &Tansu, topic: &str, spawn: &dyn Fn(u16) -> Proc) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
     let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::config::ClientConfig::new()
         .set("bootstrap.servers", &tansu.brokers)
         .set("batch.num.messages", "1")
@@ -445,9 +499,8 @@ fn cumulative_baselines_survive_a_restart_through_the_sketch_log() {
     };
     let start = (now_ms() as u64 - 5_000) * 1_000_000;
     let at = |s: u64| start + s * 1_000_000_000;
-    let args = ["--topic", topic, "--partitions", "1", "--format", "otlp"];
     let port_a = free_port();
-    let a = spawn_consumer(&tansu.brokers, "otlp-restart", port_a, &args);
+    let a = spawn(port_a);
     wait_ready(port_a);
     send(cumulative_record(start, at(1), &[2, 3, 5]));
     send(cumulative_record(start, at(2), &[5, 10, 10]));
@@ -464,7 +517,7 @@ fn cumulative_baselines_survive_a_restart_through_the_sketch_log() {
     send(cumulative_record(start, at(3), &[8, 15, 17]));
     wait_out_session();
     let port_b = free_port();
-    let _b = spawn_consumer(&tansu.brokers, "otlp-restart", port_b, &args);
+    let _b = spawn(port_b);
     wait_ready(port_b);
     // The new owner read the baseline back: only the difference (40 − 25).
     let doc = wait_count(port_b, "metric=rpc.restart&q=0.5", 15);

@@ -62,7 +62,7 @@ fn a_flood_of_distinct_tag_values_stays_within_max_series_and_is_counted() {
         "a flood of {FLOOD} series grew the process by {grown:.0} MB"
     );
     // Published, then out of the retention: freed, and new series fit again.
-    pipeline.close_partitions(&[0]);
+    pipeline.close_partitions(&[backend::ingest::SourcePartition::main(0)]);
     pipeline.evict(now_ms() + 3 * 3_600_000);
     assert_eq!(
         pipeline.catalog.len(),

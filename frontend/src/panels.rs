@@ -311,12 +311,12 @@ pub fn StatsPanel(
                 <dd>{move || live.bad_frames.get()}</dd>
             </dl>
             <table class="partitions">
-                <thead><tr><th>"partition"</th><th>"offset"</th><th>"lag"</th><th>"msg/s"</th></tr></thead>
+                <thead><tr><th>"topic"</th><th>"partition"</th><th>"offset"</th><th>"lag"</th><th>"msg/s"</th></tr></thead>
                 <tbody>
                     {move || live.stats.with(|s| s.as_ref().map(|s| s.partitions.clone()).unwrap_or_default())
                         .into_iter()
                         .map(|p| view! {
-                            <tr><td>{p.partition}</td><td>{p.offset}</td><td>{p.lag}</td><td>{format!("{:.0}", p.msg_s)}</td></tr>
+                            <tr><td>{p.topic}</td><td>{p.partition}</td><td>{p.offset}</td><td>{p.lag}</td><td>{format!("{:.0}", p.msg_s)}</td></tr>
                         })
                         .collect_view()}
                 </tbody>

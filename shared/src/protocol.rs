@@ -163,6 +163,8 @@ pub struct Hello {
 /// Position of one partition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionStats {
+    /// Source topic of the partition.
+    pub topic: String,
     /// Partition.
     pub partition: i32,
     /// Highest offset consumed.

@@ -101,7 +101,7 @@ pub fn run(options: &SeriesOptions) -> anyhow::Result<SeriesReport> {
             partitions,
             true,
         ))?;
-        let publisher = SketchPublisher::new(brokers, SKETCH_TOPIC, &pipeline.config.topic, partitions, &[])?;
+        let publisher = SketchPublisher::new(brokers, SKETCH_TOPIC, partitions, &[])?;
         if pipeline.sketch_log.set(publisher).is_err() {
             anyhow::bail!("the pipeline already has a sketch log");
         }

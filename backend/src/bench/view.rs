@@ -88,7 +88,7 @@ pub async fn run(
                 (Some(broker), b)
             }
         };
-        let publisher = SketchPublisher::new(&bootstrap, &topic, &source_topic, partitions, librdkafka)?;
+        let publisher = SketchPublisher::new(&bootstrap, &topic, partitions, librdkafka)?;
         (embedded, Some((publisher, bootstrap)))
     };
     let mut source = SyntheticSource::new(None, 7);
@@ -143,6 +143,7 @@ pub async fn run(
             match &publisher {
                 Some((publisher, _)) => {
                     let cut = Cut {
+                        topic: 0,
                         baselines: Vec::new(),
                         partition: p,
                         through_offset: first + VALUES_PER_WINDOW as i64 - 1,
@@ -180,7 +181,7 @@ pub async fn run(
     while !reader.caught_up(&positions) || read < windows {
         let next = tokio::time::timeout(
             Duration::from_secs(30),
-            reader.next(&source_topic, &legacy_series),
+            reader.next(&[&source_topic], &legacy_series),
         )
         .await;
         let Ok(next) = next else {

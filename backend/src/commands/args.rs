@@ -256,6 +256,7 @@ impl IngestArgs {
             mid_retention_ms: millis(self.mid_retention),
             exact: self.exact,
             topic: topic.to_owned(),
+            otlp_topic: None,
             metric: self.metric.clone(),
             tags: self.tags.clone(),
             max_series: Some(self.max_series),

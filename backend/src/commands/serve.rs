@@ -105,15 +105,13 @@ pub fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
 /// Runs `mss serve` until Ctrl-C or SIGTERM (or done, with `--exit-when-done`).
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let source = args.source.is_set().then_some(args.source);
-    let ServiceArgs {
-        kafka,
-        mut ingest,
-        http,
-    } = args.service;
+    let ServiceArgs { kafka, ingest, http } = args.service;
     let otlp = args.otlp.otlp_listen.is_some().then_some(args.otlp);
-    if otlp.is_some() && ingest.format == crate::otlp::RecordFormat::Json {
-        // What the receiver writes is read in this process, beside JSON records.
-        ingest.format = crate::otlp::RecordFormat::Auto;
+    if let Some(o) = otlp.as_ref().filter(|o| o.otlp_topic == kafka.topic) {
+        anyhow::bail!(
+            "--otlp-topic {} is --topic too: the receiver needs its own topic (read as OTLP protobuf)",
+            o.otlp_topic
+        );
     }
     run_service(Service {
         brokers: kafka.brokers.clone(),
@@ -144,7 +142,9 @@ struct Service {
 }
 
 fn run_service(service: Service) -> anyhow::Result<()> {
-    let config = service.ingest.config(&service.kafka.topic)?;
+    let mut config = service.ingest.config(&service.kafka.topic)?;
+    // What the receiver writes is consumed here too, in the same group.
+    config.otlp_topic = service.otlp.as_ref().map(|o| o.otlp_topic.clone());
     let profile = service
         .profile_output
         .as_deref()
@@ -175,7 +175,7 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
             .start(&pipeline, format!("http://{}", service.http.listen), &shutdown)?;
         let (embedded, brokers) = match &service.brokers {
             Some(b) => {
-                let mut topics = vec![(kafka.topic.clone(), kafka.partitions)];
+                let mut topics = source_topics(kafka, service.otlp.as_ref());
                 // A recreated source topic restarts at offset 0: its old
                 // windows would mark new records as already counted, so the
                 // sketch log is recreated with it.
@@ -185,7 +185,7 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
                 (None, b.clone())
             }
             None => {
-                let mut topics = vec![(kafka.topic.clone(), kafka.partitions)];
+                let mut topics = source_topics(kafka, service.otlp.as_ref());
                 if let Some(log) = &sketch_log {
                     topics.push((log.topic.clone(), log.partitions));
                 }
@@ -210,15 +210,14 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
             },
             shutdown.clone(),
         ));
-        // Received OTLP records go to this process's own source topic, read
-        // with `--format auto` beside the JSON records.
+        // Received OTLP records go to `--otlp-topic`, consumed above.
         let receiver = match &service.otlp {
             Some(otlp) => {
                 let token = service.http.token()?;
                 // The embedded broker keeps a few MiB per partition: written
                 // bytes wait for the consumer (503 past the limit).
                 let gate = embedded.as_ref().map(|_| pipeline.clone());
-                otlp.spawn_receiver(&brokers, &kafka.topic, &kafka.librdkafka, token, gate, &shutdown)
+                otlp.spawn_receiver(&brokers, &otlp.otlp_topic, &kafka.librdkafka, token, gate, &shutdown)
                     .await?
             }
             None => None,
@@ -335,6 +334,14 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
     drop(runtime);
     drop(embedded?);
     Ok(())
+}
+
+/// The source topics a service consumes, with the partitions they are
+/// created with: `--topic`, and `--otlp-topic` when it receives OTLP.
+fn source_topics(kafka: &KafkaArgs, otlp: Option<&OtlpArgs>) -> Vec<(String, i32)> {
+    let mut topics = vec![(kafka.topic.clone(), kafka.partitions)];
+    topics.extend(otlp.map(|o| (o.otlp_topic.clone(), kafka.partitions)));
+    topics
 }
 
 /// Waits until every produced record has been consumed (good or rejected).

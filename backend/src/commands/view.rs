@@ -30,11 +30,15 @@ pub struct ViewArgs {
     /// SLOs and alerts.
     #[command(flatten)]
     pub monitor: MonitorArgs,
+    /// The OTLP source topic whose windows are shown beside `--topic`'s
+    /// (where `mss serve --otlp-listen` writes what it receives).
+    #[arg(long, env = "MSS_OTLP_TOPIC", default_value = crate::otlp::DEFAULT_TOPIC)]
+    pub otlp_topic: String,
 }
 
 /// Runs `mss view` until Ctrl-C or SIGTERM.
 pub fn run(args: ViewArgs) -> anyhow::Result<()> {
-    let monitor = args.monitor;
+    let (monitor, otlp_topic) = (args.monitor, args.otlp_topic);
     let args = args.service;
     let brokers = args
         .kafka
@@ -44,6 +48,9 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
     let mut config = args.ingest.config(&args.kafka.topic)?;
     // A view holds whatever the ingest processes published (they enforce --max-series).
     config.max_series = None;
+    config.otlp_topic = Some(otlp_topic.clone()).filter(|t| *t != args.kafka.topic);
+    let mut topic_names = vec![args.kafka.topic.clone()];
+    topic_names.extend(config.otlp_topic.clone());
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let retention_ms = i64::try_from(config.retention_ms).unwrap_or(i64::MAX);
@@ -61,6 +68,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             let _ = server.await;
             return Ok(());
         };
+        let source_topics: Vec<&str> = topic_names.iter().map(String::as_str).collect();
         let started = Instant::now();
         let mut positions = BTreeMap::new();
         let mut assembler = CutAssembler::default();
@@ -76,7 +84,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                     pipeline.stats.sample();
                     pipeline.evict(pipeline.now_ms());
                 }
-                next = reader.next(&args.kafka.topic, &legacy_series) => match next {
+                next = reader.next(&source_topics, &legacy_series) => match next {
                     Ok((partition, offset, chunk)) => {
                         positions.insert(partition, offset + 1);
                         match chunk {

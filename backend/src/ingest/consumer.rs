@@ -30,7 +30,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Pipeline;
+use super::{Pipeline, SourcePartition};
 use crate::sketch_log::reader::{sketch_partitions_of, ReadBack};
 use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
 use crate::window::PartitionWindows;
@@ -40,7 +40,8 @@ use crate::window::PartitionWindows;
 pub struct ConsumerConfig {
     /// Bootstrap servers.
     pub brokers: String,
-    /// Topic of latency records.
+    /// Topic of latency records (the pipeline's OTLP topic, if it has
+    /// one, is consumed too, in the same group).
     pub topic: String,
     /// Consumer group id.
     pub group: String,
@@ -57,7 +58,22 @@ pub struct ConsumerConfig {
 struct IngestContext {
     pipeline: Arc<Pipeline>,
     config: ConsumerConfig,
-    assigned: mpsc::UnboundedSender<Result<Vec<i32>, String>>,
+    assigned: mpsc::UnboundedSender<Result<Vec<SourcePartition>, String>>,
+}
+
+/// Every source topic the member subscribes to: `--topic`, then the
+/// pipeline's OTLP topic.
+fn source_topics(pipeline: &Pipeline, config: &ConsumerConfig) -> Vec<String> {
+    let mut topics = vec![config.topic.clone()];
+    topics.extend(
+        pipeline
+            .config
+            .otlp_topic
+            .iter()
+            .filter(|t| **t != config.topic)
+            .cloned(),
+    );
+    topics
 }
 
 /// Closes the windows of `partitions`, waits until the sketch log holds them
@@ -66,12 +82,11 @@ struct IngestContext {
 fn release<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
     pipeline: &Pipeline,
-    topic: &str,
-    partitions: &[i32],
+    partitions: &[SourcePartition],
 ) -> anyhow::Result<usize> {
     let commits = pipeline.close_partitions(partitions);
     flush_sketch_log(pipeline).context("publishing the last windows to the sketch log")?;
-    commit(consumer, topic, &commits, CommitMode::Sync, pipeline).context("committing")?;
+    commit(consumer, &commits, CommitMode::Sync, pipeline).context("committing")?;
     Ok(commits.len())
 }
 
@@ -88,8 +103,8 @@ impl ClientContext for IngestContext {}
 impl ConsumerContext for IngestContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let partitions = partitions_of(tpl, &self.config.topic);
-            match release(consumer, &self.pipeline, &self.config.topic, &partitions) {
+            let partitions = partitions_of(tpl, &self.pipeline, &self.config);
+            match release(consumer, &self.pipeline, &partitions) {
                 Ok(n) => tracing::info!(?partitions, "partitions revoked; committed {n} offsets"),
                 Err(e) => tracing::error!(?partitions, "partitions revoked uncommitted: {e:#}"),
             }
@@ -99,7 +114,7 @@ impl ConsumerContext for IngestContext {
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            let partitions = partitions_of(tpl, &self.config.topic);
+            let partitions = partitions_of(tpl, &self.pipeline, &self.config);
             tracing::info!(?partitions, "partitions assigned");
             // Nothing is fetched until each partition has its own queue (the
             // main loop resumes them): records of one partition then arrive
@@ -108,52 +123,17 @@ impl ConsumerContext for IngestContext {
                 tracing::warn!("pausing the new partitions: {e}");
             }
             if let Some(log) = &self.config.sketch_log {
-                // High watermarks through this client: a fresh log needs no reader.
-                let ends: Result<BTreeMap<i32, i64>, _> = sketch_partitions_of(&partitions, log.partitions)
-                    .into_iter()
-                    .map(|sp| {
-                        consumer
-                            .fetch_watermarks(&log.topic, sp, Duration::from_secs(10))
-                            .map(|(_, high)| (sp, high))
-                    })
-                    .collect();
-                let read = ends.map_err(anyhow::Error::from).and_then(|ends| {
-                    let legacy_series = self.pipeline.legacy_series()?;
-                    let read = ReadBack {
-                        brokers: &self.config.brokers,
-                        topic: &log.topic,
-                        source_topic: &self.config.topic,
-                        lookback_ms: log.lookback_ms,
-                        librdkafka: &self.config.librdkafka,
-                        legacy_series: &legacy_series,
-                    };
-                    last_published_offsets(&read, &partitions, &ends)
-                });
-                match read {
-                    Ok(published) => {
-                        for (p, found) in published {
-                            tracing::info!(
-                                partition = p,
-                                offset = found.through,
-                                otlp_streams = found.baselines.len(),
-                                "already in the sketch log through this offset"
-                            );
-                            self.pipeline.skip_through(p, found.through);
-                            self.pipeline.restore_baselines(p, found.baselines);
-                        }
-                    }
-                    Err(e) => {
-                        let _ = self
-                            .assigned
-                            .send(Err(format!("reading back the sketch log: {e:#}")));
-                        return;
-                    }
+                if let Err(e) = self.read_back(consumer, log, &partitions) {
+                    let _ = self
+                        .assigned
+                        .send(Err(format!("reading back the sketch log: {e:#}")));
+                    return;
                 }
             }
             for &p in &partitions {
                 // Creating the windows here lets the main loop route any record
                 // that arrives before the queue is split.
-                if let Err(e) = self.pipeline.partition(p) {
+                if let Err(e) = self.pipeline.partition_of(p) {
                     tracing::error!("partition {p}: {e}");
                 }
             }
@@ -163,19 +143,84 @@ impl ConsumerContext for IngestContext {
     }
 }
 
-/// The partitions of `topic` in a rebalance's list.
-fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
-    tpl.elements()
+impl IngestContext {
+    /// Reads back, per source topic, how far the sketch log already holds
+    /// the assigned partitions (and their OTLP baselines), so their records
+    /// are never counted twice.
+    fn read_back(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        log: &SketchLogConfig,
+        partitions: &[SourcePartition],
+    ) -> anyhow::Result<()> {
+        // High watermarks through this client: a fresh log needs no reader.
+        let numbers: Vec<i32> = partitions.iter().map(|p| p.partition).collect();
+        let ends = sketch_partitions_of(&numbers, log.partitions)
+            .into_iter()
+            .map(|sp| {
+                consumer
+                    .fetch_watermarks(&log.topic, sp, Duration::from_secs(10))
+                    .map(|(_, high)| (sp, high))
+            })
+            .collect::<Result<BTreeMap<i32, i64>, _>>()?;
+        let legacy_series = self.pipeline.legacy_series()?;
+        let mut topics: Vec<u16> = partitions.iter().map(|p| p.topic).collect();
+        topics.dedup();
+        for topic in topics {
+            let source_topic = self.pipeline.topic_name(topic);
+            let of_topic: Vec<i32> = partitions
+                .iter()
+                .filter(|p| p.topic == topic)
+                .map(|p| p.partition)
+                .collect();
+            let read = ReadBack {
+                brokers: &self.config.brokers,
+                topic: &log.topic,
+                source_topic: &source_topic,
+                lookback_ms: log.lookback_ms,
+                librdkafka: &self.config.librdkafka,
+                legacy_series: &legacy_series,
+            };
+            for (partition, found) in last_published_offsets(&read, &of_topic, &ends)? {
+                tracing::info!(
+                    topic = %source_topic,
+                    partition,
+                    offset = found.through,
+                    otlp_streams = found.baselines.len(),
+                    "already in the sketch log through this offset"
+                );
+                let p = SourcePartition { topic, partition };
+                self.pipeline.skip_through(p, found.through);
+                self.pipeline.restore_baselines(p, found.baselines);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The partitions of our source topics in a rebalance's list.
+fn partitions_of(
+    tpl: &TopicPartitionList,
+    pipeline: &Pipeline,
+    config: &ConsumerConfig,
+) -> Vec<SourcePartition> {
+    let topics = source_topics(pipeline, config);
+    let mut out: Vec<SourcePartition> = tpl
+        .elements()
         .iter()
-        .filter(|e| e.topic() == topic)
-        .map(|e| e.partition())
-        .collect()
+        .filter(|e| topics.iter().any(|t| t == e.topic()))
+        .map(|e| SourcePartition {
+            topic: pipeline.catalog.topic_id(e.topic()),
+            partition: e.partition(),
+        })
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 fn commit<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
-    topic: &str,
-    commits: &[(i32, i64)],
+    commits: &[(SourcePartition, i64)],
     mode: CommitMode,
     pipeline: &Pipeline,
 ) -> anyhow::Result<()> {
@@ -184,7 +229,7 @@ fn commit<C: ConsumerContext>(
     }
     let mut tpl = TopicPartitionList::new();
     for &(p, offset) in commits {
-        tpl.add_partition_offset(topic, p, Offset::Offset(offset))?;
+        tpl.add_partition_offset(&pipeline.topic_name(p.topic), p.partition, Offset::Offset(offset))?;
     }
     consumer.commit(&tpl, mode)?;
     for &(p, offset) in commits {
@@ -204,13 +249,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (assigned_tx, mut assigned_rx) = mpsc::unbounded_channel();
     if let Some(log) = &config.sketch_log {
-        let publisher = SketchPublisher::new(
-            &config.brokers,
-            &log.topic,
-            &config.topic,
-            log.partitions,
-            &config.librdkafka,
-        )?;
+        let publisher =
+            SketchPublisher::new(&config.brokers, &log.topic, log.partitions, &config.librdkafka)?;
         if pipeline.sketch_log.set(publisher).is_err() {
             anyhow::bail!("the pipeline already has a sketch log");
         }
@@ -239,12 +279,14 @@ pub async fn run(
             .create_with_context(context)
             .context("creating the Kafka consumer")?,
     );
+    let topics = source_topics(&pipeline, &config);
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer
-        .subscribe(&[&config.topic])
-        .with_context(|| format!("subscribing to {}", config.topic))?;
-    tracing::info!(group = %config.group, topic = %config.topic, "joined consumer group");
+        .subscribe(&names)
+        .with_context(|| format!("subscribing to {}", topics.join(", ")))?;
+    tracing::info!(group = %config.group, topics = %topics.join(", "), "joined consumer group");
 
-    let mut workers: Vec<(i32, CancellationToken, tokio::task::JoinHandle<()>)> = Vec::new();
+    let mut workers: Vec<(SourcePartition, CancellationToken, tokio::task::JoinHandle<()>)> = Vec::new();
     let quarter = Duration::from_millis((pipeline.config.window_ms / 4).clamp(10, 1000));
     let mut ticker = tokio::time::interval(quarter);
     let mut last_commit = std::time::Instant::now();
@@ -257,9 +299,11 @@ pub async fn run(
             message = consumer.recv() => match message {
                 // Records fetched before their partition's queue was split.
                 Ok(m) => {
-                    if let Ok(windows) = pipeline.partition(m.partition()) {
-                        pipeline.ingest(&windows, m.offset(), m.key(), m.payload(), m.timestamp().to_millis());
-                        note_offset(&pipeline, m.partition(), m.offset());
+                    let p = SourcePartition { topic: pipeline.catalog.topic_id(m.topic()), partition: m.partition() };
+                    if let Ok(windows) = pipeline.partition_of(p) {
+                        let format = pipeline.format_of(p.topic);
+                        pipeline.ingest_as(format, &windows, m.offset(), m.key(), m.payload(), m.timestamp().to_millis());
+                        note_offset(&pipeline, p, m.offset());
                     }
                 }
                 Err(e) => tracing::warn!("consumer error: {e}"),
@@ -273,18 +317,18 @@ pub async fn run(
                     let _ = handle.await;
                 }
                 for p in partitions {
-                    let Some(queue) = consumer.split_partition_queue(&config.topic, p) else {
+                    let Some(queue) = consumer.split_partition_queue(&pipeline.topic_name(p.topic), p.partition) else {
                         tracing::warn!("cannot split the queue of partition {p}");
                         continue;
                     };
-                    let Ok(windows) = pipeline.partition(p) else { continue };
+                    let Ok(windows) = pipeline.partition_of(p) else { continue };
                     let token = shutdown.child_token();
                     let handle = tokio::spawn(partition_worker(queue, windows, pipeline.clone(), p, token.clone()));
                     workers.push((p, token, handle));
                 }
                 let mut resume = TopicPartitionList::new();
                 for (p, _, _) in &workers {
-                    resume.add_partition(&config.topic, *p);
+                    resume.add_partition(&pipeline.topic_name(p.topic), p.partition);
                 }
                 if let Err(e) = consumer.resume(&resume) {
                     tracing::error!("resuming the assigned partitions: {e}");
@@ -305,11 +349,11 @@ pub async fn run(
                     Some(log) => log.committable(&commits).context("publishing windows to the sketch log")?,
                     None => commits,
                 };
-                let changed: Vec<(i32, i64)> = {
+                let changed: Vec<(SourcePartition, i64)> = {
                     let positions = pipeline.positions();
                     commits.into_iter().filter(|(p, c)| positions.get(p).and_then(|x| x.committed) != Some(*c)).collect()
                 };
-                if let Err(e) = commit(consumer.as_ref(), &config.topic, &changed, CommitMode::Async, &pipeline) {
+                if let Err(e) = commit(consumer.as_ref(), &changed, CommitMode::Async, &pipeline) {
                     tracing::warn!("commit failed: {e}");
                 }
             }
@@ -320,15 +364,15 @@ pub async fn run(
         token.cancel();
         let _ = handle.await;
     }
-    let partitions: Vec<i32> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
-    let n = release(consumer.as_ref(), &pipeline, &config.topic, &partitions).context("final commit")?;
+    let partitions: Vec<SourcePartition> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
+    let n = release(consumer.as_ref(), &pipeline, &partitions).context("final commit")?;
     tracing::info!("committed final offsets of {n} partitions");
     watermarks.abort();
     drop(consumer);
     Ok(())
 }
 
-fn note_offset(pipeline: &Pipeline, partition: i32, offset: i64) {
+fn note_offset(pipeline: &Pipeline, partition: SourcePartition, offset: i64) {
     pipeline.update_position(partition, |pos| {
         pos.offset = Some(pos.offset.map_or(offset, |o| o.max(offset)));
         pos.start.get_or_insert(offset);
@@ -340,9 +384,10 @@ async fn partition_worker(
     queue: rdkafka::consumer::stream_consumer::StreamPartitionQueue<IngestContext>,
     windows: Arc<Mutex<PartitionWindows>>,
     pipeline: Arc<Pipeline>,
-    partition: i32,
+    partition: SourcePartition,
     stop: CancellationToken,
 ) {
+    let format = pipeline.format_of(partition.topic);
     // Note the very first offset at once (it is where this process resumed),
     // then every 1,024 records or 100 ms, whichever comes first.
     let mut since_note = u32::MAX - 1;
@@ -354,7 +399,7 @@ async fn partition_worker(
             () = stop.cancelled() => break,
             message = queue.recv() => match message {
                 Ok(m) => {
-                    pipeline.ingest(&windows, m.offset(), m.key(), m.payload(), m.timestamp().to_millis());
+                    pipeline.ingest_as(format, &windows, m.offset(), m.key(), m.payload(), m.timestamp().to_millis());
                     last_offset = Some(m.offset());
                     since_note = since_note.saturating_add(1);
                     let due = since_note >= 1024
@@ -401,19 +446,23 @@ fn spawn_watermark_poller(
                 () = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            let partitions: Vec<i32> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
+            let partitions: Vec<(SourcePartition, String)> = pipeline
+                .assigned()
+                .into_iter()
+                .map(|(p, _)| (p, pipeline.topic_name(p.topic)))
+                .collect();
             let (consumer, topic) = (consumer.clone(), topic.clone());
             let (marks, probe) = tokio::task::spawn_blocking(move || {
                 let probe = consumer
                     .fetch_metadata(Some(&topic), Duration::from_millis(1500))
                     .map(|_| ())
                     .map_err(|e| e.to_string());
-                let marks: Vec<(i32, i64)> = partitions
+                let marks: Vec<(SourcePartition, i64)> = partitions
                     .into_iter()
                     .filter(|_| probe.is_ok())
-                    .filter_map(|p| {
+                    .filter_map(|(p, name)| {
                         consumer
-                            .fetch_watermarks(&topic, p, Duration::from_millis(500))
+                            .fetch_watermarks(&name, p.partition, Duration::from_millis(500))
                             .ok()
                             .map(|(_, high)| (p, high))
                     })

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
 
-use shared::protocol::SeriesId;
+use shared::protocol::{SeriesId, TopicId};
 use shared::series::{self as names, SeriesKey, MAX_TAGS};
 use shared::{Sketch, SketchKind, SketchParams};
 use tokio::sync::broadcast;
@@ -54,8 +54,11 @@ pub struct IngestConfig {
     pub mid_retention_ms: u64,
     /// Keep every value as an exact reference (`--exact`, `/api/exact`).
     pub exact: bool,
-    /// Source topic (`--topic`).
+    /// Source topic (`--topic`), read with `format`.
     pub topic: String,
+    /// A second source topic read as OTLP protobuf (`mss serve
+    /// --otlp-listen`: its receiver writes there, `--otlp-topic`).
+    pub otlp_topic: Option<String>,
     /// Metric of HDFS records and bare numbers, and of queries naming none (`--metric`).
     pub metric: String,
     /// Tags of HDFS records and bare numbers (`--tag key=value`).
@@ -96,6 +99,7 @@ impl Default for IngestConfig {
             mid_retention_ms: crate::window::store::DEFAULT_MID_RETENTION_MS,
             exact: false,
             topic: crate::broker::DEFAULT_TOPIC.to_owned(),
+            otlp_topic: None,
             metric: DEFAULT_METRIC.to_owned(),
             tags: Vec::new(),
             max_series: Some(DEFAULT_MAX_SERIES),
@@ -120,6 +124,29 @@ impl IngestConfig {
     pub fn default_series(&self) -> anyhow::Result<SeriesKey> {
         SeriesKey::new(self.metric.clone(), self.tags.iter().cloned())
             .map_err(|e| anyhow::anyhow!("--metric/--tag: {e}"))
+    }
+}
+
+/// One partition of one source topic: the key of everything ingest keeps
+/// per partition (a process may read `--topic` and `--otlp-topic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SourcePartition {
+    /// The source topic's id in the series catalog (0: `--topic`).
+    pub topic: TopicId,
+    /// The Kafka partition.
+    pub partition: i32,
+}
+
+impl SourcePartition {
+    /// Partition `partition` of the main source topic (`--topic`, id 0).
+    pub fn main(partition: i32) -> Self {
+        Self { topic: 0, partition }
+    }
+}
+
+impl std::fmt::Display for SourcePartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.topic, self.partition)
     }
 }
 
@@ -176,9 +203,9 @@ pub struct Pipeline {
     /// The series of HDFS records and bare numbers.
     default_series: SeriesId,
     /// Windows of the partitions assigned to this process.
-    partitions: RwLock<BTreeMap<i32, Arc<Mutex<PartitionWindows>>>>,
+    partitions: RwLock<BTreeMap<SourcePartition, Arc<Mutex<PartitionWindows>>>>,
     /// Kafka positions of every partition seen.
-    positions: Mutex<BTreeMap<i32, PartitionPosition>>,
+    positions: Mutex<BTreeMap<SourcePartition, PartitionPosition>>,
     /// Retained closed windows.
     store: Mutex<WindowStore>,
     /// Every closed window, as it closes.
@@ -197,14 +224,14 @@ pub struct Pipeline {
     ignored_sources: Mutex<BTreeMap<String, u64>>,
     /// Partitions whose records cannot be read right now (a fetch error
     /// since the last record consumed).
-    read_errors: Mutex<BTreeMap<i32, ReadError>>,
+    read_errors: Mutex<BTreeMap<SourcePartition, ReadError>>,
     /// Latest record of partitions no longer assigned.
     last_current: Mutex<Option<(String, f64, i64, SeriesId)>>,
     /// Highest offset counted per partition, kept across revocations.
-    counted_through: Mutex<BTreeMap<i32, i64>>,
+    counted_through: Mutex<BTreeMap<SourcePartition, i64>>,
     /// OTLP stream states read back from the sketch log for partitions
     /// whose windows do not exist yet (taken when they are created).
-    restored_baselines: Mutex<BTreeMap<i32, Vec<(u64, crate::otlp::temporality::StreamState)>>>,
+    restored_baselines: Mutex<BTreeMap<SourcePartition, Vec<(u64, crate::otlp::temporality::StreamState)>>>,
 }
 
 /// A partition that keeps failing to deliver records.
@@ -268,8 +295,11 @@ impl Pipeline {
         let default_series = catalog
             .intern(&default_key)
             .map_err(|e| anyhow::anyhow!("the default series: {e}"))?;
-        // The source topic is topic 0.
+        // The source topic is topic 0, the OTLP topic (if any) topic 1.
         catalog.topic_id(&config.topic);
+        if let Some(otlp) = &config.otlp_topic {
+            catalog.topic_id(otlp);
+        }
         Ok(Arc::new(Self {
             store: Mutex::new(WindowStore::with_tiers(
                 &config.kinds,
@@ -389,12 +419,12 @@ impl Pipeline {
     }
 
     /// A copy of the partition positions (empty on a poisoned lock, logged).
-    pub fn positions(&self) -> BTreeMap<i32, PartitionPosition> {
+    pub fn positions(&self) -> BTreeMap<SourcePartition, PartitionPosition> {
         locked(&self.positions, &self.stats, "positions").map_or_else(BTreeMap::new, |p| p.clone())
     }
 
     /// Changes the positions of `partition` (skipped on a poisoned lock, logged).
-    pub fn update_position(&self, partition: i32, change: impl FnOnce(&mut PartitionPosition)) {
+    pub fn update_position(&self, partition: SourcePartition, change: impl FnOnce(&mut PartitionPosition)) {
         if let Some(mut positions) = locked(&self.positions, &self.stats, "positions") {
             change(positions.entry(partition).or_default());
         }
@@ -425,8 +455,32 @@ impl Pipeline {
             .collect()
     }
 
-    /// The windows of `partition`, created if new.
+    /// The windows of `partition` of the main source topic, created if new.
     pub fn partition(&self, partition: i32) -> anyhow::Result<Arc<Mutex<PartitionWindows>>> {
+        self.partition_of(SourcePartition::main(partition))
+    }
+
+    /// The source topic's name of `id` (`--topic` for an unknown one, logged).
+    pub fn topic_name(&self, id: TopicId) -> String {
+        self.catalog.topic(id).unwrap_or_else(|| {
+            tracing::error!(topic = id, "unknown source topic id");
+            self.config.topic.clone()
+        })
+    }
+
+    /// How the records of source topic `topic` are read: OTLP protobuf on
+    /// the OTLP topic, `--format` elsewhere.
+    pub fn format_of(&self, topic: TopicId) -> crate::otlp::RecordFormat {
+        let otlp = self.config.otlp_topic.as_deref();
+        if otlp.is_some() && self.catalog.topic(topic).as_deref() == otlp {
+            crate::otlp::RecordFormat::Otlp
+        } else {
+            self.config.format
+        }
+    }
+
+    /// The windows of `partition`, created if new.
+    pub fn partition_of(&self, partition: SourcePartition) -> anyhow::Result<Arc<Mutex<PartitionWindows>>> {
         if let Some(p) = self
             .partitions
             .read()
@@ -443,10 +497,9 @@ impl Pipeline {
         if let Some(p) = map.get(&partition) {
             return Ok(p.clone());
         }
-        let topic = self.catalog.topic_id(&self.config.topic);
         let mut windows = PartitionWindows::new(
-            topic,
-            partition,
+            partition.topic,
+            partition.partition,
             self.config.window(),
             &self.config.kinds,
             &self.config.params,
@@ -473,7 +526,7 @@ impl Pipeline {
     }
 
     /// Forgets a revoked partition (after its windows were closed).
-    pub fn remove_partition(&self, partition: i32) {
+    pub fn remove_partition(&self, partition: SourcePartition) {
         match self.partitions.write() {
             Ok(mut map) => {
                 map.remove(&partition);
@@ -483,7 +536,7 @@ impl Pipeline {
     }
 
     /// Partitions currently assigned, with their windows.
-    pub fn assigned(&self) -> Vec<(i32, Arc<Mutex<PartitionWindows>>)> {
+    pub fn assigned(&self) -> Vec<(SourcePartition, Arc<Mutex<PartitionWindows>>)> {
         match self.partitions.read() {
             Ok(m) => m.iter().map(|(&p, w)| (p, w.clone())).collect(),
             Err(_) => {
@@ -566,9 +619,23 @@ impl Pipeline {
         payload: Option<&[u8]>,
         record_ms: Option<i64>,
     ) {
+        self.ingest_as(self.config.format, windows, offset, key, payload, record_ms);
+    }
+
+    /// [`Self::ingest`] of a record read as `format` (see [`Self::format_of`]).
+    #[inline]
+    pub fn ingest_as(
+        &self,
+        format: crate::otlp::RecordFormat,
+        windows: &Mutex<PartitionWindows>,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        record_ms: Option<i64>,
+    ) {
         use crate::otlp::RecordFormat;
         let t = profile::start();
-        match self.config.format {
+        match format {
             RecordFormat::Json => {
                 let decoded = record::decode(key, payload);
                 profile::record(Stage::Decode, t);
@@ -707,7 +774,7 @@ impl Pipeline {
 
     /// Records of `partition` at or below `offset` are already in a
     /// published cut: never count them again (exactly-once resumption).
-    pub fn skip_through(&self, partition: i32, offset: i64) {
+    pub fn skip_through(&self, partition: SourcePartition, offset: i64) {
         match self.counted_through.lock() {
             Ok(mut counted) => {
                 let e = counted.entry(partition).or_insert(offset);
@@ -737,7 +804,7 @@ impl Pipeline {
     /// double-counts a point.
     pub fn restore_baselines(
         &self,
-        partition: i32,
+        partition: SourcePartition,
         states: Vec<(u64, crate::otlp::temporality::StreamState)>,
     ) {
         if states.is_empty() {
@@ -772,7 +839,11 @@ impl Pipeline {
         if window.kind == self.config.default_kind {
             self.stats.messages.fetch_add(window.count, Relaxed);
             if let Some(mut positions) = locked(&self.positions, &self.stats, "positions") {
-                let pos = positions.entry(window.partition).or_default();
+                let key = SourcePartition {
+                    topic: window.topic,
+                    partition: window.partition,
+                };
+                let pos = positions.entry(key).or_default();
                 let through = window.through_offset.max(window.last_offset);
                 pos.offset = Some(pos.offset.map_or(through, |o| o.max(through)));
                 pos.committed = pos.offset.map(|o| o + 1);
@@ -829,12 +900,12 @@ impl Pipeline {
     /// Cuts every partition that is due; returns `(partition, offset to
     /// commit)` for partitions whose commit point is known. Also evicts
     /// what fell out of the retention and frees series with no window left.
-    pub fn close_expired(&self) -> Vec<(i32, i64)> {
+    pub fn close_expired(&self) -> Vec<(SourcePartition, i64)> {
         let now = self.now_ms();
         let mut commits = Vec::new();
         for (p, windows) in self.assigned() {
             let Ok(mut w) = windows.lock() else {
-                tracing::error!(partition = p, "partition lock poisoned: not cut");
+                tracing::error!(partition = %p, "partition lock poisoned: not cut");
                 continue;
             };
             if let Some(cut) = w.close_expired(now) {
@@ -877,12 +948,14 @@ impl Pipeline {
 
     /// Cuts `partitions` now (revocation, shutdown) and marks them revoked;
     /// returns the offsets to commit.
-    pub fn close_partitions(&self, partitions: &[i32]) -> Vec<(i32, i64)> {
+    pub fn close_partitions(&self, partitions: &[SourcePartition]) -> Vec<(SourcePartition, i64)> {
         let mut commits = Vec::new();
         for &p in partitions {
-            let Ok(windows) = self.partition(p) else { continue };
+            let Ok(windows) = self.partition_of(p) else {
+                continue;
+            };
             let Ok(mut w) = windows.lock() else {
-                tracing::error!(partition = p, "partition lock poisoned: not cut");
+                tracing::error!(partition = %p, "partition lock poisoned: not cut");
                 continue;
             };
             w.revoked = true;
@@ -936,8 +1009,10 @@ impl Pipeline {
     /// Notes that `partition` failed to deliver a record (`message`):
     /// counted on `/metrics`, logged at first and once a minute, and listed
     /// in [`Self::problems`] until a record of it is consumed again.
-    pub fn note_read_error(&self, partition: i32, message: &str) {
-        metrics::counter!("mss_consumer_errors_total", "partition" => partition.to_string()).increment(1);
+    pub fn note_read_error(&self, partition: SourcePartition, message: &str) {
+        let topic = self.topic_name(partition.topic);
+        metrics::counter!("mss_consumer_errors_total", "topic" => topic.clone(), "partition" => partition.partition.to_string())
+            .increment(1);
         let now = self.now_ms();
         let Some(mut errors) = locked(&self.read_errors, &self.stats, "read errors") else {
             return;
@@ -953,7 +1028,8 @@ impl Pipeline {
         if now.saturating_sub(e.logged_ms) >= READ_ERROR_LOG_EVERY_MS {
             e.logged_ms = now;
             tracing::warn!(
-                partition,
+                topic,
+                partition = partition.partition,
                 errors = e.count,
                 "cannot read records of the partition: {message}"
             );
@@ -961,10 +1037,10 @@ impl Pipeline {
     }
 
     /// Clears `partition`'s read error (a record of it was consumed).
-    pub fn clear_read_error(&self, partition: i32) {
+    pub fn clear_read_error(&self, partition: SourcePartition) {
         if let Some(mut errors) = locked(&self.read_errors, &self.stats, "read errors") {
             if errors.remove(&partition).is_some() {
-                tracing::info!(partition, "records of the partition are read again");
+                tracing::info!(partition = %partition, "records of the partition are read again");
             }
         }
     }
@@ -977,7 +1053,8 @@ impl Pipeline {
                     .iter()
                     .map(|(p, e)| {
                         format!(
-                            "partition {p}: records cannot be read for {} s ({} errors): {}",
+                            "{}: records cannot be read for {} s ({} errors): {}",
+                            self.partition_label(*p),
                             (now - e.since_ms) / 1000,
                             e.count,
                             e.message
@@ -986,6 +1063,15 @@ impl Pipeline {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// How people see `partition`: `partition 3` on the main source topic,
+    /// `otlp_metrics partition 3` on another.
+    pub fn partition_label(&self, partition: SourcePartition) -> String {
+        match partition.topic {
+            0 => format!("partition {}", partition.partition),
+            t => format!("{} partition {}", self.topic_name(t), partition.partition),
+        }
     }
 
     /// What each tier of the window store holds (empty on a poisoned lock, logged).
@@ -1056,9 +1142,10 @@ mod tests {
     fn a_partition_that_cannot_be_read_is_a_problem_until_it_reads_again() {
         let clock = Arc::new(ManualClock::at(1_000_000));
         let pipeline = Pipeline::with_clock(IngestConfig::default(), clock.clone()).expect("config");
-        pipeline.note_read_error(1, "Decompression (codec 0x4) failed");
+        let p1 = SourcePartition::main(1);
+        pipeline.note_read_error(p1, "Decompression (codec 0x4) failed");
         clock.advance(30_000);
-        pipeline.note_read_error(1, "Decompression (codec 0x4) failed");
+        pipeline.note_read_error(p1, "Decompression (codec 0x4) failed");
         let problems = pipeline.problems();
         assert!(
             problems
@@ -1067,7 +1154,7 @@ mod tests {
                     .starts_with("partition 1: records cannot be read for 30 s (2 errors): Decompression")),
             "{problems:?}"
         );
-        pipeline.clear_read_error(1);
+        pipeline.clear_read_error(p1);
         assert!(pipeline.problems().iter().all(|p| !p.starts_with("partition 1")));
     }
 

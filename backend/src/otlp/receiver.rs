@@ -68,7 +68,9 @@ impl Receiver {
     /// not yet consumed by `pipeline` hold more than `limit` bytes in a
     /// partition (the mock cluster drops the oldest past a few MiB).
     pub fn with_embedded_gate(mut self, pipeline: Arc<crate::ingest::Pipeline>, limit: u64) -> Self {
+        let topic = pipeline.catalog.topic_id(&self.topic);
         self.gate = Some(Arc::new(EmbeddedGate {
+            topic,
             pipeline,
             limit,
             sent: Default::default(),
@@ -361,6 +363,8 @@ fn split_metric(metric: Metric) -> Vec<Metric> {
 /// Bytes per partition the embedded broker's consumer has not read yet,
 /// counted from the receiver's own deliveries.
 pub struct EmbeddedGate {
+    /// The source topic the receiver writes (its id in the catalog).
+    topic: shared::protocol::TopicId,
     pipeline: Arc<crate::ingest::Pipeline>,
     limit: u64,
     /// Per partition: `(offset, bytes)` of records not known to be consumed.
@@ -380,7 +384,8 @@ impl EmbeddedGate {
             .pipeline
             .assigned()
             .into_iter()
-            .filter_map(|(p, w)| Some((p, w.lock().ok()?.last_offset()?)))
+            .filter(|(p, _)| p.topic == self.topic)
+            .filter_map(|(p, w)| Some((p.partition, w.lock().ok()?.last_offset()?)))
             .collect();
         let Ok(mut sent) = self.sent.lock() else {
             tracing::error!("embedded gate lock poisoned: refusing");
@@ -585,8 +590,13 @@ mod tests {
 
     #[test]
     fn the_embedded_gate_counts_unconsumed_bytes_per_partition() {
-        let pipeline = Pipeline::new(IngestConfig::default()).expect("pipeline");
+        let config = IngestConfig {
+            otlp_topic: Some("otlp_metrics".into()),
+            ..IngestConfig::default()
+        };
+        let pipeline = Pipeline::new(config).expect("pipeline");
         let gate = EmbeddedGate {
+            topic: pipeline.catalog.topic_id("otlp_metrics"),
             pipeline: pipeline.clone(),
             limit: 100,
             sent: Default::default(),
@@ -596,7 +606,19 @@ mod tests {
         gate.delivered(0, 6, 60);
         gate.delivered(1, 0, 30);
         assert!(!gate.admits(10), "120 bytes wait in partition 0");
-        let windows = pipeline.partition(0).expect("partition");
+        // The main topic's partition 0 is another partition.
+        pipeline
+            .partition(0)
+            .expect("partition")
+            .lock()
+            .expect("lock")
+            .resume_after(9);
+        assert!(!gate.admits(10), "the JSON topic's progress frees nothing");
+        let otlp_partition = crate::ingest::SourcePartition {
+            topic: 1,
+            partition: 0,
+        };
+        let windows = pipeline.partition_of(otlp_partition).expect("partition");
         windows.lock().expect("lock").resume_after(5);
         assert!(gate.admits(40), "60 + 40 fits");
         assert!(!gate.admits(41));

@@ -36,8 +36,10 @@ pub async fn render(State(pipeline): State<Arc<Pipeline>>) -> impl IntoResponse 
     metrics::counter!("mss_produced_total").absolute(s.produced.load(Relaxed));
     metrics::counter!("mss_windows_closed_total").absolute(s.windows_closed.load(Relaxed));
     for (p, pos) in &pipeline.positions() {
-        metrics::gauge!("mss_partition_lag", "partition" => p.to_string()).set(pos.lag() as f64);
-        metrics::gauge!("mss_partition_offset", "partition" => p.to_string())
+        let (topic, partition) = (pipeline.topic_name(p.topic), p.partition.to_string());
+        metrics::gauge!("mss_partition_lag", "topic" => topic.clone(), "partition" => partition.clone())
+            .set(pos.lag() as f64);
+        metrics::gauge!("mss_partition_offset", "topic" => topic, "partition" => partition)
             .set(pos.offset_or_none() as f64);
     }
     (

@@ -197,7 +197,12 @@ fn hello(pipeline: &Pipeline) -> ServerMessage {
             .collect(),
         default_kind: c.default_kind,
         params: c.params,
-        partitions: pipeline.positions().keys().copied().collect(),
+        partitions: {
+            let mut numbers: Vec<i32> = pipeline.positions().keys().map(|p| p.partition).collect();
+            numbers.sort_unstable();
+            numbers.dedup();
+            numbers
+        },
         window_ms: c.window_ms,
         unit: "ms".into(),
         retention_ms: c.retention_ms,
@@ -217,8 +222,9 @@ pub fn stats(pipeline: &Pipeline) -> StatsSnapshot {
     let n = positions.len().max(1) as f64;
     let partitions: Vec<PartitionStats> = positions
         .iter()
-        .map(|(&partition, pos)| PartitionStats {
-            partition,
+        .map(|(&source, pos)| PartitionStats {
+            topic: pipeline.topic_name(source.topic),
+            partition: source.partition,
             offset: pos.offset_or_none(),
             lag: pos.lag(),
             msg_s: recent / n,

@@ -11,11 +11,12 @@ use rdkafka::ClientContext;
 
 use super::record::chunks_of;
 use crate::broker::send_retrying;
+use crate::ingest::SourcePartition;
 use crate::series::SeriesCatalog;
 use crate::window::Cut;
 
 /// Per source partition, the `through_offset` of the last cut the broker acknowledged whole.
-type Acked = Arc<Mutex<BTreeMap<i32, i64>>>;
+type Acked = Arc<Mutex<BTreeMap<SourcePartition, i64>>>;
 
 /// Tracks deliveries: failures, and how far each partition is acknowledged.
 #[derive(Default)]
@@ -29,7 +30,7 @@ impl ClientContext for Deliveries {}
 impl ProducerContext for Deliveries {
     /// `(source partition, through offset)` of the cut, when this record
     /// is its last chunk.
-    type DeliveryOpaque = Box<Option<(i32, i64)>>;
+    type DeliveryOpaque = Box<Option<(SourcePartition, i64)>>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, last_chunk: Self::DeliveryOpaque) {
         match result {
@@ -55,13 +56,12 @@ impl ProducerContext for Deliveries {
 }
 
 /// One chunk on its way to the broker.
-type ChunkRecord<'a> = BaseRecord<'a, String, Vec<u8>, Box<Option<(i32, i64)>>>;
+type ChunkRecord<'a> = BaseRecord<'a, String, Vec<u8>, Box<Option<(SourcePartition, i64)>>>;
 
 /// Sends closed windows to the sketch log (asynchronously; see [`SketchPublisher::flush`]).
 pub struct SketchPublisher {
     producer: ThreadedProducer<Deliveries>,
     topic: String,
-    source_topic: String,
     partitions: i32,
     failed: Arc<AtomicU64>,
     acked: Acked,
@@ -76,11 +76,11 @@ impl std::fmt::Debug for SketchPublisher {
 }
 
 impl SketchPublisher {
-    /// A producer of `source_topic`'s windows to `topic` (which has `partitions` partitions).
+    /// A producer of windows to `topic` (which has `partitions` partitions),
+    /// whatever their source topic.
     pub fn new(
         brokers: &str,
         topic: &str,
-        source_topic: &str,
         partitions: i32,
         librdkafka: &[(String, String)],
     ) -> anyhow::Result<Self> {
@@ -104,7 +104,6 @@ impl SketchPublisher {
         Ok(Self {
             producer,
             topic: topic.to_owned(),
-            source_topic: source_topic.to_owned(),
             partitions: partitions.max(1),
             failed,
             acked,
@@ -113,11 +112,17 @@ impl SketchPublisher {
 
     /// Queues a cut for publishing (never blocks for long: a full queue
     /// is retried after a short wait). Series are written by name, looked
-    /// up in `catalog`.
+    /// up in `catalog`, and so is the cut's source topic.
     pub fn send_cut(&self, cut: &Cut, catalog: &SeriesCatalog) {
-        let (chunks, unknown) = chunks_of(&self.source_topic, cut, |id| {
-            catalog.get(id).map(|k| (*k).clone())
-        });
+        let Some(source_topic) = catalog.topic(cut.topic) else {
+            tracing::error!(
+                topic = cut.topic,
+                "a cut of an unknown source topic cannot be published"
+            );
+            self.failed.fetch_add(1, Relaxed);
+            return;
+        };
+        let (chunks, unknown) = chunks_of(&source_topic, cut, |id| catalog.get(id).map(|k| (*k).clone()));
         if unknown > 0 {
             // Ids come from the catalog and are freed only long after their
             // last window: this is a bug, and publishing on would lose data.
@@ -128,9 +133,11 @@ impl SketchPublisher {
         for chunk in chunks {
             let value = chunk.encode();
             let key = chunk.key();
-            let last = chunk
-                .is_last_chunk()
-                .then_some((cut.partition, cut.through_offset));
+            let source = SourcePartition {
+                topic: cut.topic,
+                partition: cut.partition,
+            };
+            let last = chunk.is_last_chunk().then_some((source, cut.through_offset));
             let record = BaseRecord::with_opaque_to(&self.topic, Box::new(last))
                 .key(&key)
                 .payload(&value)
@@ -150,7 +157,10 @@ impl SketchPublisher {
     /// The offset each source partition may be committed to without
     /// waiting: one past the last acknowledged cut, capped at `wanted`.
     /// Fails once any window was lost (see [`SketchPublisher::flush`]).
-    pub fn committable(&self, wanted: &[(i32, i64)]) -> anyhow::Result<Vec<(i32, i64)>> {
+    pub fn committable(
+        &self,
+        wanted: &[(SourcePartition, i64)],
+    ) -> anyhow::Result<Vec<(SourcePartition, i64)>> {
         let failed = self.failed.load(Relaxed);
         if failed > 0 {
             bail!("{failed} cuts were not published to the sketch log");

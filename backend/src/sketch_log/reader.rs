@@ -311,14 +311,17 @@ impl SketchReader {
         })
     }
 
-    /// The next record: `(sketch partition, offset, what it holds)`.
+    /// The next record: `(sketch partition, offset, what it holds)`, of
+    /// one of `source_topics` (the first is that of legacy v1 records) or
+    /// of another.
     pub async fn next(
         &self,
-        source_topic: &str,
+        source_topics: &[&str],
         legacy_series: &SeriesKey,
     ) -> anyhow::Result<(i32, i64, SketchRecord)> {
         let m = self.consumer.recv().await.context("reading the sketch log")?;
-        let record = if super::is_from(m.key(), source_topic) {
+        let ours = source_topics.iter().find(|t| super::is_from(m.key(), t));
+        let record = if let Some(source_topic) = ours {
             SketchRecord::Ours(decode(m.payload(), source_topic, legacy_series))
         } else {
             let topic = super::source_of(m.key()).unwrap_or("(a key that is not a sketch-log key)");

@@ -331,6 +331,7 @@ mod tests {
     #[test]
     fn cuts_round_trip_by_series_name_and_split_into_bounded_chunks() {
         let cut = Cut {
+            topic: 0,
             baselines: Vec::new(),
             partition: 2,
             through_offset: 10,
@@ -346,6 +347,7 @@ mod tests {
         assert!(back.is_last_chunk());
         // Big sketches: several chunks, each under the limit plus one window.
         let big = Cut {
+            topic: 0,
             baselines: Vec::new(),
             partition: 2,
             through_offset: 10,
@@ -359,6 +361,7 @@ mod tests {
         assert_eq!(chunks.iter().map(|c| c.windows.len()).sum::<usize>(), 5);
         // An empty cut is still one record.
         let empty = Cut {
+            topic: 0,
             baselines: Vec::new(),
             partition: 2,
             through_offset: 11,

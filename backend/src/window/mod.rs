@@ -96,6 +96,8 @@ struct OpenWindow {
 /// Snapshots of every open window of a partition, published together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cut {
+    /// Source topic (its id in the series catalog).
+    pub topic: TopicId,
     /// Source partition.
     pub partition: i32,
     /// Every record at or below this offset is in this or an earlier cut.
@@ -378,6 +380,7 @@ impl PartitionWindows {
         self.cut_at = None;
         profile::record(Stage::WindowClose, t);
         Some(Cut {
+            topic: self.topic,
             partition: self.partition,
             baselines: self.baselines.take_changed(),
             through_offset: through,
