@@ -48,7 +48,12 @@ struct Inner {
     by_id: HashMap<SeriesId, Entry>,
     next_id: SeriesId,
     topics: Vec<String>,
+    /// Units of metrics whose values are not in ms (OTLP metrics of other units).
+    units: HashMap<String, String>,
 }
+
+/// Most metrics with a unit other than ms.
+const MAX_UNITS: usize = 100_000;
 
 /// Every series and source topic this process knows.
 #[derive(Debug)]
@@ -217,11 +222,43 @@ impl SeriesCatalog {
 
     /// The catalog entry of `id` for the WebSocket stream.
     pub fn def(&self, id: SeriesId) -> Option<SeriesDef> {
+        let key = SeriesKey::clone(&*self.get(id)?);
         Some(SeriesDef {
             id,
-            key: SeriesKey::clone(&*self.get(id)?),
-            unit: DEFAULT_UNIT.into(),
+            unit: self.unit_of(key.metric()),
+            key,
         })
+    }
+
+    /// The unit of `metric`'s values: `ms` unless an OTLP metric said otherwise.
+    pub fn unit_of(&self, metric: &str) -> String {
+        self.read()
+            .and_then(|inner| inner.units.get(metric).cloned())
+            .unwrap_or_else(|| DEFAULT_UNIT.to_owned())
+    }
+
+    /// Records `unit` as `metric`'s unit; `Err` with the unit it has when
+    /// that is another (values of two units never share a sketch).
+    pub fn claim_unit(&self, metric: &str, unit: &str) -> Result<(), String> {
+        let known = self.read().map(|inner| inner.units.get(metric).cloned());
+        match known {
+            Some(Some(u)) if u == unit => return Ok(()),
+            Some(Some(u)) => return Err(u),
+            _ => {}
+        }
+        let Ok(mut inner) = self.inner.write() else {
+            tracing::error!(metric, "series catalog lock poisoned: unit not recorded");
+            return Err(DEFAULT_UNIT.to_owned());
+        };
+        if let Some(u) = inner.units.get(metric) {
+            return if u == unit { Ok(()) } else { Err(u.clone()) };
+        }
+        if inner.units.len() >= MAX_UNITS {
+            tracing::error!(metric, unit, "too many metrics with their own unit: refused");
+            return Err(DEFAULT_UNIT.to_owned());
+        }
+        inner.units.insert(metric.to_owned(), unit.to_owned());
+        Ok(())
     }
 
     /// The id of source topic `topic`, assigned on first use.

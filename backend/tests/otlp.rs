@@ -553,3 +553,64 @@ fn the_receiving_role_writes_to_the_otlp_topic_and_a_consumer_group_reads_it() {
     wait_count(port, "metric=recv.explicit&q=0.5", 600);
     wait_count(port, "metric=recv.exponential&q=0.5", 600);
 }
+
+#[test]
+fn other_units_are_kept_and_shown_and_never_mixed_with_another() {
+    let (_serve, port, otlp) = serve_with_otlp("serve-otlp-units");
+    let json = [("Content-Type", "application/json")];
+    let request = |unit: &str, point: &str| {
+        json_request("payload.size", point).replace(r#""unit":"ms""#, &format!(r#""unit":"{unit}""#))
+    };
+    // Bytes stay bytes: 3 values in (0, 10] By, 1 above.
+    let now = now_ms() as u64 * 1_000_000;
+    let bytes = format!(
+        r#"{{"timeUnixNano":"{now}","count":"4","bucketCounts":["3","1"],"explicitBounds":[10],"min":2,"max":40}}"#
+    );
+    let (status, _, _) = post(otlp, "/v1/metrics", &json, request("By", &bytes).as_bytes());
+    assert_eq!(status, 200);
+    let doc = wait_count(port, "metric=payload.size&q=0.5,1", 4);
+    let max = doc["quantiles"]["1"].as_f64().expect("max");
+    assert!((10.0..=40.0).contains(&max), "in bytes, not scaled to ms: {doc}");
+    let metrics = get_json(port, "/api/metrics");
+    let entry = metrics
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["metric"] == "payload.size"))
+        .cloned()
+        .expect("listed");
+    assert_eq!(entry["unit"], "By", "{metrics}");
+    let (status, svg) = http_get(port, "/api/chart.svg?metric=payload.size&from=now-5m").expect("svg");
+    assert_eq!(status, 200);
+    assert!(svg.contains(" By"), "the chart's values are in By");
+    // The same metric in ms is refused (values of two units never share a
+    // sketch); a unit that is not printable ASCII is refused at once.
+    let (status, _, _) = post(
+        otlp,
+        "/v1/metrics",
+        &json,
+        request("ms", &good_point(2)).as_bytes(),
+    );
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = get_json(port, "/api/summary");
+        if s["rejected_by_reason"]["payload"]["bad_unit"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ms point is refused as bad_unit: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _, answer) = post(
+        otlp,
+        "/v1/metrics",
+        &json,
+        request("my unit", &good_point(2)).as_bytes(),
+    );
+    assert_eq!(status, 200);
+    let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON response");
+    assert_eq!(answer["partialSuccess"]["rejectedDataPoints"], "1", "{answer}");
+    let doc = get_json(port, "/api/quantiles?metric=payload.size&q=0.5");
+    assert_eq!(doc["count"].as_u64(), Some(4), "nothing mixed in: {doc}");
+}

@@ -97,6 +97,15 @@ impl Pipeline {
                 tags,
             },
         )?;
+        if let Err(has) = self.catalog.claim_unit(point.metric, point.unit) {
+            tracing::debug!(
+                metric = point.metric,
+                unit = point.unit,
+                has,
+                "a point in another unit than its metric's: refused"
+            );
+            return Err(RejectReason::BadUnit);
+        }
         Ok(Accepted {
             series,
             event_ms,

@@ -9,7 +9,9 @@
 //!   kind, every point attribute. Its 64-bit FNV-1a hash keys the
 //!   cumulative baselines ([`super::temporality`]).
 //! - Units: time units become ms (`ns`, `us`, `ms`, `s`, `min`, `h`; an empty
-//!   unit is taken as `ms`); any other unit is refused as `bad_unit`.
+//!   unit is taken as `ms`); any other unit of printable ASCII up to
+//!   [`MAX_UNIT_LEN`] bytes (`By`, `1`, `{request}`) is kept as it is and
+//!   shown; anything else is refused as `bad_unit`.
 //! - Gauge, Sum and Summary points are refused as `unsupported_point`.
 
 use super::proto::{self, AnyValue, KeyValue, MetricData, Value};
@@ -100,6 +102,8 @@ pub struct Point<'a> {
     pub stream: u64,
     /// Milliseconds per unit of the client's values.
     pub ms_per_unit: f64,
+    /// The unit its values are shown in (`ms` for time units).
+    pub unit: &'a str,
     /// Delta or cumulative.
     pub temporality: Temporality,
     /// Start of the point's interval, Unix ns.
@@ -159,11 +163,7 @@ fn metric_points<'a>(
     let unsupported = |n: usize, each: &mut dyn FnMut(Result<Point<'a>, RejectReason>)| {
         (0..n).for_each(|_| each(Err(RejectReason::UnsupportedPoint)));
     };
-    let scale = if metric.unit.is_empty() {
-        Some(1.0)
-    } else {
-        ms_per_unit(&metric.unit)
-    };
+    let scale = unit_of(&metric.unit);
     let mut hash = scope_hash.clone();
     hash.write_field(metric.name.as_bytes());
     match &metric.data {
@@ -174,23 +174,15 @@ fn metric_points<'a>(
         Some(MetricData::Histogram(h)) => {
             hash.write_field(b"histogram");
             for dp in &h.data_points {
-                let of = |ms| PointOf::new(metric, h.aggregation_temporality, &hash, resource_tags, ms);
-                each(
-                    scale
-                        .ok_or(RejectReason::BadUnit)
-                        .and_then(|ms| of(ms).explicit(dp)),
-                );
+                let of = |unit| PointOf::new(metric, h.aggregation_temporality, &hash, resource_tags, unit);
+                each(scale.and_then(|unit| of(unit).explicit(dp)));
             }
         }
         Some(MetricData::ExponentialHistogram(h)) => {
             hash.write_field(b"exponential_histogram");
             for dp in &h.data_points {
-                let of = |ms| PointOf::new(metric, h.aggregation_temporality, &hash, resource_tags, ms);
-                each(
-                    scale
-                        .ok_or(RejectReason::BadUnit)
-                        .and_then(|ms| of(ms).exponential(dp)),
-                );
+                let of = |unit| PointOf::new(metric, h.aggregation_temporality, &hash, resource_tags, unit);
+                each(scale.and_then(|unit| of(unit).exponential(dp)));
             }
         }
     }
@@ -211,6 +203,7 @@ struct PointOf<'a, 'h> {
     hash: &'h Fnv,
     resource_tags: &'h [(String, String)],
     ms_per_unit: f64,
+    unit: &'a str,
 }
 
 impl<'a, 'h> PointOf<'a, 'h> {
@@ -219,7 +212,7 @@ impl<'a, 'h> PointOf<'a, 'h> {
         temporality: i32,
         hash: &'h Fnv,
         resource_tags: &'h [(String, String)],
-        ms_per_unit: f64,
+        (ms_per_unit, unit): (f64, &'a str),
     ) -> Self {
         Self {
             metric,
@@ -227,6 +220,7 @@ impl<'a, 'h> PointOf<'a, 'h> {
             hash,
             resource_tags,
             ms_per_unit,
+            unit,
         }
     }
 
@@ -286,6 +280,7 @@ impl<'a, 'h> PointOf<'a, 'h> {
             tags: tags_of(attributes, self.resource_tags),
             stream: stream.finish(),
             ms_per_unit: self.ms_per_unit,
+            unit: self.unit,
             temporality,
             start_ns,
             time_ns,
@@ -331,12 +326,30 @@ pub fn check_exponential(dp: &proto::ExponentialHistogramDataPoint) -> Result<()
     check_count(dp.count, [positive.1, negative.1], dp.zero_count)
 }
 
+/// Longest unit kept as it is (UCUM units are short: `By`, `1`, `{request}`).
+pub const MAX_UNIT_LEN: usize = 32;
+
+/// How a metric's values are read: `(factor to the shown unit, shown
+/// unit)`. Time units become ms (an empty unit is taken as ms); any other
+/// unit of printable ASCII up to [`MAX_UNIT_LEN`] bytes is kept (factor 1).
+pub fn unit_of(unit: &str) -> Result<(f64, &str), RejectReason> {
+    if unit.is_empty() {
+        return Ok((1.0, crate::series::DEFAULT_UNIT));
+    }
+    if let Some(ms) = ms_per_unit(unit) {
+        return Ok((ms, crate::series::DEFAULT_UNIT));
+    }
+    if unit.len() <= MAX_UNIT_LEN && unit.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok((1.0, unit))
+    } else {
+        Err(RejectReason::BadUnit)
+    }
+}
+
 /// Checks a metric's name, unit and temporality (what every point shares).
 pub fn check_metric(metric: &proto::Metric, temporality: i32) -> Result<(), RejectReason> {
     shared::series::validate_metric(&metric.name).map_err(|e| RejectReason::of_series(&e))?;
-    if !metric.unit.is_empty() && ms_per_unit(&metric.unit).is_none() {
-        return Err(RejectReason::BadUnit);
-    }
+    unit_of(&metric.unit)?;
     temporality_of(temporality).map(|_| ())
 }
 

@@ -7,7 +7,7 @@
 //!   inflating (counted while inflating, so a gzip bomb stops there): 413.
 //! - Undecodable body: 400 with a `google.rpc.Status` naming the error.
 //! - Points the receiver refuses (Gauge, Sum, Summary: `unsupported_point`;
-//!   a bad metric name `bad_metric`, a unit that is not a time unit
+//!   a bad metric name `bad_metric`, a unit that is not printable ASCII of ≤ 32 bytes
 //!   `bad_unit`, NaN or ±∞ bounds `not_finite`, buckets that do not add up
 //!   or bounds out of order `bad_buckets`) are left out of what is written
 //!   and counted in `partial_success` and `mss_otlp_refused_total{reason}`.
@@ -240,7 +240,7 @@ fn strip_refused(request: &mut ExportMetricsServiceRequest) -> (u64, String) {
     let message = if why.is_empty() {
         String::new()
     } else {
-        format!("data points refused: {} (mss reads histograms and exponential histograms of time units; see the README)", why.join(", "))
+        format!("data points refused: {} (mss reads histograms and exponential histograms whose unit is printable ASCII of at most 32 bytes; see the README)", why.join(", "))
     };
     (total, message)
 }

@@ -517,6 +517,7 @@ pub async fn chart_svg(
         let series = shared::chart::PercentileSeries {
             threshold,
             utc_offset_min,
+            unit: pipeline.catalog.unit_of(&selection.metric),
             ..chart_series(kind, &qs, range, &groups, &selection)
         };
         let mut svg = String::new();
@@ -552,7 +553,6 @@ fn chart_series(
             title: format!("{} · {kind} percentiles", selection.metric),
             range_ms: Some((range.from, range.to)),
             labels: qs.0.iter().map(|(_, q)| label(*q)).collect(),
-            unit: crate::series::DEFAULT_UNIT.into(),
             points: points
                 .iter()
                 .map(|pt| {
@@ -587,7 +587,6 @@ fn chart_series(
             label(first_q),
             selection.by.as_ref().map(|b| b.to_text()).unwrap_or_default()
         ),
-        unit: crate::series::DEFAULT_UNIT.into(),
         range_ms: Some((range.from, range.to)),
         labels: groups
             .iter()
@@ -663,8 +662,8 @@ pub async fn metrics(
             metrics
                 .into_iter()
                 .map(|(metric, (series, tags))| MetricInfo {
+                    unit: pipeline.catalog.unit_of(&metric),
                     metric,
-                    unit: crate::series::DEFAULT_UNIT.into(),
                     series,
                     tags: tags
                         .into_iter()

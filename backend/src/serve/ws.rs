@@ -204,7 +204,7 @@ fn hello(pipeline: &Pipeline) -> ServerMessage {
             numbers
         },
         window_ms: c.window_ms,
-        unit: "ms".into(),
+        unit: pipeline.catalog.unit_of(&c.metric),
         retention_ms: c.retention_ms,
         server_time_ms: pipeline.now_ms(),
         default_metric: c.metric.clone(),
