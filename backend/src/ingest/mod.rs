@@ -870,6 +870,16 @@ impl Pipeline {
         let mut restored = 0;
         for chunk in chunks {
             let topic = self.catalog.topic_id(&chunk.source_topic);
+            for (metric, unit) in &chunk.units {
+                if let Err(has) = self.catalog.claim_unit(metric, unit) {
+                    tracing::warn!(
+                        metric,
+                        unit,
+                        has,
+                        "sketch log: a metric in two units; shown in the first"
+                    );
+                }
+            }
             let ids: Vec<Option<SeriesId>> = chunk
                 .series
                 .iter()

@@ -58,6 +58,18 @@ impl ProducerContext for Deliveries {
 /// One chunk on its way to the broker.
 type ChunkRecord<'a> = BaseRecord<'a, String, Vec<u8>, Box<Option<(SourcePartition, i64)>>>;
 
+/// `(metric, unit)` of the metrics of `series` whose unit is not ms.
+fn units_of(series: &[shared::series::SeriesKey], catalog: &SeriesCatalog) -> Vec<(String, String)> {
+    let mut units: Vec<(String, String)> = series
+        .iter()
+        .map(|k| (k.metric().to_owned(), catalog.unit_of(k.metric())))
+        .filter(|(_, unit)| unit != crate::series::DEFAULT_UNIT)
+        .collect();
+    units.sort();
+    units.dedup();
+    units
+}
+
 /// Sends closed windows to the sketch log (asynchronously; see [`SketchPublisher::flush`]).
 pub struct SketchPublisher {
     producer: ThreadedProducer<Deliveries>,
@@ -130,7 +142,8 @@ impl SketchPublisher {
             self.failed.fetch_add(1, Relaxed);
             return;
         }
-        for chunk in chunks {
+        for mut chunk in chunks {
+            chunk.units = units_of(&chunk.series, catalog);
             let value = chunk.encode();
             let key = chunk.key();
             let source = SourcePartition {

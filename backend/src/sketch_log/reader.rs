@@ -352,6 +352,7 @@ mod tests {
             chunk,
             chunks,
             baselines: Vec::new(),
+            units: Vec::new(),
             series: Vec::new(),
             windows: Vec::new(),
         }

@@ -70,6 +70,10 @@ pub struct LogCut {
     /// postcard body, so older readers skip them).
     #[serde(skip)]
     pub baselines: Vec<(u64, StreamState)>,
+    /// `(metric, unit)` of the chunk's metrics whose unit is not ms (after
+    /// the baselines, so older readers skip them).
+    #[serde(skip)]
+    pub units: Vec<(String, String)>,
 }
 
 /// Stream states per chunk, at most.
@@ -103,8 +107,13 @@ impl LogCut {
         if let Ok(body) = postcard::to_stdvec(self) {
             out.extend_from_slice(&body);
         }
-        if !self.baselines.is_empty() {
+        if !self.baselines.is_empty() || !self.units.is_empty() {
             if let Ok(tail) = postcard::to_stdvec(&self.baselines) {
+                out.extend_from_slice(&tail);
+            }
+        }
+        if !self.units.is_empty() {
+            if let Ok(tail) = postcard::to_stdvec(&self.units) {
                 out.extend_from_slice(&tail);
             }
         }
@@ -123,7 +132,11 @@ impl LogCut {
             Some(body) => {
                 let (mut cut, tail): (LogCut, _) = postcard::take_from_bytes(body).map_err(malformed)?;
                 if !tail.is_empty() {
-                    cut.baselines = postcard::from_bytes(tail).map_err(malformed)?;
+                    let (baselines, units) = postcard::take_from_bytes(tail).map_err(malformed)?;
+                    cut.baselines = baselines;
+                    if !units.is_empty() {
+                        cut.units = postcard::from_bytes(units).map_err(malformed)?;
+                    }
                 }
                 cut
             }
@@ -160,6 +173,7 @@ pub fn chunks_of(
         series: Vec::new(),
         windows: Vec::new(),
         baselines: Vec::new(),
+        units: Vec::new(),
     };
     for w in &cut.windows {
         if bytes >= MAX_CHUNK_BYTES {
@@ -289,6 +303,7 @@ mod legacy {
             chunk: 0,
             chunks: 1,
             baselines: Vec::new(),
+            units: Vec::new(),
             series: vec![series.clone()],
             windows: vec![LogWindow {
                 series: 0,
@@ -345,6 +360,12 @@ mod tests {
         assert_eq!(back.series, [key("/r1"), key("/r2")]);
         assert_eq!(back.key(), "t/2/10/0");
         assert!(back.is_last_chunk());
+        // Units ride after the (here empty) baselines.
+        let mut with_units = chunks[0].clone();
+        with_units.units = vec![("payload.size".into(), "By".into())];
+        let back = LogCut::decode(&with_units.encode(), "t", &key("x")).expect("decodes");
+        assert_eq!(back.units, with_units.units);
+        assert!(back.baselines.is_empty());
         // Big sketches: several chunks, each under the limit plus one window.
         let big = Cut {
             topic: 0,
@@ -415,6 +436,7 @@ mod tests {
             chunk: 0,
             chunks: 1,
             baselines: Vec::new(),
+            units: Vec::new(),
             series: Vec::new(),
             windows: vec![LogWindow {
                 series: 3,
