@@ -240,11 +240,13 @@ impl SeriesCatalog {
     /// Records `unit` as `metric`'s unit; `Err` with the unit it has when
     /// that is another (values of two units never share a sketch).
     pub fn claim_unit(&self, metric: &str, unit: &str) -> Result<(), String> {
-        let known = self.read().map(|inner| inner.units.get(metric).cloned());
-        match known {
-            Some(Some(u)) if u == unit => return Ok(()),
-            Some(Some(u)) => return Err(u),
-            _ => {}
+        // Per OTLP point: the common case compares under the read lock, allocating nothing.
+        if let Some(inner) = self.read() {
+            match inner.units.get(metric) {
+                Some(u) if u == unit => return Ok(()),
+                Some(u) => return Err(u.clone()),
+                None => {}
+            }
         }
         let Ok(mut inner) = self.inner.write() else {
             tracing::error!(metric, "series catalog lock poisoned: unit not recorded");

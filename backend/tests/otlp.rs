@@ -357,15 +357,7 @@ fn bad_bodies_get_their_status_and_a_counter_and_the_receiver_keeps_serving() {
     wait_count(port, "metric=bad.bodies&q=0.5", 5 + 10);
     let s = summary(port, "").expect("summary");
     assert_eq!(s["otlp"]["duplicates"], 1, "the repeated export: {s}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = summary(port, "").expect("summary");
-        if s["rejected_by_reason"]["payload"]["too_many_tags"] == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "too_many_tags never counted: {s}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_rejected(port, "too_many_tags", 1);
 }
 
 #[test]
@@ -590,18 +582,7 @@ fn other_units_are_kept_and_shown_and_never_mixed_with_another() {
         request("ms", &good_point(2)).as_bytes(),
     );
     assert_eq!(status, 200);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = get_json(port, "/api/summary");
-        if s["rejected_by_reason"]["payload"]["bad_unit"] == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the ms point is refused as bad_unit: {s}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_rejected(port, "bad_unit", 1);
     let (status, _, answer) = post(
         otlp,
         "/v1/metrics",
@@ -613,4 +594,18 @@ fn other_units_are_kept_and_shown_and_never_mixed_with_another() {
     assert_eq!(answer["partialSuccess"]["rejectedDataPoints"], "1", "{answer}");
     let doc = get_json(port, "/api/quantiles?metric=payload.size&q=0.5");
     assert_eq!(doc["count"].as_u64(), Some(4), "nothing mixed in: {doc}");
+}
+
+/// Waits (up to 30 s, polling) until the consumer counted `n` records
+/// rejected for `reason`.
+fn wait_rejected(port: u16, reason: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = get_json(port, "/api/summary");
+        if s["rejected_by_reason"]["payload"][reason] == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{reason} never counted {n}: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -164,7 +164,7 @@ impl IngestContext {
             })
             .collect::<Result<BTreeMap<i32, i64>, _>>()?;
         let legacy_series = self.pipeline.legacy_series()?;
-        let mut topics: Vec<u16> = partitions.iter().map(|p| p.topic).collect();
+        let mut topics: Vec<shared::protocol::TopicId> = partitions.iter().map(|p| p.topic).collect();
         topics.dedup();
         for topic in topics {
             let source_topic = self.pipeline.topic_name(topic);
