@@ -5,11 +5,11 @@ WORKDIR /src
 COPY . .
 RUN bash scripts/setup.sh run \
  && PATH="/src/.tools/node_modules/.bin:$PATH" trunk build --release --offline \
- && cargo build --release --locked -p backend
+ && cargo build --profile dist --locked -p backend
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/target/release/mss /usr/local/bin/mss
+COPY --from=build /src/target/dist/mss /usr/local/bin/mss
 COPY --from=build /src/frontend/dist /srv/dashboard
 ENV MSS_STATIC_DIR=/srv/dashboard MSS_LISTEN=0.0.0.0:8080
 EXPOSE 8080 4318

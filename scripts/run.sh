@@ -10,10 +10,11 @@ cd "$ROOT"
 bash scripts/setup.sh run
 export PATH="$HOME/.cargo/bin:$ROOT/.tools/node_modules/.bin:$PATH"
 trunk build --release --offline
-cargo build --release --locked -p backend
+# The `dist` profile: release + LTO + one codegen unit (Cargo.toml).
+cargo build --profile dist --locked -p backend
 # Replay the real HDFS trace if it is there (see data/README.md), else
 # synthetic HDFS-like rows, forever, at a pace a person can watch.
 CSV=data/HDFS_v1/preprocessed/Event_traces.csv
 if [ -f "$CSV" ]; then SOURCE=(--csv "$CSV"); else SOURCE=(--synthetic); fi
-exec "${CARGO_TARGET_DIR:-$ROOT/target}/release/mss" serve "${SOURCE[@]}" --loop --rate "${MSS_RATE:-2000}" \
+exec "${CARGO_TARGET_DIR:-$ROOT/target}/dist/mss" serve "${SOURCE[@]}" --loop --rate "${MSS_RATE:-2000}" \
   --static-dir frontend/dist --otlp-listen "${MSS_OTLP_LISTEN:-127.0.0.1:4318}" "$@"

@@ -52,9 +52,13 @@ ensure_wasm_opt() {
 }
 
 ensure_tansu() {
-  if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-    say "installing tansu $TANSU_VERSION, a Kafka-protocol broker for the integration tests (about 10 minutes, once)"
-    cargo install "tansu@$TANSU_VERSION" --locked --features dynostore
+  # `dynostore` gives memory:// (most tests); `libsql` gives a broker whose
+  # log survives a restart (backend/tests/broker_faults.rs). cargo records the
+  # features of an install in ~/.cargo/.crates2.json.
+  if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION" \
+    || ! grep -qs '"tansu '"$TANSU_VERSION"'[^}]*"libsql"' "$HOME/.cargo/.crates2.json"; then
+    say "installing tansu $TANSU_VERSION, a Kafka-protocol broker for the integration tests (about 12 minutes, once)"
+    cargo install "tansu@$TANSU_VERSION" --locked --features dynostore,libsql
   fi
 }
 

@@ -203,6 +203,7 @@ fn pipeline_rate_with(clients: usize, idle_every: usize) -> (f64, u64) {
             // Serving cost only: no sketch log here (`mss bench e2e` measures it).
             sketch_log: None,
             commit_interval: None,
+            revoke_timeout: backend::ingest::revoke::DEFAULT_REVOKE_TIMEOUT,
         },
         shutdown.clone(),
     ));

@@ -34,6 +34,11 @@ pub struct Stats {
     pub store_failures: AtomicU64,
     /// Operations skipped because a lock was poisoned (each also logged).
     pub lock_failures: AtomicU64,
+    /// Revocations whose release did not finish within `--revoke-timeout`
+    /// (released uncommitted: at-least-once from then on).
+    pub revoke_timeouts: AtomicU64,
+    /// Revocations whose release failed (not committed).
+    pub revoke_failures: AtomicU64,
     /// OTLP data points inserted (each holds many values).
     pub otlp_points: AtomicU64,
     /// OTLP points already counted (a repeated export or cumulative point).
@@ -60,6 +65,8 @@ impl Default for Stats {
             redelivered: AtomicU64::new(0),
             store_failures: AtomicU64::new(0),
             lock_failures: AtomicU64::new(0),
+            revoke_timeouts: AtomicU64::new(0),
+            revoke_failures: AtomicU64::new(0),
             otlp_points: AtomicU64::new(0),
             otlp_duplicates: AtomicU64::new(0),
             otlp_baseline_only: AtomicU64::new(0),

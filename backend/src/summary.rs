@@ -90,6 +90,15 @@ pub struct Summary {
     /// OTLP: points inserted, repeats not inserted, first cumulative points
     /// kept as baselines only.
     pub otlp: OtlpSummary,
+    /// The counting guarantee claimed: `exactly-once` (sketch log, every
+    /// revocation committed in time) or `at-least-once`; absent where the
+    /// process consumes nothing itself (a view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<&'static str>,
+    /// Revocations released uncommitted past `--revoke-timeout`.
+    pub revoke_timeouts: u64,
+    /// Revocations whose release failed.
+    pub revoke_failures: u64,
     /// Positions of the partitions this process has consumed.
     pub partitions: Vec<PartitionSummary>,
     /// Why the quantiles are missing, if they are (e.g. solver failure).
@@ -175,6 +184,9 @@ pub fn build(
             duplicates: stats.otlp_duplicates.load(Relaxed),
             baseline_only: stats.otlp_baseline_only.load(Relaxed),
         },
+        delivery: pipeline.delivery(),
+        revoke_timeouts: stats.revoke_timeouts.load(Relaxed),
+        revoke_failures: stats.revoke_failures.load(Relaxed),
         partitions,
         quantile_error,
     }

@@ -176,6 +176,7 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
             librdkafka: options.librdkafka.clone(),
             sketch_log,
             commit_interval: None,
+            revoke_timeout: crate::ingest::revoke::DEFAULT_REVOKE_TIMEOUT,
         },
         shutdown.clone(),
     ));

@@ -162,6 +162,12 @@ pub struct IngestArgs {
     /// still resumes exactly after the last published window.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub commit_interval: Option<Duration>,
+    /// Longest a partition revocation waits for its release (cut, sketch-log
+    /// acknowledgement, synchronous commit) before the partitions are let
+    /// go uncommitted (counted; at-least-once from then on). Must be below
+    /// `max.poll.interval.ms` (librdkafka's default 300 s).
+    #[arg(long, env = "MSS_REVOKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub revoke_timeout: Duration,
     /// Also keep every value as an exact reference (16 bytes a value, trimmed
     /// to the retention): `/api/exact` and the dashboard's compare view.
     #[arg(long)]

@@ -207,6 +207,7 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
                 librdkafka: kafka.librdkafka.clone(),
                 sketch_log: sketch_log.clone(),
                 commit_interval: service.ingest.commit_interval,
+                revoke_timeout: service.ingest.revoke_timeout,
             },
             shutdown.clone(),
         ));

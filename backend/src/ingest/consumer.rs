@@ -4,9 +4,16 @@
 //! what the sketch log already holds for them, and records them; the main
 //! loop splits each one's queue off the consumer (`split_partition_queue`),
 //! spawns its worker and resumes fetching, so each partition's records
-//! arrive in order through one queue. This repeats after every assignment. Revocation: before the partitions are released, their open
-//! windows are closed and published and their offsets committed
-//! synchronously, so the next owner starts exactly after them.
+//! arrive in order through one queue. This repeats after every assignment.
+//!
+//! Revocation: before the partitions are released, their open windows are
+//! closed and published and their offsets committed synchronously, so the
+//! next owner starts exactly after them. That work runs on the revoke
+//! coordinator's thread ([`super::revoke`]); the callback waits for it at
+//! most `--revoke-timeout`, so a slow broker never blocks the poll loop past
+//! `max.poll.interval.ms`. A release that times out or fails is counted
+//! (`revoke_timeouts`, `revoke_failures`) and the process then reports
+//! at-least-once (`delivery` in `/api/summary`).
 //!
 //! Offsets: auto-commit is off. A record's offset is committed only after the
 //! cut holding it has been published — with the sketch log,
@@ -20,6 +27,7 @@
 //! (at-least-once).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +38,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::revoke::{Release, RevokeCoordinator, RevokeOutcome};
 use super::{Pipeline, SourcePartition};
 use crate::sketch_log::reader::{sketch_partitions_of, ReadBack};
 use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
@@ -52,13 +61,48 @@ pub struct ConsumerConfig {
     pub sketch_log: Option<SketchLogConfig>,
     /// Least time between two commits (`None`: every quarter window).
     pub commit_interval: Option<Duration>,
+    /// Longest a revoke callback waits for its release (cut, sketch-log
+    /// acknowledgement, commit); below `max.poll.interval.ms`.
+    pub revoke_timeout: Duration,
 }
 
-/// Rebalance hooks: close + commit on revoke, announce partitions on assign.
+/// Rebalance hooks: release (through the coordinator) on revoke, announce
+/// partitions on assign.
 struct IngestContext {
     pipeline: Arc<Pipeline>,
     config: ConsumerConfig,
     assigned: mpsc::UnboundedSender<Result<Vec<SourcePartition>, String>>,
+    revoker: RevokeCoordinator,
+}
+
+/// A revocation's steps against this member: cut the pipeline's windows,
+/// flush its sketch log, commit through the consumer.
+struct MemberRelease {
+    pipeline: Arc<Pipeline>,
+    /// Set once the consumer exists (it owns the context that owns us).
+    consumer: std::sync::OnceLock<std::sync::Weak<Member>>,
+}
+
+impl Release for MemberRelease {
+    fn close(&self, partitions: &[SourcePartition]) -> Vec<(SourcePartition, i64)> {
+        self.pipeline.close_partitions(partitions)
+    }
+
+    fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
+        match self.pipeline.sketch_log.get() {
+            Some(log) => log.flush(timeout),
+            None => Ok(()),
+        }
+    }
+
+    fn commit(&self, commits: &[(SourcePartition, i64)]) -> anyhow::Result<()> {
+        let consumer = self
+            .consumer
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .context("the consumer is gone")?;
+        commit(consumer.as_ref(), commits, CommitMode::Sync, &self.pipeline)
+    }
 }
 
 /// Every source topic the member subscribes to: `--topic`, then the
@@ -101,14 +145,33 @@ fn flush_sketch_log(pipeline: &Pipeline) -> anyhow::Result<()> {
 impl ClientContext for IngestContext {}
 
 impl ConsumerContext for IngestContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let partitions = partitions_of(tpl, &self.pipeline, &self.config);
-            match release(consumer, &self.pipeline, &partitions) {
-                Ok(n) => tracing::info!(?partitions, "partitions revoked; committed {n} offsets"),
-                Err(e) => tracing::error!(?partitions, "partitions revoked uncommitted: {e:#}"),
-            }
             self.pipeline.set_ready(false);
+            let started = std::time::Instant::now();
+            match self.revoker.release(partitions.clone()) {
+                RevokeOutcome::Committed(n) => tracing::info!(
+                    ?partitions,
+                    ms = started.elapsed().as_millis() as u64,
+                    "partitions revoked; committed {n} offsets"
+                ),
+                RevokeOutcome::Failed(e) => {
+                    self.pipeline.stats.revoke_failures.fetch_add(1, Relaxed);
+                    metrics::counter!("mss_revoke_uncommitted_total", "reason" => "failed").increment(1);
+                    tracing::error!(?partitions, "partitions revoked uncommitted: {e:#}");
+                }
+                RevokeOutcome::TimedOut(t) => {
+                    self.pipeline.stats.revoke_timeouts.fetch_add(1, Relaxed);
+                    metrics::counter!("mss_revoke_uncommitted_total", "reason" => "timeout").increment(1);
+                    tracing::error!(
+                        ?partitions,
+                        "partitions released uncommitted: the release took longer than --revoke-timeout {}; \
+                         the next owner may count their last windows again (at-least-once from now on)",
+                        humantime::format_duration(t)
+                    );
+                }
+            }
         }
     }
 
@@ -255,10 +318,17 @@ pub async fn run(
             anyhow::bail!("the pipeline already has a sketch log");
         }
     }
+    super::revoke::check_timeout(config.revoke_timeout, &config.librdkafka)?;
+    let member_release = Arc::new(MemberRelease {
+        pipeline: pipeline.clone(),
+        consumer: std::sync::OnceLock::new(),
+    });
     let context = IngestContext {
         pipeline: pipeline.clone(),
         config: config.clone(),
         assigned: assigned_tx,
+        revoker: RevokeCoordinator::start(member_release.clone(), config.revoke_timeout)
+            .context("starting the revoke coordinator")?,
     };
     let client = crate::broker::client_config(
         &config.brokers,
@@ -279,6 +349,7 @@ pub async fn run(
             .create_with_context(context)
             .context("creating the Kafka consumer")?,
     );
+    let _ = member_release.consumer.set(Arc::downgrade(&consumer));
     let topics = source_topics(&pipeline, &config);
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer

@@ -4,12 +4,16 @@
 //! - [`Pipeline`]: the state ingest shares with serving (partitions' windows,
 //!   retained windows, counters, the broadcast of closed windows).
 //! - [`consumer`]: the Kafka side (group membership, rebalances, commits).
+//! - [`revoke`]: the revoke coordinator (a revocation's cut, flush and
+//!   commit, off the poll loop, bounded by `--revoke-timeout`).
 
 pub mod consumer;
 
 pub mod latency_probe;
 
 mod otlp;
+
+pub mod revoke;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -1089,6 +1093,20 @@ impl Pipeline {
         self.with_store(WindowStore::footprint).unwrap_or_default()
     }
 
+    /// The counting guarantee this process can claim for what it consumed:
+    /// `exactly-once` with the sketch log while every revocation was
+    /// committed in time, else `at-least-once`; `None` before it consumed
+    /// anything without a sketch log (a view claims nothing).
+    pub fn delivery(&self) -> Option<&'static str> {
+        let uncommitted = self.stats.revoke_timeouts.load(Relaxed) + self.stats.revoke_failures.load(Relaxed);
+        match self.sketch_log.get() {
+            Some(_) if uncommitted == 0 => Some("exactly-once"),
+            Some(_) => Some("at-least-once"),
+            None if uncommitted > 0 || !self.positions().is_empty() => Some("at-least-once"),
+            None => None,
+        }
+    }
+
     /// What is wrong right now, for people (the dashboard's status):
     /// not ready yet, the series limit reached, windows that could not be stored.
     pub fn problems(&self) -> Vec<String> {
@@ -1119,6 +1137,16 @@ impl Pipeline {
         let lost = self.stats.store_failures.load(Relaxed);
         if lost > 0 {
             out.push(format!("{lost} windows could not be stored (see the log)"));
+        }
+        let (timeouts, failures) = (
+            self.stats.revoke_timeouts.load(Relaxed),
+            self.stats.revoke_failures.load(Relaxed),
+        );
+        if timeouts + failures > 0 {
+            out.push(format!(
+                "{timeouts} revocations timed out and {failures} failed before their commit \
+                 (--revoke-timeout): some records may be counted twice (see the log)"
+            ));
         }
         let poisoned = self.stats.lock_failures.load(Relaxed);
         if poisoned > 0 {

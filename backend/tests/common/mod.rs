@@ -77,46 +77,78 @@ pub fn wait_for_port(port: u16, timeout: Duration) {
     }
 }
 
-/// A Tansu broker (Apache Kafka protocol) with in-memory storage.
+/// A Tansu broker (Apache Kafka protocol): in memory, or on a SQLite file
+/// (libSQL storage) that survives a restart.
 pub struct Tansu {
-    _proc: Proc,
+    proc: Proc,
+    port: u16,
+    /// Where the SQLite storage lives (`None`: in memory).
+    data_dir: Option<PathBuf>,
     /// `127.0.0.1:PORT`
     pub brokers: String,
 }
 
 impl Tansu {
-    /// Starts Tansu on a free port. Tansu is installed by `scripts/setup.sh test`.
+    /// Starts Tansu on a free port with in-memory storage. Tansu is
+    /// installed by `scripts/setup.sh test`.
     pub fn start() -> Self {
-        let port = free_port();
+        Self::launch(free_port(), None)
+    }
+
+    /// Starts Tansu on a free port storing its log and groups in
+    /// `data_dir/tansu.db` (libSQL), so [`Tansu::restart`] keeps them.
+    pub fn start_persistent(data_dir: &Path) -> Self {
+        Self::launch(free_port(), Some(data_dir.to_owned()))
+    }
+
+    fn launch(port: u16, data_dir: Option<PathBuf>) -> Self {
         let url = format!("tcp://127.0.0.1:{port}");
-        let log = log_file(&format!("tansu-{port}"));
-        let child = Command::new(tansu_binary())
-            .args([
-                "broker",
-                "--storage-engine",
-                "memory://tansu/",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+        let log = log_file(&format!("tansu-{port}-{}", now_ms()));
+        let storage = if data_dir.is_some() {
+            "sqlite://tansu.db"
+        } else {
+            "memory://tansu/"
+        };
+        let mut command = Command::new(tansu_binary());
+        command
+            .args(["broker", "--storage-engine", storage])
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
             .env("RUST_LOG", "warn")
             .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
+            .stderr(log);
+        // libSQL storage is a path relative to the working directory.
+        if let Some(dir) = &data_dir {
+            command.current_dir(dir);
+        }
+        let child = command
             .spawn()
             .expect("tansu starts (install it with: bash scripts/setup.sh test)");
         let proc = Proc(child);
         wait_for_port(port, Duration::from_secs(20));
         Tansu {
-            _proc: proc,
+            proc,
+            port,
+            data_dir,
             brokers: format!("127.0.0.1:{port}"),
         }
+    }
+
+    /// Kills the broker (`SIGKILL`) and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.proc.0.kill();
+        let _ = self.proc.0.wait();
+    }
+
+    /// Starts the broker again on the same port and storage.
+    pub fn restart(&mut self) {
+        let again = Self::launch(self.port, self.data_dir.clone());
+        *self = again;
     }
 
     /// Sends `signal` (`STOP`, `CONT`) to the broker process.
     pub fn signal(&self, signal: &str) {
         let ok = Command::new("kill")
-            .args([format!("-{signal}"), self._proc.0.id().to_string()])
+            .args([format!("-{signal}"), self.proc.0.id().to_string()])
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "kill -{signal} the broker");
