@@ -117,6 +117,11 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, recreate:
         .create()
         .context("creating the Kafka admin client")?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    // An existing topic needs no admin request (a broker may not serve
+    // CreateTopics to this client, e.g. librdkafka's mock cluster or ACLs).
+    if !recreate && topic_exists(brokers, topic).await {
+        return Ok(());
+    }
     if recreate {
         let results = admin
             .delete_topics(&[topic], &options)
@@ -152,6 +157,31 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, recreate:
         }
     }
     Ok(())
+}
+
+/// Whether the broker's metadata lists `topic` with partitions (`false`
+/// when it cannot tell: creation is then attempted).
+async fn topic_exists(brokers: &str, topic: &str) -> bool {
+    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::Consumer as _;
+        let client: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .ok()?;
+        let metadata = client
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .ok()?;
+        let found = metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+        Some(found)
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
 
 /// Longest wait between two attempts to reach the broker.

@@ -37,8 +37,12 @@ pub struct Stats {
     /// Revocations whose release did not finish within `--revoke-timeout`
     /// (released uncommitted: at-least-once from then on).
     pub revoke_timeouts: AtomicU64,
-    /// Revocations whose release failed (not committed).
+    /// Revocations whose release failed before the sketch log acknowledged
+    /// the cuts (not committed; at-least-once from then on).
     pub revoke_failures: AtomicU64,
+    /// Revocations whose cuts the sketch log acknowledged but whose commit
+    /// failed (the next owner reads the cuts back: nothing counted twice).
+    pub revoke_commit_failures: AtomicU64,
     /// OTLP data points inserted (each holds many values).
     pub otlp_points: AtomicU64,
     /// OTLP points already counted (a repeated export or cumulative point).
@@ -67,6 +71,7 @@ impl Default for Stats {
             lock_failures: AtomicU64::new(0),
             revoke_timeouts: AtomicU64::new(0),
             revoke_failures: AtomicU64::new(0),
+            revoke_commit_failures: AtomicU64::new(0),
             otlp_points: AtomicU64::new(0),
             otlp_duplicates: AtomicU64::new(0),
             otlp_baseline_only: AtomicU64::new(0),

@@ -97,8 +97,12 @@ pub struct Summary {
     pub delivery: Option<&'static str>,
     /// Revocations released uncommitted past `--revoke-timeout`.
     pub revoke_timeouts: u64,
-    /// Revocations whose release failed.
+    /// Revocations whose release failed before the sketch log acknowledged
+    /// the cuts.
     pub revoke_failures: u64,
+    /// Revocations whose cuts are in the sketch log but whose commit failed
+    /// (nothing counted twice: the next owner skips them).
+    pub revoke_commit_failures: u64,
     /// Positions of the partitions this process has consumed.
     pub partitions: Vec<PartitionSummary>,
     /// Why the quantiles are missing, if they are (e.g. solver failure).
@@ -187,6 +191,7 @@ pub fn build(
         delivery: pipeline.delivery(),
         revoke_timeouts: stats.revoke_timeouts.load(Relaxed),
         revoke_failures: stats.revoke_failures.load(Relaxed),
+        revoke_commit_failures: stats.revoke_commit_failures.load(Relaxed),
         partitions,
         quantile_error,
     }

@@ -1,4 +1,7 @@
-//! Broker faults against real processes: Tansu frozen (`SIGSTOP`) for 20 s
+//! Broker faults against real processes. A broker killed mid-replay and
+//! started again on the same port (Tansu on libSQL storage, which survives
+//! the restart): ingest resumes by itself and every good row is counted
+//! exactly once. And Tansu frozen (`SIGSTOP`) for 20 s
 //! in the middle of a replay into `mss consume`, then resumed. While it is
 //! frozen, `/metrics` says `mss_broker_up 0` and `/readyz` answers 503
 //! naming the broker; after, `mss_broker_up` is 1 again, `/readyz` says

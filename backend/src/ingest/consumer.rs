@@ -13,7 +13,9 @@
 //! most `--revoke-timeout`, so a slow broker never blocks the poll loop past
 //! `max.poll.interval.ms`. A release that times out or fails is counted
 //! (`revoke_timeouts`, `revoke_failures`) and the process then reports
-//! at-least-once (`delivery` in `/api/summary`).
+//! at-least-once (`delivery` in `/api/summary`) — unless only the commit
+//! failed after the sketch log acknowledged the cuts
+//! (`revoke_commit_failures`): the next owner reads them back and skips.
 //!
 //! Offsets: auto-commit is off. A record's offset is committed only after the
 //! cut holding it has been published — with the sketch log,
@@ -38,7 +40,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::revoke::{Release, RevokeCoordinator, RevokeOutcome};
+use super::revoke::{Release, ReleaseError, RevokeCoordinator, RevokeOutcome};
 use super::{Pipeline, SourcePartition};
 use crate::sketch_log::reader::{sketch_partitions_of, ReadBack};
 use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
@@ -147,8 +149,17 @@ impl ClientContext for IngestContext {}
 impl ConsumerContext for IngestContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let partitions = partitions_of(tpl, &self.pipeline, &self.config);
+            // Only what is still ours: the shutdown path releases every
+            // partition itself before the consumer closes (and revokes).
+            let held: Vec<SourcePartition> = self.pipeline.assigned().into_iter().map(|(p, _)| p).collect();
+            let partitions: Vec<SourcePartition> = partitions_of(tpl, &self.pipeline, &self.config)
+                .into_iter()
+                .filter(|p| held.contains(p))
+                .collect();
             self.pipeline.set_ready(false);
+            if partitions.is_empty() {
+                return;
+            }
             let started = std::time::Instant::now();
             match self.revoker.release(partitions.clone()) {
                 RevokeOutcome::Committed(n) => tracing::info!(
@@ -156,10 +167,22 @@ impl ConsumerContext for IngestContext {
                     ms = started.elapsed().as_millis() as u64,
                     "partitions revoked; committed {n} offsets"
                 ),
+                RevokeOutcome::Failed(ReleaseError::Uncommitted(e))
+                    if self.pipeline.sketch_log.get().is_some() =>
+                {
+                    self.pipeline.stats.revoke_commit_failures.fetch_add(1, Relaxed);
+                    metrics::counter!("mss_revoke_uncommitted_total", "reason" => "commit_refused")
+                        .increment(1);
+                    tracing::warn!(
+                        ?partitions,
+                        "partitions revoked with their cuts in the sketch log but uncommitted \
+                         (the next owner skips them): {e:#}"
+                    );
+                }
                 RevokeOutcome::Failed(e) => {
                     self.pipeline.stats.revoke_failures.fetch_add(1, Relaxed);
                     metrics::counter!("mss_revoke_uncommitted_total", "reason" => "failed").increment(1);
-                    tracing::error!(?partitions, "partitions revoked uncommitted: {e:#}");
+                    tracing::error!(?partitions, "partitions revoked uncommitted: {e}");
                 }
                 RevokeOutcome::TimedOut(t) => {
                     self.pipeline.stats.revoke_timeouts.fetch_add(1, Relaxed);
@@ -350,6 +373,7 @@ pub async fn run(
             .context("creating the Kafka consumer")?,
     );
     let _ = member_release.consumer.set(Arc::downgrade(&consumer));
+    pipeline.mark_consuming();
     let topics = source_topics(&pipeline, &config);
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer

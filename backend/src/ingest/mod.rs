@@ -216,6 +216,8 @@ pub struct Pipeline {
     windows: broadcast::Sender<SharedWindow>,
     /// Set once the consumer has been assigned partitions.
     ready: std::sync::atomic::AtomicBool,
+    /// Set when this process runs a consumer-group member (not a view).
+    consuming: std::sync::atomic::AtomicBool,
     /// Wall-clock time (windows of idle partitions, retention).
     clock: Arc<dyn Clock>,
     /// When the series catalog was last swept, ms.
@@ -326,6 +328,7 @@ impl Pipeline {
             positions: Mutex::new(BTreeMap::new()),
             windows,
             ready: std::sync::atomic::AtomicBool::new(false),
+            consuming: std::sync::atomic::AtomicBool::new(false),
             last_current: Mutex::new(None),
             counted_through: Mutex::new(BTreeMap::new()),
             restored_baselines: Mutex::new(BTreeMap::new()),
@@ -1093,17 +1096,24 @@ impl Pipeline {
         self.with_store(WindowStore::footprint).unwrap_or_default()
     }
 
+    /// Notes that this process consumes the source topics itself (a member
+    /// of the consumer group), so it claims a counting guarantee.
+    pub fn mark_consuming(&self) {
+        self.consuming.store(true, Relaxed);
+    }
+
     /// The counting guarantee this process can claim for what it consumed:
     /// `exactly-once` with the sketch log while every revocation was
-    /// committed in time, else `at-least-once`; `None` before it consumed
-    /// anything without a sketch log (a view claims nothing).
+    /// committed in time, else `at-least-once`; `None` when it consumes
+    /// nothing itself (a view shows what the ingest processes published).
     pub fn delivery(&self) -> Option<&'static str> {
+        if !self.consuming.load(Relaxed) {
+            return None;
+        }
         let uncommitted = self.stats.revoke_timeouts.load(Relaxed) + self.stats.revoke_failures.load(Relaxed);
         match self.sketch_log.get() {
             Some(_) if uncommitted == 0 => Some("exactly-once"),
-            Some(_) => Some("at-least-once"),
-            None if uncommitted > 0 || !self.positions().is_empty() => Some("at-least-once"),
-            None => None,
+            _ => Some("at-least-once"),
         }
     }
 

@@ -14,7 +14,10 @@
 //! A release that does not finish in time is abandoned: nothing is committed
 //! for it after the callback returned (the next owner starts at the last
 //! commit and may count again what the late cuts hold). The caller counts
-//! it, and the process then claims at-least-once, not exactly-once.
+//! it, and the process then claims at-least-once, not exactly-once. So does
+//! a release whose cuts the sketch log did not acknowledge; one whose cuts
+//! are acknowledged but whose commit the broker refused (mid-rebalance)
+//! loses nothing: the next owner reads the cuts back and skips their records.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -40,13 +43,33 @@ pub trait Release: Send + Sync + 'static {
     fn commit(&self, commits: &[(SourcePartition, i64)]) -> anyhow::Result<()>;
 }
 
+/// Why a release did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// The sketch log did not acknowledge the cuts: the next owner may not
+    /// see them when it reads the log back (it may count them again).
+    #[error("the cuts were not acknowledged: {0:#}")]
+    Unpublished(anyhow::Error),
+    /// The cuts are acknowledged but the commit failed (e.g. the broker
+    /// refused it mid-rebalance): the next owner reads the cuts back and
+    /// skips their records, so nothing is counted twice.
+    #[error("the cuts are published, the commit failed: {0:#}")]
+    Uncommitted(anyhow::Error),
+    /// The callback stopped waiting before the commit.
+    #[error("abandoned: the revoke callback stopped waiting")]
+    Abandoned,
+    /// The coordinator's thread is gone.
+    #[error("the revoke coordinator has stopped")]
+    Stopped,
+}
+
 /// How a release ended, as the revoke callback sees it.
 #[derive(Debug)]
 pub enum RevokeOutcome {
     /// Cut, acknowledged and committed in time (`n` offsets).
     Committed(usize),
     /// A step failed in time; nothing more is committed for it.
-    Failed(anyhow::Error),
+    Failed(ReleaseError),
     /// Not done within the timeout; abandoned (never committed after).
     TimedOut(Duration),
 }
@@ -56,7 +79,7 @@ struct Job {
     partitions: Vec<SourcePartition>,
     deadline: Instant,
     abandoned: Arc<AtomicBool>,
-    reply: mpsc::SyncSender<anyhow::Result<usize>>,
+    reply: mpsc::SyncSender<Result<usize, ReleaseError>>,
 }
 
 /// Runs releases on a thread of its own; the revoke callback waits for each
@@ -100,7 +123,7 @@ impl RevokeCoordinator {
             reply,
         };
         if self.jobs.send(job).is_err() {
-            return RevokeOutcome::Failed(anyhow::anyhow!("the revoke coordinator has stopped"));
+            return RevokeOutcome::Failed(ReleaseError::Stopped);
         }
         match done.recv_timeout(self.timeout) {
             Ok(Ok(n)) => RevokeOutcome::Committed(n),
@@ -109,22 +132,20 @@ impl RevokeCoordinator {
                 abandoned.store(true, Ordering::SeqCst);
                 RevokeOutcome::TimedOut(self.timeout)
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                RevokeOutcome::Failed(anyhow::anyhow!("the revoke coordinator stopped mid-release"))
-            }
+            Err(RecvTimeoutError::Disconnected) => RevokeOutcome::Failed(ReleaseError::Stopped),
         }
     }
 }
 
 /// Close, flush until the deadline, then commit unless the callback gave up.
-fn run_job<R: Release + ?Sized>(release: &R, job: &Job) -> anyhow::Result<usize> {
+fn run_job<R: Release + ?Sized>(release: &R, job: &Job) -> Result<usize, ReleaseError> {
     let commits = release.close(&job.partitions);
     let left = job.deadline.saturating_duration_since(Instant::now());
-    release.flush(left)?;
+    release.flush(left).map_err(ReleaseError::Unpublished)?;
     if job.abandoned.load(Ordering::SeqCst) || Instant::now() >= job.deadline {
-        anyhow::bail!("abandoned: the revoke callback stopped waiting");
+        return Err(ReleaseError::Abandoned);
     }
-    release.commit(&commits)?;
+    release.commit(&commits).map_err(ReleaseError::Uncommitted)?;
     Ok(commits.len())
 }
 
@@ -174,13 +195,16 @@ mod tests {
             })
         }
         fn committed(&self) -> Vec<(SourcePartition, i64)> {
-            self.committed.lock().unwrap().clone()
+            self.committed.lock().expect("test lock").clone()
         }
     }
 
     impl Release for Fake {
         fn close(&self, partitions: &[SourcePartition]) -> Vec<(SourcePartition, i64)> {
-            self.closed.lock().unwrap().extend_from_slice(partitions);
+            self.closed
+                .lock()
+                .expect("test lock")
+                .extend_from_slice(partitions);
             partitions
                 .iter()
                 .map(|&p| (p, 100 + i64::from(p.partition)))
@@ -190,7 +214,7 @@ mod tests {
             let next = self
                 .flushes
                 .lock()
-                .unwrap()
+                .expect("test lock")
                 .pop_front()
                 .unwrap_or(Ok(Duration::ZERO));
             std::thread::sleep(next?);
@@ -198,7 +222,10 @@ mod tests {
             Ok(())
         }
         fn commit(&self, commits: &[(SourcePartition, i64)]) -> anyhow::Result<()> {
-            self.committed.lock().unwrap().extend_from_slice(commits);
+            self.committed
+                .lock()
+                .expect("test lock")
+                .extend_from_slice(commits);
             Ok(())
         }
     }
@@ -210,10 +237,11 @@ mod tests {
     #[test]
     fn a_quick_release_is_cut_flushed_and_committed_before_the_callback_returns() {
         let fake = Fake::with(vec![Ok(Duration::from_millis(5))]);
-        let coordinator = RevokeCoordinator::start(fake.clone(), Duration::from_secs(60)).unwrap();
+        let coordinator =
+            RevokeCoordinator::start(fake.clone(), Duration::from_secs(60)).expect("coordinator thread");
         let outcome = coordinator.release(parts(&[0, 3]));
         assert!(matches!(outcome, RevokeOutcome::Committed(2)), "{outcome:?}");
-        assert_eq!(*fake.closed.lock().unwrap(), parts(&[0, 3]));
+        assert_eq!(*fake.closed.lock().expect("test lock"), parts(&[0, 3]));
         assert_eq!(
             fake.committed(),
             vec![(SourcePartition::main(0), 100), (SourcePartition::main(3), 103)]
@@ -225,7 +253,7 @@ mod tests {
         let timeout = Duration::from_millis(200);
         // The first flush outlasts the callback's wait, then succeeds.
         let fake = Fake::with(vec![Ok(Duration::from_millis(700)), Ok(Duration::ZERO)]);
-        let coordinator = RevokeCoordinator::start(fake.clone(), timeout).unwrap();
+        let coordinator = RevokeCoordinator::start(fake.clone(), timeout).expect("coordinator thread");
         let started = Instant::now();
         let outcome = coordinator.release(parts(&[0, 1]));
         let waited = started.elapsed();
@@ -251,19 +279,46 @@ mod tests {
         let committed = fake.committed();
         assert!(committed.iter().all(|(p, _)| p.partition == 2), "{committed:?}");
         // The revoked windows were cut all the same (published, not committed).
-        assert_eq!(*fake.closed.lock().unwrap(), parts(&[0, 1, 2]));
+        assert_eq!(*fake.closed.lock().expect("test lock"), parts(&[0, 1, 2]));
     }
 
     #[test]
     fn a_failed_flush_is_reported_and_nothing_is_committed() {
         let fake = Fake::with(vec![Err(anyhow::anyhow!("a cut was not delivered"))]);
-        let coordinator = RevokeCoordinator::start(fake.clone(), Duration::from_secs(60)).unwrap();
+        let coordinator =
+            RevokeCoordinator::start(fake.clone(), Duration::from_secs(60)).expect("coordinator thread");
         let outcome = coordinator.release(parts(&[0]));
         assert!(
-            matches!(&outcome, RevokeOutcome::Failed(e) if e.to_string().contains("not delivered")),
+            matches!(&outcome, RevokeOutcome::Failed(ReleaseError::Unpublished(e)) if e.to_string().contains("not delivered")),
             "{outcome:?}"
         );
         assert!(fake.committed().is_empty());
+    }
+
+    /// A release whose commit the broker refuses.
+    struct RefusedCommit;
+
+    impl Release for RefusedCommit {
+        fn close(&self, partitions: &[SourcePartition]) -> Vec<(SourcePartition, i64)> {
+            partitions.iter().map(|&p| (p, 7)).collect()
+        }
+        fn flush(&self, _timeout: Duration) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn commit(&self, _commits: &[(SourcePartition, i64)]) -> anyhow::Result<()> {
+            anyhow::bail!("Broker: Group rebalance in progress")
+        }
+    }
+
+    #[test]
+    fn a_refused_commit_after_the_cuts_are_published_is_told_apart() {
+        let coordinator = RevokeCoordinator::start(Arc::new(RefusedCommit), Duration::from_secs(60))
+            .expect("coordinator thread");
+        let outcome = coordinator.release(parts(&[1]));
+        assert!(
+            matches!(&outcome, RevokeOutcome::Failed(ReleaseError::Uncommitted(e)) if e.to_string().contains("rebalance")),
+            "{outcome:?}"
+        );
     }
 
     #[test]
@@ -272,7 +327,7 @@ mod tests {
         assert!(check_timeout(Duration::from_secs(300), &[]).is_err());
         assert!(check_timeout(Duration::ZERO, &[]).is_err());
         let lowered = [("max.poll.interval.ms".to_owned(), "5000".to_owned())];
-        let err = check_timeout(Duration::from_secs(10), &lowered).unwrap_err();
+        let err = check_timeout(Duration::from_secs(10), &lowered).expect_err("refused");
         assert!(err.to_string().contains("5000 ms"), "{err}");
         let bad = [("max.poll.interval.ms".to_owned(), "soon".to_owned())];
         assert!(check_timeout(Duration::from_secs(1), &bad).is_err());
