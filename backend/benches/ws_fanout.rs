@@ -204,6 +204,7 @@ fn pipeline_rate_with(clients: usize, idle_every: usize) -> (f64, u64) {
             sketch_log: None,
             commit_interval: None,
             revoke_timeout: backend::ingest::revoke::DEFAULT_REVOKE_TIMEOUT,
+            stall_restart: backend::ingest::stall::DEFAULT_STALL_RESTART,
         },
         shutdown.clone(),
     ));

@@ -103,6 +103,9 @@ pub struct Summary {
     /// Revocations whose cuts are in the sketch log but whose commit failed
     /// (nothing counted twice: the next owner skips them).
     pub revoke_commit_failures: u64,
+    /// Times the consumer rejoined the group because a partition stalled
+    /// behind a member that is gone (`--stall-restart`).
+    pub consumer_restarts: u64,
     /// Positions of the partitions this process has consumed.
     pub partitions: Vec<PartitionSummary>,
     /// Why the quantiles are missing, if they are (e.g. solver failure).
@@ -192,6 +195,7 @@ pub fn build(
         revoke_timeouts: stats.revoke_timeouts.load(Relaxed),
         revoke_failures: stats.revoke_failures.load(Relaxed),
         revoke_commit_failures: stats.revoke_commit_failures.load(Relaxed),
+        consumer_restarts: stats.consumer_restarts.load(Relaxed),
         partitions,
         quantile_error,
     }

@@ -177,6 +177,7 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
             sketch_log,
             commit_interval: None,
             revoke_timeout: crate::ingest::revoke::DEFAULT_REVOKE_TIMEOUT,
+            stall_restart: crate::ingest::stall::DEFAULT_STALL_RESTART,
         },
         shutdown.clone(),
     ));

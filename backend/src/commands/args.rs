@@ -168,6 +168,12 @@ pub struct IngestArgs {
     /// `max.poll.interval.ms` (librdkafka's default 300 s).
     #[arg(long, env = "MSS_REVOKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub revoke_timeout: Duration,
+    /// How long records may wait in a partition whose committed offset does
+    /// not move while this member does not hold it, before the member leaves
+    /// and joins the group again (an owner that is gone but still in the
+    /// group, e.g. Tansu 0.6 after a broker freeze).
+    #[arg(long, env = "MSS_STALL_RESTART", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub stall_restart: Duration,
     /// Also keep every value as an exact reference (16 bytes a value, trimmed
     /// to the retention): `/api/exact` and the dashboard's compare view.
     #[arg(long)]

@@ -208,6 +208,7 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
                 sketch_log: sketch_log.clone(),
                 commit_interval: service.ingest.commit_interval,
                 revoke_timeout: service.ingest.revoke_timeout,
+                stall_restart: service.ingest.stall_restart,
             },
             shutdown.clone(),
         ));

@@ -41,6 +41,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::revoke::{Release, ReleaseError, RevokeCoordinator, RevokeOutcome};
+use super::stall::{StallTracker, Stalled, TopicPartition};
 use super::{Pipeline, SourcePartition};
 use crate::sketch_log::reader::{sketch_partitions_of, ReadBack};
 use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
@@ -66,6 +67,10 @@ pub struct ConsumerConfig {
     /// Longest a revoke callback waits for its release (cut, sketch-log
     /// acknowledgement, commit); below `max.poll.interval.ms`.
     pub revoke_timeout: Duration,
+    /// How long records may wait in a partition no live member consumes
+    /// (its committed offset standing still) before this member leaves and
+    /// joins the group again (see [`super::stall`]).
+    pub stall_restart: Duration,
 }
 
 /// Rebalance hooks: release (through the coordinator) on revoke, announce
@@ -326,14 +331,23 @@ fn commit<C: ConsumerContext>(
 
 type Member = StreamConsumer<IngestContext>;
 
+/// Why a member's consume loop ended.
+enum MemberExit {
+    /// `shutdown` was cancelled.
+    Shutdown,
+    /// A partition stalled behind a member that is gone: join again.
+    Restart(Stalled),
+}
+
 /// Joins the group and consumes until `shutdown` is cancelled; then closes
-/// every window, commits synchronously and leaves the group.
+/// every window, commits synchronously and leaves the group. When a
+/// partition this member does not hold stalls (see [`super::stall`]), the
+/// member releases what it holds, leaves and joins again as a new member.
 pub async fn run(
     pipeline: Arc<Pipeline>,
     config: ConsumerConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (assigned_tx, mut assigned_rx) = mpsc::unbounded_channel();
     if let Some(log) = &config.sketch_log {
         let publisher =
             SketchPublisher::new(&config.brokers, &log.topic, log.partitions, &config.librdkafka)?;
@@ -342,6 +356,35 @@ pub async fn run(
         }
     }
     super::revoke::check_timeout(config.revoke_timeout, &config.librdkafka)?;
+    pipeline.mark_consuming();
+    loop {
+        match run_member(&pipeline, &config, &shutdown).await? {
+            MemberExit::Shutdown => return Ok(()),
+            MemberExit::Restart(stalled) => {
+                pipeline.stats.consumer_restarts.fetch_add(1, Relaxed);
+                metrics::counter!("mss_consumer_restarts_total").increment(1);
+                tracing::warn!(
+                    topic = %stalled.partition.0,
+                    partition = stalled.partition.1,
+                    committed = stalled.committed,
+                    high_watermark = stalled.high_watermark,
+                    "records wait in a partition whose committed offset has not moved for {} \
+                     (its owner is gone but still in the group): leaving and joining the group again",
+                    humantime::format_duration(Duration::from_secs(stalled.for_how_long.as_secs()))
+                );
+            }
+        }
+    }
+}
+
+/// One membership: creates the consumer, joins, consumes until shutdown or
+/// a stall, then releases every partition and leaves.
+async fn run_member(
+    pipeline: &Arc<Pipeline>,
+    config: &ConsumerConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<MemberExit> {
+    let (assigned_tx, mut assigned_rx) = mpsc::unbounded_channel();
     let member_release = Arc::new(MemberRelease {
         pipeline: pipeline.clone(),
         consumer: std::sync::OnceLock::new(),
@@ -373,8 +416,7 @@ pub async fn run(
             .context("creating the Kafka consumer")?,
     );
     let _ = member_release.consumer.set(Arc::downgrade(&consumer));
-    pipeline.mark_consuming();
-    let topics = source_topics(&pipeline, &config);
+    let topics = source_topics(pipeline, config);
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&names)
@@ -386,11 +428,20 @@ pub async fn run(
     let mut ticker = tokio::time::interval(quarter);
     let mut last_commit = std::time::Instant::now();
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let watermarks = spawn_watermark_poller(consumer.clone(), pipeline.clone(), &config, shutdown.clone());
+    let watermarks = spawn_watermark_poller(consumer.clone(), pipeline.clone(), config, shutdown.clone());
+    let (stalled_tx, mut stalled_rx) = mpsc::channel(1);
+    let watchdog = spawn_stall_watchdog(
+        consumer.clone(),
+        pipeline.clone(),
+        topics,
+        config.stall_restart,
+        stalled_tx,
+    );
 
-    loop {
+    let exit = loop {
         tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = shutdown.cancelled() => break MemberExit::Shutdown,
+            Some(stalled) = stalled_rx.recv() => break MemberExit::Restart(stalled),
             message = consumer.recv() => match message {
                 // Records fetched before their partition's queue was split.
                 Ok(m) => {
@@ -398,7 +449,7 @@ pub async fn run(
                     if let Ok(windows) = pipeline.partition_of(p) {
                         let format = pipeline.format_of(p.topic);
                         pipeline.ingest_as(format, &windows, m.offset(), m.key(), m.payload(), m.timestamp().to_millis());
-                        note_offset(&pipeline, p, m.offset());
+                        note_offset(pipeline, p, m.offset());
                     }
                 }
                 Err(e) => tracing::warn!("consumer error: {e}"),
@@ -448,23 +499,118 @@ pub async fn run(
                     let positions = pipeline.positions();
                     commits.into_iter().filter(|(p, c)| positions.get(p).and_then(|x| x.committed) != Some(*c)).collect()
                 };
-                if let Err(e) = commit(consumer.as_ref(), &changed, CommitMode::Async, &pipeline) {
+                if let Err(e) = commit(consumer.as_ref(), &changed, CommitMode::Async, pipeline) {
                     tracing::warn!("commit failed: {e}");
                 }
             }
         }
-    }
+    };
 
     for (_, token, handle) in workers {
         token.cancel();
         let _ = handle.await;
     }
     let partitions: Vec<SourcePartition> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
-    let n = release(consumer.as_ref(), &pipeline, &partitions).context("final commit")?;
+    let n = release(consumer.as_ref(), pipeline, &partitions).context("final commit")?;
     tracing::info!("committed final offsets of {n} partitions");
+    pipeline.set_ready(false);
     watermarks.abort();
+    watchdog.abort();
     drop(consumer);
-    Ok(())
+    Ok(exit)
+}
+
+/// How often a member looks for stalled partitions.
+const STALL_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// The committed offset and high watermark of every source partition this
+/// member does not hold (blocking broker calls).
+fn partitions_not_held(
+    consumer: &Member,
+    topics: &[String],
+    held: &[(String, i32)],
+) -> rdkafka::error::KafkaResult<Vec<(TopicPartition, i64, i64)>> {
+    let timeout = Duration::from_secs(2);
+    let mut out = Vec::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        let mut tpl = TopicPartitionList::new();
+        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            if !held.iter().any(|(t, n)| t == topic && *n == p.id()) {
+                tpl.add_partition(topic, p.id());
+            }
+        }
+        if tpl.count() == 0 {
+            continue;
+        }
+        for e in consumer.committed_offsets(tpl, timeout)?.elements() {
+            let committed = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => -1,
+            };
+            let (_, high) = consumer.fetch_watermarks(topic, e.partition(), timeout)?;
+            out.push(((topic.clone(), e.partition()), committed, high));
+        }
+    }
+    Ok(out)
+}
+
+/// Every [`STALL_CHECK_EVERY`]: the partitions this member does not hold;
+/// sends the first one stalled for `after` (see [`super::stall`]). A broker
+/// outage starts the clocks over (an outage is not a stall).
+fn spawn_stall_watchdog(
+    consumer: Arc<Member>,
+    pipeline: Arc<Pipeline>,
+    topics: Vec<String>,
+    after: Duration,
+    stalled: mpsc::Sender<Stalled>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(STALL_CHECK_EVERY);
+        let mut tracker = StallTracker::new(after);
+        let mut last_error: Option<String> = None;
+        loop {
+            tick.tick().await;
+            let held: Vec<TopicPartition> = pipeline
+                .assigned()
+                .into_iter()
+                .map(|(p, _)| (pipeline.topic_name(p.topic), p.partition))
+                .collect();
+            for p in &held {
+                tracker.held(p);
+            }
+            let (consumer, topics) = (consumer.clone(), topics.clone());
+            let look = tokio::task::spawn_blocking(move || partitions_not_held(&consumer, &topics, &held))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            let partitions = match look {
+                Ok(partitions) => partitions,
+                Err(e) => {
+                    if last_error.as_deref() != Some(e.as_str()) {
+                        tracing::info!("cannot look for stalled partitions: {e}");
+                        last_error = Some(e);
+                    }
+                    // An outage is not a stall; a single slow answer is
+                    // just a missed look.
+                    if pipeline.broker_down() {
+                        tracker.reset();
+                    }
+                    continue;
+                }
+            };
+            last_error = None;
+            let now = std::time::Instant::now();
+            let found = partitions
+                .into_iter()
+                .filter_map(|(p, committed, high)| tracker.observe(now, p, committed, high))
+                .next();
+            if let Some(found) = found {
+                let _ = stalled.send(found).await;
+                return;
+            }
+        }
+    })
 }
 
 fn note_offset(pipeline: &Pipeline, partition: SourcePartition, offset: i64) {

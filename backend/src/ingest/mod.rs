@@ -6,6 +6,8 @@
 //! - [`consumer`]: the Kafka side (group membership, rebalances, commits).
 //! - [`revoke`]: the revoke coordinator (a revocation's cut, flush and
 //!   commit, off the poll loop, bounded by `--revoke-timeout`).
+//! - [`stall`]: when to leave and rejoin the group because a partition's
+//!   owner is gone but still in it (`--stall-restart`).
 
 pub mod consumer;
 
@@ -14,6 +16,8 @@ pub mod latency_probe;
 mod otlp;
 
 pub mod revoke;
+
+pub mod stall;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -362,6 +366,11 @@ impl Pipeline {
         if let Some(mut w) = locked(&self.waiting_for, &self.stats, "waiting reason") {
             *w = reason;
         }
+    }
+
+    /// Whether the broker is reported unreachable right now.
+    pub fn broker_down(&self) -> bool {
+        locked(&self.outage, &self.stats, "outage").is_some_and(|o| o.is_some())
     }
 
     /// Notes that the broker stopped answering (`Some(reason)`) or answers
