@@ -588,7 +588,7 @@ fn spawn_stall_watchdog(
                 Ok(partitions) => partitions,
                 Err(e) => {
                     if last_error.as_deref() != Some(e.as_str()) {
-                        tracing::info!("cannot look for stalled partitions: {e}");
+                        tracing::debug!("cannot look for stalled partitions: {e}");
                         last_error = Some(e);
                     }
                     // An outage is not a stall; a single slow answer is
