@@ -100,17 +100,7 @@ fn a_broker_frozen_mid_replay_is_reported_while_frozen_and_ingest_recovers_after
     });
     // Tansu keeps the member whose session timed out in the freeze and
     // hands it partitions; the consumer sees them stall and rejoins.
-    let s = wait_summary(port, Duration::from_secs(150), "every good row counted", |s| {
-        s["messages_processed"].as_u64().unwrap_or(0) >= good
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    let settled = summary(port, "").expect("summary");
-    assert_eq!(
-        settled["messages_processed"].as_u64(),
-        Some(good),
-        "nothing counted twice: {s}"
-    );
-    assert_eq!(http_get(port, "/readyz").map(|(s, _)| s), Some(200));
+    let settled = assert_counted_once(port, good, Duration::from_secs(150));
     eprintln!(
         "freeze: consumer restarts {}, revocations uncommitted {} / refused commits {}",
         settled["consumer_restarts"], settled["revoke_failures"], settled["revoke_commit_failures"]
@@ -163,17 +153,7 @@ fn a_broker_killed_and_restarted_mid_replay_loses_nothing_and_counts_nothing_twi
         status.success(),
         "the producer delivered every row after the restart: {status}"
     );
-    let s = wait_summary(port, Duration::from_secs(120), "every good row counted", |s| {
-        s["messages_processed"].as_u64().unwrap_or(0) >= good
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    let settled = summary(port, "").expect("summary");
-    assert_eq!(
-        settled["messages_processed"].as_u64(),
-        Some(good),
-        "nothing counted twice: {s}"
-    );
-    assert_eq!(http_get(port, "/readyz").map(|(s, _)| s), Some(200));
+    let settled = assert_counted_once(port, good, Duration::from_secs(120));
     assert_quantiles_within_alpha(&settled, &values);
     std::fs::remove_dir_all(dir).ok();
 }

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -21,25 +20,6 @@ fn consume(brokers: &str, group: &str, port: u16) -> Proc {
         port,
         &["--commit-interval", "3s", "--librdkafka", &session],
     )
-}
-
-fn view(brokers: &str, port: u16) -> Proc {
-    let p = Proc(
-        mss()
-            .args([
-                "view",
-                "--brokers",
-                brokers,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log_file(&format!("view-{port}")))
-            .spawn()
-            .expect("mss view starts"),
-    );
-    wait_for_port(port, Duration::from_secs(20));
-    p
 }
 
 fn processed(s: &serde_json::Value) -> i64 {
@@ -64,7 +44,7 @@ fn an_ingest_process_killed_mid_replay_loses_nothing_and_counts_nothing_twice() 
     let mut a = consume(&tansu.brokers, "kill-group", port_a);
     wait_ready(port_a);
     let port_view = free_port();
-    let _view = view(&tansu.brokers, port_view);
+    let _view = spawn_view(&tansu.brokers, port_view);
     let producer = spawn_producer(&tansu.brokers, &csv, Some("10000"));
     wait_summary(port_a, Duration::from_secs(60), "A to count a part", |s| {
         processed(s) >= 8_000
@@ -121,7 +101,7 @@ fn two_ingest_processes_feed_one_view_that_survives_a_restart() {
     wait_ready(port_b);
     std::thread::sleep(Duration::from_secs(2));
     let port_view = free_port();
-    let mut first_view = view(&tansu.brokers, port_view);
+    let mut first_view = spawn_view(&tansu.brokers, port_view);
     let producer = spawn_producer(&tansu.brokers, &csv, None);
     producer.finish();
     let s = wait_summary(
@@ -157,7 +137,7 @@ fn two_ingest_processes_feed_one_view_that_survives_a_restart() {
     first_view.0.kill().expect("stop the view");
     let _ = first_view.0.wait();
     let port_again = free_port();
-    let _second_view = view(&tansu.brokers, port_again);
+    let _second_view = spawn_view(&tansu.brokers, port_again);
     wait_ready(port_again);
     let restarted = summary(port_again, "").expect("restarted view");
     assert_eq!(processed(&restarted), good);

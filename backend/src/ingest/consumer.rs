@@ -428,7 +428,11 @@ async fn run_member(
     let mut ticker = tokio::time::interval(quarter);
     let mut last_commit = std::time::Instant::now();
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let watermarks = spawn_watermark_poller(consumer.clone(), pipeline.clone(), config, shutdown.clone());
+    // The pollers hold the consumer during their broker calls: they stop
+    // (and are awaited) before it is dropped, so no client outlives the
+    // member (the embedded broker stops right after).
+    let pollers_stop = shutdown.child_token();
+    let watermarks = spawn_watermark_poller(consumer.clone(), pipeline.clone(), config, pollers_stop.clone());
     let (stalled_tx, mut stalled_rx) = mpsc::channel(1);
     let watchdog = spawn_stall_watchdog(
         consumer.clone(),
@@ -436,6 +440,7 @@ async fn run_member(
         topics,
         config.stall_restart,
         stalled_tx,
+        pollers_stop.clone(),
     );
 
     let exit = loop {
@@ -514,8 +519,9 @@ async fn run_member(
     let n = release(consumer.as_ref(), pipeline, &partitions).context("final commit")?;
     tracing::info!("committed final offsets of {n} partitions");
     pipeline.set_ready(false);
-    watermarks.abort();
-    watchdog.abort();
+    pollers_stop.cancel();
+    let _ = watermarks.await;
+    let _ = watchdog.await;
     drop(consumer);
     Ok(exit)
 }
@@ -564,13 +570,17 @@ fn spawn_stall_watchdog(
     topics: Vec<String>,
     after: Duration,
     stalled: mpsc::Sender<Stalled>,
+    stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(STALL_CHECK_EVERY);
         let mut tracker = StallTracker::new(after);
         let mut last_error: Option<String> = None;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
             let held: Vec<TopicPartition> = pipeline
                 .assigned()
                 .into_iter()

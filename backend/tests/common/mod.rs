@@ -277,6 +277,40 @@ pub fn spawn_consumer(brokers: &str, group: &str, port: u16, extra: &[&str]) -> 
     )
 }
 
+/// `mss view` on `brokers` serving on `port` (waits for the port); its log
+/// is `view-{port}`.
+pub fn spawn_view(brokers: &str, port: u16) -> Proc {
+    let p = Proc(
+        mss()
+            .args(["view", "--brokers", brokers])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(log_file(&format!("view-{port}")))
+            .spawn()
+            .expect("mss view starts"),
+    );
+    wait_for_port(port, Duration::from_secs(20));
+    p
+}
+
+/// Waits until `port` has counted `good` records, then checks that a moment
+/// later it still has exactly that many (nothing counted twice) and says
+/// it is ready; returns the settled summary.
+pub fn assert_counted_once(port: u16, good: u64, timeout: Duration) -> serde_json::Value {
+    let s = wait_summary(port, timeout, "every good row counted", |s| {
+        s["messages_processed"].as_u64().unwrap_or(0) >= good
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = summary(port, "").expect("summary");
+    assert_eq!(
+        settled["messages_processed"].as_u64(),
+        Some(good),
+        "nothing counted twice: {s}"
+    );
+    assert_eq!(http_get(port, "/readyz").map(|(s, _)| s), Some(200));
+    settled
+}
+
 /// `/api/summary` as JSON, if the server answers.
 pub fn summary(port: u16, query: &str) -> Option<serde_json::Value> {
     let (status, body) = http_get(port, &format!("/api/summary{query}"))?;
