@@ -84,10 +84,26 @@ struct Job {
 
 /// Runs releases on a thread of its own; the revoke callback waits for each
 /// at most the timeout.
+///
+/// Dropping it ends the thread and waits for it (at most one release in
+/// flight, bounded by its deadline), so nothing the thread holds — the
+/// pipeline, its sketch-log producer — outlives the member.
 #[derive(Debug)]
 pub struct RevokeCoordinator {
-    jobs: mpsc::Sender<Job>,
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     timeout: Duration,
+}
+
+impl Drop for RevokeCoordinator {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the revoke coordinator's thread panicked");
+            }
+        }
+    }
 }
 
 impl RevokeCoordinator {
@@ -95,7 +111,7 @@ impl RevokeCoordinator {
     /// dropped.
     pub fn start<R: Release>(release: Arc<R>, timeout: Duration) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("mss-revoke".into())
             .spawn(move || {
                 for job in queue {
@@ -104,7 +120,11 @@ impl RevokeCoordinator {
                     let _ = job.reply.send(result);
                 }
             })?;
-        Ok(Self { jobs, timeout })
+        Ok(Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            timeout,
+        })
     }
 
     /// The longest a revoke callback waits.
@@ -122,7 +142,8 @@ impl RevokeCoordinator {
             abandoned: abandoned.clone(),
             reply,
         };
-        if self.jobs.send(job).is_err() {
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
             return RevokeOutcome::Failed(ReleaseError::Stopped);
         }
         match done.recv_timeout(self.timeout) {
