@@ -96,10 +96,7 @@ impl Release for MemberRelease {
     }
 
     fn flush(&self, timeout: Duration) -> anyhow::Result<()> {
-        match self.pipeline.sketch_log.get() {
-            Some(log) => log.flush(timeout),
-            None => Ok(()),
-        }
+        flush_sketch_log(&self.pipeline, timeout)
     }
 
     fn commit(&self, commits: &[(SourcePartition, i64)]) -> anyhow::Result<()> {
@@ -136,15 +133,17 @@ fn release<C: ConsumerContext>(
     partitions: &[SourcePartition],
 ) -> anyhow::Result<usize> {
     let commits = pipeline.close_partitions(partitions);
-    flush_sketch_log(pipeline).context("publishing the last windows to the sketch log")?;
+    flush_sketch_log(pipeline, Duration::from_secs(30))
+        .context("publishing the last windows to the sketch log")?;
     commit(consumer, &commits, CommitMode::Sync, pipeline).context("committing")?;
     Ok(commits.len())
 }
 
-/// Waits until the sketch log acknowledged every window published so far.
-fn flush_sketch_log(pipeline: &Pipeline) -> anyhow::Result<()> {
+/// Waits at most `timeout` until the sketch log acknowledged every window
+/// published so far.
+fn flush_sketch_log(pipeline: &Pipeline, timeout: Duration) -> anyhow::Result<()> {
     match pipeline.sketch_log.get() {
-        Some(log) => log.flush(Duration::from_secs(30)),
+        Some(log) => log.flush(timeout),
         None => Ok(()),
     }
 }
@@ -166,40 +165,8 @@ impl ConsumerContext for IngestContext {
                 return;
             }
             let started = std::time::Instant::now();
-            match self.revoker.release(partitions.clone()) {
-                RevokeOutcome::Committed(n) => tracing::info!(
-                    ?partitions,
-                    ms = started.elapsed().as_millis() as u64,
-                    "partitions revoked; committed {n} offsets"
-                ),
-                RevokeOutcome::Failed(ReleaseError::Uncommitted(e))
-                    if self.pipeline.sketch_log.get().is_some() =>
-                {
-                    self.pipeline.stats.revoke_commit_failures.fetch_add(1, Relaxed);
-                    metrics::counter!("mss_revoke_uncommitted_total", "reason" => "commit_refused")
-                        .increment(1);
-                    tracing::warn!(
-                        ?partitions,
-                        "partitions revoked with their cuts in the sketch log but uncommitted \
-                         (the next owner skips them): {e:#}"
-                    );
-                }
-                RevokeOutcome::Failed(e) => {
-                    self.pipeline.stats.revoke_failures.fetch_add(1, Relaxed);
-                    metrics::counter!("mss_revoke_uncommitted_total", "reason" => "failed").increment(1);
-                    tracing::error!(?partitions, "partitions revoked uncommitted: {e}");
-                }
-                RevokeOutcome::TimedOut(t) => {
-                    self.pipeline.stats.revoke_timeouts.fetch_add(1, Relaxed);
-                    metrics::counter!("mss_revoke_uncommitted_total", "reason" => "timeout").increment(1);
-                    tracing::error!(
-                        ?partitions,
-                        "partitions released uncommitted: the release took longer than --revoke-timeout {}; \
-                         the next owner may count their last windows again (at-least-once from now on)",
-                        humantime::format_duration(t)
-                    );
-                }
-            }
+            let outcome = self.revoker.release(partitions.clone());
+            note_revoke(&self.pipeline, &partitions, outcome, started.elapsed());
         }
     }
 
@@ -286,6 +253,41 @@ impl IngestContext {
             }
         }
         Ok(())
+    }
+}
+
+/// Counts and logs how a revocation's release ended (see [`super::revoke`]).
+fn note_revoke(pipeline: &Pipeline, partitions: &[SourcePartition], outcome: RevokeOutcome, took: Duration) {
+    match outcome {
+        RevokeOutcome::Committed(n) => tracing::info!(
+            ?partitions,
+            ms = took.as_millis() as u64,
+            "partitions revoked; committed {n} offsets"
+        ),
+        RevokeOutcome::Failed(ReleaseError::Uncommitted(e)) if pipeline.sketch_log.get().is_some() => {
+            pipeline.stats.revoke_commit_failures.fetch_add(1, Relaxed);
+            metrics::counter!("mss_revoke_uncommitted_total", "reason" => "commit_refused").increment(1);
+            tracing::warn!(
+                ?partitions,
+                "partitions revoked with their cuts in the sketch log but uncommitted \
+                         (the next owner skips them): {e:#}"
+            );
+        }
+        RevokeOutcome::Failed(e) => {
+            pipeline.stats.revoke_failures.fetch_add(1, Relaxed);
+            metrics::counter!("mss_revoke_uncommitted_total", "reason" => "failed").increment(1);
+            tracing::error!(?partitions, "partitions revoked uncommitted: {e}");
+        }
+        RevokeOutcome::TimedOut(t) => {
+            pipeline.stats.revoke_timeouts.fetch_add(1, Relaxed);
+            metrics::counter!("mss_revoke_uncommitted_total", "reason" => "timeout").increment(1);
+            tracing::error!(
+                ?partitions,
+                "partitions released uncommitted: the release took longer than --revoke-timeout {}; \
+                         the next owner may count their last windows again (at-least-once from now on)",
+                humantime::format_duration(t)
+            );
+        }
     }
 }
 
