@@ -1,14 +1,17 @@
 //! `/bench`: times, in this browser, merging 3,600 one-second window
 //! sketches (an hour of history, 576,000 HDFS-like values) and reading
-//! P50/P95/P99 — for each kind, both as a plain merge of decoded windows and
-//! through the dashboard's store (minute aggregates). The result is shown
-//! as JSON in `[data-testid=bench-result]`.
+//! P50/P95/P99 — for each kind: a plain merge of decoded windows
+//! (`merge_decoded_ms`), from their bytes as range merges do it
+//! (`merge_from_bytes_ms`, [`BatchMerge`]) and window by window
+//! (`merge_each_from_bytes_ms`, `Sketch::merge_encoded`), and through the
+//! dashboard's store (minute aggregates, `store_range_ms`). The result is
+//! shown as JSON in `[data-testid=bench-result]`.
 
 use std::time::Duration;
 
 use leptos::prelude::*;
 use shared::protocol::WindowSnapshot;
-use shared::{Sketch, SketchKind};
+use shared::{BatchMerge, Sketch, SketchKind};
 
 use crate::store::ClientStore;
 
@@ -54,6 +57,7 @@ struct KindResult {
     kind: SketchKind,
     merge_decoded_ms: Option<f64>,
     merge_from_bytes_ms: f64,
+    merge_each_from_bytes_ms: f64,
     store_range_ms: f64,
     p99: f64,
 }
@@ -86,7 +90,26 @@ fn bench_kind(kind: SketchKind, runs: usize) -> KindResult {
                 .collect(),
         )
     });
+    // From bytes as the store's range merges do it (counts summed by index
+    // and applied once), and window by window with `merge_encoded`.
     let merge_from_bytes_ms = median(
+        (0..runs)
+            .map(|_| {
+                let t = now_ms();
+                let mut acc = BatchMerge::new(Sketch::with_defaults(kind));
+                for b in &windows {
+                    let _ = acc.merge_encoded(b);
+                }
+                p99 = acc
+                    .finish()
+                    .ok()
+                    .and_then(|s| s.quantiles(&qs).ok())
+                    .map_or(0.0, |v| v[2]);
+                now_ms() - t
+            })
+            .collect(),
+    );
+    let merge_each_from_bytes_ms = median(
         (0..runs.min(3))
             .map(|_| {
                 let t = now_ms();
@@ -130,6 +153,7 @@ fn bench_kind(kind: SketchKind, runs: usize) -> KindResult {
         kind,
         merge_decoded_ms,
         merge_from_bytes_ms,
+        merge_each_from_bytes_ms,
         store_range_ms,
         p99,
     }
@@ -146,10 +170,11 @@ pub fn Bench() -> impl IntoView {
                 .map(|kind| {
                     let r = bench_kind(kind, 9);
                     format!(
-                        "{{\"kind\":\"{}\",\"merge_decoded_ms\":{},\"merge_from_bytes_ms\":{:.3},\"store_range_ms\":{:.3},\"p99\":{:.2}}}",
+                        "{{\"kind\":\"{}\",\"merge_decoded_ms\":{},\"merge_from_bytes_ms\":{:.3},\"merge_each_from_bytes_ms\":{:.3},\"store_range_ms\":{:.3},\"p99\":{:.2}}}",
                         r.kind.name(),
                         r.merge_decoded_ms.map_or("null".to_owned(), |v| format!("{v:.3}")),
                         r.merge_from_bytes_ms,
+                        r.merge_each_from_bytes_ms,
                         r.store_range_ms,
                         r.p99
                     )

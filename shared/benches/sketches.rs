@@ -15,12 +15,13 @@
 //! `cargo bench -p shared --bench sketches -- merge_encoded_3600` is the
 //! browser's range query natively: 3,600 encoded one-second windows of 160
 //! HDFS-like values (an hour), folded from their bytes with
-//! `Sketch::merge_encoded` into one accumulator, then P50/P95/P99.
+//! `Sketch::merge_encoded` into one accumulator, then P50/P95/P99; `batch/…`
+//! does the same through `BatchMerge` (what the dashboard's range merges use).
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use shared::ddsketch::{DDSketch, LogarithmicMapping};
-use shared::{Sketch, SketchKind};
+use shared::{BatchMerge, Sketch, SketchKind};
 
 fn rng(seed: u64) -> impl FnMut() -> f64 {
     let mut s = seed;
@@ -245,6 +246,16 @@ fn merge_encoded_3600(c: &mut Criterion) {
                 for w in &windows {
                     acc.merge_encoded(w).expect("valid");
                 }
+                acc.quantiles(&[0.5, 0.95, 0.99]).expect("not empty")
+            })
+        });
+        g.bench_function(BenchmarkId::new("batch", kind.name()), |b| {
+            b.iter(|| {
+                let mut acc = BatchMerge::new(Sketch::with_defaults(kind));
+                for w in &windows {
+                    acc.merge_encoded(w).expect("valid");
+                }
+                let acc = acc.finish().expect("flushes");
                 acc.quantiles(&[0.5, 0.95, 0.99]).expect("not empty")
             })
         });

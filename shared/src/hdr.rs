@@ -254,14 +254,33 @@ impl HdrSketch {
     /// (what the Python library's `encode()` produces before base64).
     pub fn to_v2(&self, compressed: bool) -> Result<Vec<u8>, EncodeError> {
         let mut plain = Vec::new();
-        V2Serializer::new()
+        if V2Serializer::new()
             .serialize(&self.histogram, &mut plain)
-            .map_err(|e| EncodeError::Hdr(format!("{e:?}")))?;
+            .is_err()
+        {
+            // V2 writes counts as i64: a bucket past i64::MAX (9.2e18
+            // values, only from weighted inserts or merges of such) is
+            // written clamped rather than not at all.
+            plain.clear();
+            V2Serializer::new()
+                .serialize(&self.clamped(), &mut plain)
+                .map_err(|e| EncodeError::Hdr(format!("{e:?}")))?;
+        }
         plain[32..40].copy_from_slice(&(1.0 / self.scale).to_be_bytes());
         if !compressed {
             return Ok(plain);
         }
         compress_v2(&plain)
+    }
+
+    /// The histogram with every count clamped to `i64::MAX`.
+    fn clamped(&self) -> Histogram<u64> {
+        let mut clamped = Histogram::new_from(&self.histogram);
+        for v in self.histogram.iter_recorded() {
+            let count = v.count_at_value().min(i64::MAX as u64);
+            clamped.saturating_record_n(v.value_iterated_to(), count);
+        }
+        clamped
     }
 
     /// V2 bytes as our own encoding stores them: plain while they are small
@@ -332,12 +351,7 @@ impl HdrSketch {
         stats: Option<(f64, f64, f64)>,
     ) -> Result<(), MergeEncodedError> {
         let header = V2Header::parse(plain)?;
-        let same_layout = header.digits == u32::from(self.significant_digits())
-            && header.lowest == self.histogram.low()
-            && header.lowest == 1
-            && header.highest >= 2
-            && header.offset == 0;
-        if !same_layout || header.scale != self.scale {
+        if !self.same_layout(&header) {
             // Another layout: decode it the general way (which also checks
             // that the parameters match).
             let mut other = Self::from_plain_v2(plain)?;
@@ -405,6 +419,85 @@ impl HdrSketch {
         Ok(())
     }
 
+    /// Whether V2 bytes with `header` use this histogram's bucket layout
+    /// and scale, so their counts indices are this histogram's.
+    fn same_layout(&self, header: &V2Header) -> bool {
+        header.digits == u32::from(self.significant_digits())
+            && header.lowest == self.histogram.low()
+            && header.lowest == 1
+            && header.highest >= 2
+            && header.offset == 0
+            && header.scale == self.scale
+    }
+
+    /// [`Self::merge_read`], but the counts go into `staging` (recorded by
+    /// [`Self::flush_staged`]); sum, min and max are folded in at once, in
+    /// window order. Unchanged (and `staging` too) on error.
+    pub(crate) fn stage_read(
+        &mut self,
+        staging: &mut HdrStaging,
+        r: &mut Reader<'_>,
+    ) -> Result<(), MergeEncodedError> {
+        let start = r.clone();
+        let (sum, min, max) = (r.f64()?, r.f64()?, r.f64()?);
+        let bytes = r.bytes()?;
+        if r.finish().is_err() {
+            return self.merge_read(&mut start.clone());
+        }
+        let stats = Some((sum, min, max));
+        with_plain(bytes, |plain| {
+            if self.stage_plain_v2(staging, plain) {
+                self.sum += sum;
+                self.min = self.min.min(min);
+                self.max = self.max.max(max);
+                Ok(())
+            } else {
+                // Another layout, or bad bytes: the general path merges or
+                // names the error.
+                self.merge_plain_v2(plain, stats)
+            }
+        })
+    }
+
+    /// Stages the counts of plain V2 bytes in one pass; `false`, with
+    /// nothing staged, if they are not in this histogram's layout or not
+    /// valid (the bucket checks of [`Self::merge_plain_v2`], per bucket).
+    fn stage_plain_v2(&self, staging: &mut HdrStaging, plain: &[u8]) -> bool {
+        let Ok(header) = V2Header::parse(plain) else {
+            return false;
+        };
+        if !self.same_layout(&header) {
+            return false;
+        }
+        let layout = BucketLayout::new(header.digits);
+        let counts_len = layout.counts_len(header.highest);
+        let payload = header.counts(plain).payload;
+        let (staged, complete) = staging.add_all(&layout, payload, counts_len);
+        if !complete {
+            staging.undo(header.counts(plain).take(staged));
+        }
+        complete
+    }
+
+    /// Records the staged counts into the histogram and empties `staging`.
+    pub(crate) fn flush_staged(&mut self, staging: &mut HdrStaging) -> Result<(), DecodeError> {
+        let layout = BucketLayout::new(u32::from(self.significant_digits()));
+        let (lo, hi) = staging.span;
+        for (i, slot) in staging.counts.iter_mut().enumerate().take(hi).skip(lo) {
+            let count = std::mem::take(slot);
+            if count == 0 {
+                continue;
+            }
+            // Staged indices were checked against the layout.
+            let value = layout.value_at(i as u64)?;
+            self.histogram
+                .record_n(value, count)
+                .map_err(|e| DecodeError::Hdr(format!("{e:?}")))?;
+        }
+        staging.span = (0, 0);
+        Ok(())
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
         w.f64(self.sum);
         w.f64(self.min);
@@ -440,6 +533,103 @@ impl HdrSketch {
             return Ok(self.merge(&other)?);
         }
         self.merge_v2(bytes, Some((sum, min, max)))
+    }
+}
+
+/// Counts of many windows summed by bucket index before they reach the
+/// histogram ([`crate::batch::BatchMerge`]): adding a count to an array slot
+/// instead of recording it through the crate (index from the value, resize
+/// check, min/max and total per bucket). Indices are the V2 counts indices
+/// of the accumulator's layout (lowest discernible value 1, no offset).
+#[derive(Debug, Default)]
+pub(crate) struct HdrStaging {
+    counts: Vec<u64>,
+    /// Lowest and one past the highest index that may hold a count.
+    span: (usize, usize),
+}
+
+impl HdrStaging {
+    /// Adds every count of a V2 `payload` whose indices must stay below
+    /// `counts_len`, in one pass (a lean loop: most numbers are one byte);
+    /// returns how many were added and whether that was all of them.
+    fn add_all(&mut self, layout: &BucketLayout, payload: &[u8], counts_len: u64) -> (usize, bool) {
+        let (mut index, mut at, mut staged) = (0u64, 0usize, 0usize);
+        let (mut lo, mut hi) = (usize::MAX, 0usize);
+        while let Some(&b) = payload.get(at) {
+            let n = if b < 0x80 {
+                at += 1;
+                u64::from(b)
+            } else {
+                let Ok((n, used)) = read_leb128(&payload[at..]) else {
+                    return (staged, false);
+                };
+                at += used;
+                n
+            };
+            if n & 1 == 1 {
+                // A run of (n >> 1) + 1 empty buckets.
+                let Some(next) = index.checked_add((n >> 1) + 1) else {
+                    return (staged, false);
+                };
+                index = next;
+                continue;
+            }
+            let count = n >> 1;
+            if count > 0 {
+                let ok = index < counts_len
+                    && usize::try_from(index).is_ok_and(|i| {
+                        let added = self.add_at(layout, i, count);
+                        (lo, hi) = (lo.min(i), hi.max(i));
+                        added
+                    });
+                if !ok {
+                    return (staged, false);
+                }
+                staged += 1;
+            }
+            index += 1;
+        }
+        if lo <= hi {
+            self.widen_span(lo, hi + 1);
+        }
+        (staged, true)
+    }
+
+    /// Adds `count` at slot `i`; `false`, with nothing changed, if the slot
+    /// would overflow or stands for no value. The array only grows to a
+    /// valid index (bounded by the layout, not by the bytes).
+    #[inline]
+    fn add_at(&mut self, layout: &BucketLayout, i: usize, count: u64) -> bool {
+        if i >= self.counts.len() {
+            if layout.value_at(i as u64).is_err() {
+                return false;
+            }
+            self.counts.resize(i + 1, 0);
+        }
+        match self.counts[i].checked_add(count) {
+            Some(sum) => {
+                self.counts[i] = sum;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn widen_span(&mut self, lo: usize, end: usize) {
+        if self.span.0 >= self.span.1 {
+            self.span = (lo, end);
+        } else {
+            self.span = (self.span.0.min(lo), self.span.1.max(end));
+        }
+    }
+
+    /// Takes back what `add_all` added for `buckets` (every one of them was added).
+    fn undo(&mut self, buckets: impl Iterator<Item = Result<(u64, u64), DecodeError>>) {
+        for (index, count) in buckets.flatten() {
+            if let Some(slot) = usize::try_from(index).ok().and_then(|i| self.counts.get_mut(i)) {
+                *slot -= count;
+            }
+        }
     }
 }
 
@@ -779,6 +969,18 @@ mod tests {
         for index in [1u64 << 42, (1 << 42) + 1024, u64::MAX] {
             assert!(layout.value_at(index).is_err(), "{index}");
         }
+    }
+
+    #[test]
+    fn a_bucket_past_what_v2_can_write_is_written_clamped() {
+        let mut h = HdrSketch::new(3, 1000.0).expect("valid");
+        h.insert_n(40.0, u64::MAX - 5).expect("valid");
+        h.insert(7.0).expect("valid");
+        let back = HdrSketch::from_v2(&h.to_v2(false).expect("encodes")).expect("decodes");
+        assert_eq!(back.count(), i64::MAX as u64 + 1);
+        let mut w = Writer::new();
+        h.write(&mut w).expect("encodes");
+        assert!(HdrSketch::read(&mut Reader::new(&w.buf)).is_ok());
     }
 
     #[test]

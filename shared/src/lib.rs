@@ -10,6 +10,7 @@
 //! - [`datadog`]: `datadog`, Datadog's `libdd-ddsketch` behind an adapter.
 //! - [`moments`]: `momentsketch`, power/log sums and the max-entropy solver.
 //! - [`hdr`]: `hdrhistogram`, the `hdrhistogram` crate with a value scale and V2 I/O.
+//! - [`batch`]: [`batch::BatchMerge`], many encoded windows folded into one sketch.
 //! - `chart` (feature `chart`): percentile charts for any plotters backend.
 //! - [`series`]: [`series::SeriesKey`], a metric name plus sorted tags, and the naming rules.
 //! - [`filter`]: the `filter=`/`by=` syntax of the API, the dashboard URL and the browser.
@@ -23,6 +24,7 @@
 //! - [`time_spec`]: `now-15m` style times of the API and the dashboard URL.
 //! - [`error`]: one error enum per operation.
 
+pub mod batch;
 #[cfg(feature = "chart")]
 pub mod chart;
 pub mod codec;
@@ -42,6 +44,7 @@ pub mod sketch;
 pub mod text;
 pub mod time_spec;
 
+pub use batch::BatchMerge;
 pub use error::{
     ConfigError, DecodeError, EncodeError, InsertError, MergeEncodedError, MergeError, QuantileError,
 };

@@ -349,6 +349,17 @@ impl Sketch {
     /// the bytes into this sketch (no sketch is built for them). Unchanged
     /// on error.
     pub fn merge_encoded(&mut self, bytes: &[u8]) -> Result<(), MergeEncodedError> {
+        let mut r = self.open_encoded(bytes)?;
+        match self {
+            Sketch::HdrHistogram(h) => h.merge_read(&mut r),
+            Sketch::Datadog(d) => d.merge_read(&mut r),
+            _ => Ok(self.merge(&Self::decode(bytes)?)?),
+        }
+    }
+
+    /// A reader at the fields of native `bytes` whose magic, version and
+    /// kind were checked against this sketch.
+    pub(crate) fn open_encoded<'a>(&self, bytes: &'a [u8]) -> Result<Reader<'a>, MergeEncodedError> {
         let mut r = Reader::new(bytes);
         let magic = r.u8()?;
         if magic != MAGIC {
@@ -367,11 +378,7 @@ impl Sketch {
             }
             .into());
         }
-        match self {
-            Sketch::HdrHistogram(h) => h.merge_read(&mut r),
-            Sketch::Datadog(d) => d.merge_read(&mut r),
-            _ => Ok(self.merge(&Self::decode(bytes)?)?),
-        }
+        Ok(r)
     }
 
     /// Decodes native bytes that must hold a sketch of `kind`.

@@ -87,25 +87,44 @@ fn merge_encoded_3600_timing_in_wasm() {
                 s.encode()
             })
             .collect();
-        let mut runs: Vec<f64> = (0..10)
-            .map(|_| {
-                let start = performance_now();
-                let mut acc = shared::Sketch::with_defaults(kind);
-                for bytes in &encoded {
-                    acc.merge_encoded(bytes).expect("same kind and parameters");
-                }
-                let p99 = acc.quantiles(&[0.5, 0.95, 0.99]).expect("not empty")[2];
-                assert!(p99 > 0.0);
-                performance_now() - start
-            })
-            .collect();
-        runs.remove(0);
-        runs.sort_by(f64::total_cmp);
-        wasm_bindgen_test::console_log!(
-            "merge_encoded_3600 {}: median {:.2} ms, best {:.2} ms (9 runs after a warm-up)",
-            kind.name(),
-            runs[4],
-            runs[0]
-        );
+        for batch in [false, true] {
+            let mut runs: Vec<f64> = (0..10)
+                .map(|_| {
+                    let start = performance_now();
+                    let acc = merge_all(kind, &encoded, batch);
+                    let p99 = acc.quantiles(&[0.5, 0.95, 0.99]).expect("not empty")[2];
+                    assert!(p99 > 0.0);
+                    performance_now() - start
+                })
+                .collect();
+            runs.remove(0);
+            runs.sort_by(f64::total_cmp);
+            wasm_bindgen_test::console_log!(
+                "merge_encoded_3600 {}{}: median {:.2} ms, best {:.2} ms (9 runs after a warm-up)",
+                kind.name(),
+                if batch { " (BatchMerge)" } else { "" },
+                runs[4],
+                runs[0]
+            );
+        }
+    }
+}
+
+/// `encoded` folded into a sketch of `kind`, window by window with
+/// `merge_encoded` or through `BatchMerge`.
+fn merge_all(kind: SketchKind, encoded: &[Vec<u8>], batch: bool) -> shared::Sketch {
+    let start = shared::Sketch::with_defaults(kind);
+    if batch {
+        let mut acc = shared::BatchMerge::new(start);
+        for bytes in encoded {
+            acc.merge_encoded(bytes).expect("same kind and parameters");
+        }
+        acc.finish().expect("flushes")
+    } else {
+        let mut acc = start;
+        for bytes in encoded {
+            acc.merge_encoded(bytes).expect("same kind and parameters");
+        }
+        acc
     }
 }

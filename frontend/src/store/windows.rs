@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use shared::protocol::WindowSnapshot;
 use shared::range::{bucket_start, TimeRange};
-use shared::{Sketch, SketchKind};
+use shared::{BatchMerge, Sketch, SketchKind};
 
 use super::Refused;
 
@@ -89,14 +89,14 @@ fn keeps_encoded(kind: SketchKind) -> bool {
     kind == SketchKind::HdrHistogram
 }
 
-fn merge_into(acc: &mut Option<Sketch>, sketch: &Sketch) {
+fn merge_into(acc: &mut Option<BatchMerge>, sketch: &Sketch) {
     match acc {
         // Windows of one kind from one server share parameters; a mismatch
         // was refused at insert.
         Some(a) => {
             let _ = a.merge(sketch);
         }
-        None => *acc = Some(sketch.clone()),
+        None => *acc = Some(BatchMerge::new(sketch.clone())),
     }
 }
 
@@ -114,17 +114,18 @@ fn decode_checked(window: &WindowSnapshot) -> Result<Sketch, Refused> {
 }
 
 impl Slot {
-    fn merge_into(&self, acc: &mut Option<Sketch>) {
+    fn merge_into(&self, acc: &mut Option<BatchMerge>) {
         match &self.sketch {
             SlotSketch::Decoded(s) => merge_into(acc, s),
             SlotSketch::Encoded(parts) => {
                 for bytes in parts {
                     match acc {
-                        // Buckets straight from the bytes: no histogram built.
+                        // Counts straight from the bytes, summed by index:
+                        // no histogram built per window. Checked at insert.
                         Some(a) => {
                             let _ = a.merge_encoded(bytes);
                         }
-                        None => *acc = Sketch::decode(bytes).ok(),
+                        None => *acc = Sketch::decode(bytes).ok().map(BatchMerge::new),
                     }
                 }
             }
@@ -267,7 +268,7 @@ impl SeriesWindows {
                 s.merge_into(&mut acc);
             }
         }
-        acc
+        acc.and_then(|a| a.finish().ok())
     }
 
     /// Quantile lines of `kind`: one point per epoch-aligned `step` ms

@@ -14,6 +14,8 @@
 
 mod from_bytes;
 
+pub(crate) use from_bytes::DatadogStaging;
+
 use libdd_ddsketch::{pb, DDSketch as LibddSketch};
 use prost::Message;
 
