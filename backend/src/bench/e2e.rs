@@ -47,6 +47,10 @@ pub struct E2eOptions {
     /// Spread the rows over this many series (`route` = `/r0` …); 0: the
     /// default series (HDFS records, as before series existed).
     pub series: usize,
+    /// Produce every row before the consumer starts, then time the consumer
+    /// alone: its rate and CPU are then one consumer process's (latency is
+    /// not measured: NaN).
+    pub preload: bool,
 }
 
 /// The measurements (`--json` prints this).
@@ -84,6 +88,13 @@ pub struct E2eReport {
     pub seed_msg_s: f64,
     /// `rows / end_to_end_s` over the seed's rate.
     pub speedup_vs_seed: f64,
+    /// Whether the rows were produced before the consumer started (then
+    /// the clock, `cpu_s` and the rates are the consumer's alone).
+    pub preload: bool,
+    /// Rows per CPU second of the process (`rows / cpu_s`); with
+    /// `preload`, records per consumer CPU-second (records read between the
+    /// first and the last one over the CPU spent meanwhile).
+    pub records_per_cpu_s: f64,
 }
 
 /// `(user + system CPU seconds, peak RSS MB)` of this process (Linux `/proc`).
@@ -126,6 +137,12 @@ async fn wait_until(
 
 /// Runs the benchmark.
 pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
+    if options.preload && options.brokers.is_none() {
+        bail!(
+            "--preload needs --brokers: the embedded broker keeps only about 5 MiB per partition, \
+             so rows produced before the consumer starts would be dropped"
+        );
+    }
     let stamp = now_ms();
     let topic = format!("mss-bench-{stamp}");
     let sketch_log = options.sketch_log.then(|| SketchLogConfig {
@@ -165,22 +182,53 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         max_series: None,
         ..Default::default()
     })?;
-    let _ = pipeline.latency_probe.set(LatencyProbe::default());
+    if !options.preload {
+        // Produce → closed-window latency means nothing for rows produced
+        // before the consumer started; its per-record note is bench
+        // overhead that the consumer's own CPU figure leaves out.
+        let _ = pipeline.latency_probe.set(LatencyProbe::default());
+    }
     let shutdown = CancellationToken::new();
-    let consumer = tokio::spawn(consumer::run(
-        pipeline.clone(),
-        ConsumerConfig {
-            brokers: brokers.clone(),
-            topic: topic.clone(),
-            group: format!("{topic}-group"),
-            librdkafka: options.librdkafka.clone(),
-            sketch_log,
-            commit_interval: None,
-            revoke_timeout: crate::ingest::revoke::DEFAULT_REVOKE_TIMEOUT,
-            stall_restart: crate::ingest::stall::DEFAULT_STALL_RESTART,
-        },
-        shutdown.clone(),
-    ));
+    let consumer_config = ConsumerConfig {
+        brokers: brokers.clone(),
+        topic: topic.clone(),
+        group: format!("{topic}-group"),
+        librdkafka: options.librdkafka.clone(),
+        sketch_log,
+        commit_interval: None,
+        revoke_timeout: crate::ingest::revoke::DEFAULT_REVOKE_TIMEOUT,
+        stall_restart: crate::ingest::stall::DEFAULT_STALL_RESTART,
+    };
+    let produce_options = ProduceOptions {
+        brokers,
+        topic,
+        metric: crate::ingest::DEFAULT_METRIC.to_owned(),
+        rate: None,
+        total_hint: Some(options.rows),
+        progress: false,
+        librdkafka: options.librdkafka.clone(),
+        // Preloading keeps every row in the embedded broker on purpose.
+        max_unconsumed: embedded
+            .as_ref()
+            .filter(|_| !options.preload)
+            .map(|_| EMBEDDED_MAX_UNCONSUMED),
+    };
+    // Started once: before the consumer with `preload`, else after its join.
+    let mut producer = Some(|pipeline: &Arc<Pipeline>| {
+        let (stats, cancel) = (pipeline.stats.clone(), shutdown.clone());
+        let source = synthetic_rows(options);
+        tokio::task::spawn_blocking(move || replay(source, &produce_options, &stats, &cancel))
+    });
+    let mut start_producer = |pipeline: &Arc<Pipeline>| producer.take().map(|start| start(pipeline));
+    let rows = options.rows;
+    let (preloaded, cpu_before, t0) = if options.preload {
+        let task = start_producer(&pipeline).context("producer started twice")?;
+        let produced = task.await.context("producer task")??;
+        (Some(produced), process_usage().0, Instant::now())
+    } else {
+        (None, 0.0, Instant::now())
+    };
+    let consumer = tokio::spawn(consumer::run(pipeline.clone(), consumer_config, shutdown.clone()));
     let join_start = Instant::now();
     wait_until("the consumer group's assignment", Duration::from_secs(60), || {
         pipeline.is_ready()
@@ -188,46 +236,40 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
     .await?;
     let group_join_s = join_start.elapsed().as_secs_f64();
 
-    let (cpu_before, _) = process_usage();
-    let rows = options.rows;
-    let produce_options = ProduceOptions {
-        brokers,
-        topic,
-        metric: crate::ingest::DEFAULT_METRIC.to_owned(),
-        rate: None,
-        total_hint: Some(rows),
-        progress: false,
-        librdkafka: options.librdkafka.clone(),
-        max_unconsumed: embedded.as_ref().map(|_| EMBEDDED_MAX_UNCONSUMED),
+    let (cpu_before, t0, producing) = match preloaded {
+        Some(_) => (cpu_before, t0, None),
+        None => (process_usage().0, Instant::now(), start_producer(&pipeline)),
     };
-    let source = SyntheticSource::new(Some(rows), options.seed).untagged();
-    let series = options.series;
-    let source = source.enumerate().map(move |(i, item)| {
-        item.map(|mut row| {
-            if series > 0 {
-                row.tags = vec![("route".to_owned(), format!("/r{}", i % series))];
-            }
-            row
-        })
-    });
-    let (stats, cancel) = (pipeline.stats.clone(), shutdown.clone());
-    let t0 = Instant::now();
-    let producer = tokio::task::spawn_blocking(move || replay(source, &produce_options, &stats, &cancel));
     let messages = |p: &Arc<Pipeline>| p.stats.messages.load(Relaxed);
     let first = wait_until("the first record", Duration::from_secs(60), || {
         messages(&pipeline) > 0
     })
     .await?;
+    let (cpu_first, seen_first) = (process_usage().0, messages(&pipeline));
     let last = wait_until("every record in a sketch", Duration::from_secs(600), || {
         messages(&pipeline) >= rows
     })
     .await?;
-    let produced = producer.await.context("producer task")??;
-    wait_until("every window closed", Duration::from_secs(30), || {
-        pipeline.latency_probe.get().map_or(0, LatencyProbe::count)
-            >= usize::try_from(rows).unwrap_or(usize::MAX)
-    })
-    .await?;
+    let cpu_last = process_usage().0;
+    // With every row already in the broker, the CPU between the first and
+    // the last record is the consumer's (and, embedded, the broker's).
+    let records_per_cpu_s = if preloaded.is_some() {
+        rows.saturating_sub(seen_first) as f64 / (cpu_last - cpu_first).max(1e-9)
+    } else {
+        0.0
+    };
+    let produced = match (preloaded, producing) {
+        (Some(produced), _) => produced,
+        (None, Some(task)) => task.await.context("producer task")??,
+        (None, None) => unreachable!("rows are produced before or during the run"),
+    };
+    if !options.preload {
+        wait_until("every window closed", Duration::from_secs(30), || {
+            pipeline.latency_probe.get().map_or(0, LatencyProbe::count)
+                >= usize::try_from(rows).unwrap_or(usize::MAX)
+        })
+        .await?;
+    }
     let (cpu_after, peak_rss_mb) = process_usage();
     shutdown.cancel();
     consumer.await.context("consumer task")??;
@@ -256,11 +298,31 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         sketch_log: options.sketch_log,
         seed_msg_s: SEED_MSG_S,
         speedup_vs_seed: rows as f64 / end_to_end_s.max(1e-9) / SEED_MSG_S,
+        preload: options.preload,
+        records_per_cpu_s: if options.preload {
+            records_per_cpu_s
+        } else {
+            rows as f64 / (cpu_after - cpu_before).max(1e-9)
+        },
     };
     // The sketch-log producer lives in the pipeline: drop it before its broker.
     drop(pipeline);
     drop(embedded);
     Ok(report)
+}
+
+/// The synthetic rows of `options`, spread over its series.
+fn synthetic_rows(options: &E2eOptions) -> impl Iterator<Item = crate::source::SourceItem> + Send + 'static {
+    let series = options.series;
+    let source = SyntheticSource::new(Some(options.rows), options.seed).untagged();
+    source.enumerate().map(move |(i, item)| {
+        item.map(|mut row| {
+            if series > 0 {
+                row.tags = vec![("route".to_owned(), format!("/r{}", i % series))];
+            }
+            row
+        })
+    })
 }
 
 /// The report as a table for people.
@@ -273,7 +335,7 @@ pub fn table(r: &E2eReport) -> String {
          | first row produced → last record in a sketch | {e2e:.3} s ({rate:.0} msg/s, {x:.0}× the seed's {seed} msg/s) |\n\
          | produce → visible in a closed window, p50 | {p50:.0} ms |\n\
          | same, p99 | {p99:.0} ms |\n\
-         | CPU time (user + system) | {cpu:.2} s |\n\
+         | CPU time (user + system) | {cpu:.2} s ({per_cpu:.0} records per CPU second{alone}) |\n\
          | peak RSS | {rss:.1} MB |\n\
          | group join (before the clock) | {join:.2} s |\n",
         rows = r.rows,
@@ -290,6 +352,8 @@ pub fn table(r: &E2eReport) -> String {
         p50 = r.latency_p50_ms,
         p99 = r.latency_p99_ms,
         cpu = r.cpu_s,
+        per_cpu = r.records_per_cpu_s,
+        alone = if r.preload { ", consumer alone: rows preloaded" } else { ", producer included" },
         rss = r.peak_rss_mb,
         join = r.group_join_s,
     )

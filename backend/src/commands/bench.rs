@@ -96,6 +96,11 @@ pub struct E2eArgs {
     /// Do not publish windows to a sketch log (to measure its cost).
     #[arg(long)]
     pub no_sketch_log: bool,
+    /// Produce every row before the consumer starts, then time and count
+    /// CPU for the consumer alone (records per consumer CPU-second). Needs
+    /// `--brokers` (the embedded broker keeps only ~5 MiB per partition).
+    #[arg(long)]
+    pub preload: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -205,6 +210,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 librdkafka: args.librdkafka,
                 sketch_log: !args.no_sketch_log,
                 series: args.series,
+                preload: args.preload,
             };
             let profile = args.profile_output.as_deref().map(crate::profile::Profile::start);
             let runtime = tokio::runtime::Runtime::new()?;
