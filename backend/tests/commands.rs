@@ -67,6 +67,17 @@ fn bench_sketches_json_has_every_kind_and_the_peer() {
             "encoded_bytes.{kind}"
         );
     }
+    for insert in ["DDSketch::insert", "Sketch::insert", "insert_slice"] {
+        let ours = v["quantileflow_insert_ns"][insert].as_f64().expect("measured");
+        let ratio = v["insert_speedup_vs_sketches_ddsketch"][insert]
+            .as_f64()
+            .expect("ratio");
+        let peer = v["insert_ns"]["sketches-ddsketch"].as_f64().expect("peer");
+        assert!(
+            (ratio - peer / ours).abs() < 1e-9 * ratio.max(1.0),
+            "{insert}: {v}"
+        );
+    }
 }
 
 #[test]
@@ -99,6 +110,7 @@ fn bench_e2e_reports_every_field_and_profiles_every_stage() {
         "latency_p50_ms",
         "latency_p99_ms",
         "peak_rss_mb",
+        "records_per_cpu_s",
     ] {
         let v = doc[field].as_f64().unwrap_or(-1.0);
         assert!(v > 0.0, "{field} = {v}");
@@ -150,4 +162,15 @@ fn bench_view_refuses_a_history_the_embedded_broker_would_drop() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "no report for a refused run");
+}
+
+#[test]
+fn bench_e2e_preload_on_the_embedded_broker_is_refused_naming_brokers() {
+    let out = mss()
+        .args(["bench", "e2e", "--rows", "1000", "--preload"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--preload needs --brokers"), "{stderr}");
 }

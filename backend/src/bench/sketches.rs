@@ -26,6 +26,12 @@ pub struct SketchBench {
     pub quantile_ns: BTreeMap<String, f64>,
     /// Native encoded bytes of such a window.
     pub encoded_bytes: BTreeMap<String, usize>,
+    /// `quantileflow` inserts, ns per value: `DDSketch::insert`,
+    /// `Sketch::insert` (what the pipeline calls) and `insert_slice`.
+    pub quantileflow_insert_ns: BTreeMap<String, f64>,
+    /// How many times faster each of those is than `sketches-ddsketch`'s
+    /// `add` in the same run (peer ns / ours).
+    pub insert_speedup_vs_sketches_ddsketch: BTreeMap<String, f64>,
 }
 
 const PEER: &str = "sketches-ddsketch";
@@ -68,6 +74,11 @@ pub fn run(values: usize) -> SketchBench {
         black_box(&s);
     });
     insert_ns.insert(PEER.to_owned(), ns);
+    let quantileflow_insert_ns = quantileflow_inserts(&data);
+    let insert_speedup_vs_sketches_ddsketch = quantileflow_insert_ns
+        .iter()
+        .map(|(name, ours)| (name.clone(), ns / ours.max(1e-9)))
+        .collect();
 
     let window = hdfs_like(10_000, 7);
     let (left, right) = window.split_at(5_000);
@@ -132,7 +143,39 @@ pub fn run(values: usize) -> SketchBench {
         merge_ns,
         quantile_ns,
         encoded_bytes,
+        quantileflow_insert_ns,
+        insert_speedup_vs_sketches_ddsketch,
     }
+}
+
+/// ns per value of the three ways to insert into `quantileflow`.
+fn quantileflow_inserts(data: &[f64]) -> BTreeMap<String, f64> {
+    let fresh =
+        || shared::ddsketch::DDSketch::new(0.01, 2048).unwrap_or_else(|_| unreachable!("valid parameters"));
+    let mut out = BTreeMap::new();
+    let direct = best_ns_per(5, data.len(), || {
+        let mut s = fresh();
+        for &v in data {
+            let _ = s.insert(v);
+        }
+        black_box(&s);
+    });
+    out.insert("DDSketch::insert".to_owned(), direct);
+    let via_enum = best_ns_per(5, data.len(), || {
+        let mut s = Sketch::with_defaults(SketchKind::QuantileFlow);
+        for &v in data {
+            let _ = s.insert(v);
+        }
+        black_box(&s);
+    });
+    out.insert("Sketch::insert".to_owned(), via_enum);
+    let slice = best_ns_per(5, data.len(), || {
+        let mut s = fresh();
+        let _ = s.insert_slice(data);
+        black_box(&s);
+    });
+    out.insert("insert_slice".to_owned(), slice);
+    out
 }
 
 /// A table for people.
@@ -157,6 +200,16 @@ pub fn table(b: &SketchBench) -> String {
         out.push_str(&format!(
             "quantileflow insert is {:.2}x faster than {PEER}\n",
             peer / ours
+        ));
+    }
+    for (name, ns) in &b.quantileflow_insert_ns {
+        let x = b
+            .insert_speedup_vs_sketches_ddsketch
+            .get(name)
+            .copied()
+            .unwrap_or(f64::NAN);
+        out.push_str(&format!(
+            "quantileflow {name}: {ns:.2} ns, {x:.2}x {PEER}'s add\n"
         ));
     }
     out
