@@ -3,31 +3,13 @@
 //! every kind: the same state at the end, the same windows refused.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::mem::discriminant;
 
+use common::observe::{state, values, window};
 use proptest::prelude::*;
 use shared::{BatchMerge, Sketch, SketchKind, SketchParams};
-
-/// Count, min, max, sum bits, mass points and quantiles.
-type State = (
-    u64,
-    Option<f64>,
-    Option<f64>,
-    u64,
-    Vec<(f64, f64)>,
-    Option<Vec<f64>>,
-);
-
-fn state(s: &Sketch) -> State {
-    (
-        s.count(),
-        s.min(),
-        s.max(),
-        s.sum().to_bits(),
-        s.mass_points(),
-        s.quantiles(&[0.0, 0.25, 0.5, 0.9, 0.99, 1.0]).ok(),
-    )
-}
 
 /// What reaches the accumulator, in order.
 #[derive(Debug, Clone)]
@@ -63,42 +45,24 @@ fn both_ways(start: &Sketch, steps: &[Step]) -> usize {
     refused
 }
 
-fn window(kind: SketchKind, values: &[f64]) -> Sketch {
-    let mut s = Sketch::with_defaults(kind);
-    for &v in values {
-        let _ = s.insert(v);
-    }
-    s
-}
-
-fn values() -> impl Strategy<Value = Vec<f64>> {
-    let value = prop_oneof![
-        6 => 1.0f64..200_000.0,
-        1 => Just(0.0),
-        1 => Just(1234.5),
-        1 => 1e-12f64..1e-6,
-        1 => 1e9f64..1e13,
-        1 => -5_000.0f64..-0.001,
-    ];
-    prop::collection::vec(value, 0..200)
-}
-
 /// A step: mostly good windows, some damaged bytes, some decoded sketches.
 fn step(kind: SketchKind) -> impl Strategy<Value = Step> {
-    (values(), 0u8..10, any::<prop::sample::Index>(), 1u8..=255).prop_map(move |(values, pick, at, mask)| {
-        let bytes = window(kind, &values).encode();
-        match pick {
-            0 => Step::Bytes(bytes[..at.index(bytes.len())].to_vec()),
-            1 => {
-                let mut flipped = bytes;
-                let i = at.index(flipped.len());
-                flipped[i] ^= mask;
-                Step::Bytes(flipped)
+    (values(200), 0u8..10, any::<prop::sample::Index>(), 1u8..=255).prop_map(
+        move |(values, pick, at, mask)| {
+            let bytes = window(kind, &values).encode();
+            match pick {
+                0 => Step::Bytes(bytes[..at.index(bytes.len())].to_vec()),
+                1 => {
+                    let mut flipped = bytes;
+                    let i = at.index(flipped.len());
+                    flipped[i] ^= mask;
+                    Step::Bytes(flipped)
+                }
+                2 => Step::Decoded(Box::new(window(kind, &values))),
+                _ => Step::Bytes(bytes),
             }
-            2 => Step::Decoded(Box::new(window(kind, &values))),
-            _ => Step::Bytes(bytes),
-        }
-    })
+        },
+    )
 }
 
 proptest! {
@@ -106,7 +70,7 @@ proptest! {
 
     #[test]
     fn a_batch_ends_as_merging_one_by_one(
-        start in values(),
+        start in values(200),
         hdr in prop::collection::vec(step(SketchKind::HdrHistogram), 1..12),
         datadog in prop::collection::vec(step(SketchKind::Datadog), 1..12),
         quantileflow in prop::collection::vec(step(SketchKind::QuantileFlow), 1..6),

@@ -7,30 +7,9 @@ mod common;
 
 use std::mem::discriminant;
 
+use common::observe::{state, values, window};
 use proptest::prelude::*;
 use shared::{MergeEncodedError, Sketch, SketchKind, SketchParams};
-
-/// Count, min, max, sum bits, mass points and quantiles.
-type State = (
-    u64,
-    Option<f64>,
-    Option<f64>,
-    u64,
-    Vec<(f64, f64)>,
-    Option<Vec<f64>>,
-);
-
-/// Everything a caller can observe of a sketch.
-fn state(s: &Sketch) -> State {
-    (
-        s.count(),
-        s.min(),
-        s.max(),
-        s.sum().to_bits(),
-        s.mass_points(),
-        s.quantiles(&[0.0, 0.25, 0.5, 0.9, 0.99, 1.0]).ok(),
-    )
-}
 
 /// What decoding `bytes` then merging them into `acc` gives.
 fn decode_then_merge(acc: &mut Sketch, bytes: &[u8]) -> Result<(), MergeEncodedError> {
@@ -61,37 +40,13 @@ fn both_ways(acc: &Sketch, bytes: &[u8]) -> Sketch {
     direct
 }
 
-/// A window of `kind` holding the values it accepts (negative ones only
-/// for the kinds that take them).
-fn window(kind: SketchKind, values: &[f64]) -> Sketch {
-    let mut s = Sketch::with_defaults(kind);
-    for &v in values {
-        let _ = s.insert(v);
-    }
-    s
-}
-
-/// Window values: zeros, repeats, tiny, huge and negative values among
-/// HDFS-like latencies.
-fn values() -> impl Strategy<Value = Vec<f64>> {
-    let value = prop_oneof![
-        6 => 1.0f64..200_000.0,
-        1 => Just(0.0),
-        1 => Just(1234.5),
-        1 => 1e-12f64..1e-6,
-        1 => 1e9f64..1e13,
-        1 => -5_000.0f64..-0.001,
-    ];
-    prop::collection::vec(value, 0..300)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
     fn folding_windows_from_bytes_equals_decoding_then_merging(
-        start in values(),
-        windows in prop::collection::vec(values(), 1..8),
+        start in values(300),
+        windows in prop::collection::vec(values(300), 1..8),
     ) {
         for kind in SketchKind::ALL {
             let mut acc = window(kind, &start);
@@ -103,7 +58,7 @@ proptest! {
 
     #[test]
     fn truncated_or_flipped_bytes_fail_alike_and_change_nothing(
-        values in values(),
+        values in values(300),
         cut in any::<prop::sample::Index>(),
         flip in any::<prop::sample::Index>(),
         mask in 1u8..=255,

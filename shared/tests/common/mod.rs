@@ -5,6 +5,8 @@
 
 pub mod checks;
 pub mod interop;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod observe;
 
 /// SplitMix64: small, seeded, identical on every target.
 pub struct Rng(u64);
