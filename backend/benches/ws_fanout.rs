@@ -208,8 +208,24 @@ fn pipeline_rate_with(clients: usize, idle_every: usize) -> (f64, u64) {
         },
         shutdown.clone(),
     ));
+    // Say what it waits for (an earlier run sat silent for 14 minutes), and
+    // give up rather than hang.
+    let (joining, mut noted) = (Instant::now(), Instant::now());
     while !pipeline.is_ready() {
         std::thread::sleep(Duration::from_millis(10));
+        let waited = joining.elapsed();
+        if noted.elapsed() > Duration::from_secs(5) {
+            noted = Instant::now();
+            eprintln!(
+                "  … {clients} clients: not ready after {waited:.0?}: {:?}",
+                pipeline.not_ready_reason()
+            );
+        }
+        assert!(
+            waited < Duration::from_secs(120),
+            "the consumer group never got its partitions: {:?}",
+            pipeline.not_ready_reason()
+        );
     }
     let options = ProduceOptions {
         brokers: broker.bootstrap().to_owned(),
@@ -234,6 +250,11 @@ fn pipeline_rate_with(clients: usize, idle_every: usize) -> (f64, u64) {
     let mut shown = Instant::now();
     while pipeline.stats.messages.load(std::sync::atomic::Ordering::Relaxed) < rows {
         std::thread::sleep(Duration::from_millis(2));
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "{clients} clients: not every row counted in 10 minutes: {:?}",
+            pipeline.not_ready_reason()
+        );
         if shown.elapsed() > Duration::from_secs(5) {
             shown = Instant::now();
             eprintln!(
