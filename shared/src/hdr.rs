@@ -541,11 +541,49 @@ impl HdrSketch {
 /// instead of recording it through the crate (index from the value, resize
 /// check, min/max and total per bucket). Indices are the V2 counts indices
 /// of the accumulator's layout (lowest discernible value 1, no offset).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct HdrStaging {
     counts: Vec<u64>,
     /// Lowest and one past the highest index that may hold a count.
     span: (usize, usize),
+}
+
+std::thread_local! {
+    /// The counts array of the last staging dropped on this thread, all
+    /// zero: a dashboard range query runs one batch per chart bucket, and
+    /// each would otherwise allocate and zero ~100 KB.
+    static SPARE_COUNTS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Default for HdrStaging {
+    fn default() -> Self {
+        let counts = SPARE_COUNTS
+            .try_with(|spare| spare.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)).ok())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        Self { counts, span: (0, 0) }
+    }
+}
+
+impl Drop for HdrStaging {
+    fn drop(&mut self) {
+        // Left unflushed (a batch dropped without `finish`): zero what may
+        // hold counts, so the spare is all zero.
+        let (lo, hi) = self.span;
+        if let Some(held) = self.counts.get_mut(lo..hi) {
+            held.fill(0);
+        }
+        let counts = std::mem::take(&mut self.counts);
+        // At thread exit the spare may be gone already: then it is just freed.
+        let _ = SPARE_COUNTS.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if spare.capacity() < counts.capacity() {
+                    *spare = counts;
+                }
+            }
+        });
+    }
 }
 
 impl HdrStaging {

@@ -147,3 +147,20 @@ fn other_hdr_parameters_are_refused_alike() {
         1
     );
 }
+
+#[test]
+fn a_batch_dropped_unfinished_leaves_nothing_to_the_next_one() {
+    // The staging array is reused on the thread: what a dropped batch had
+    // staged must not reach the next batch.
+    let bytes = window(SketchKind::HdrHistogram, &[5.0, 70.0, 70.0]).encode();
+    let mut dropped = BatchMerge::new(Sketch::with_defaults(SketchKind::HdrHistogram));
+    dropped.merge_encoded(&bytes).expect("valid");
+    drop(dropped);
+    let mut next = BatchMerge::new(Sketch::with_defaults(SketchKind::HdrHistogram));
+    next.merge_encoded(&bytes).expect("valid");
+    let merged = next.finish().expect("flushes");
+    assert_eq!(
+        state(&merged),
+        state(&window(SketchKind::HdrHistogram, &[5.0, 70.0, 70.0]))
+    );
+}
