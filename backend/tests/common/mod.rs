@@ -57,12 +57,23 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A free loopback port.
+/// A free loopback port, never one this test process was given before:
+/// two calls before either port is bound could otherwise get the same one
+/// (seen: `--listen` and `--otlp-listen` of one `mss serve` both on 42379,
+/// "Address already in use").
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Waits until `port` accepts connections.
