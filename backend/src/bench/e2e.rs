@@ -49,7 +49,7 @@ pub struct E2eOptions {
     pub series: usize,
     /// Produce every row before the consumer starts, then time the consumer
     /// alone: its rate and CPU are then one consumer process's (latency is
-    /// not measured: NaN).
+    /// not measured: NaN, `null` in JSON).
     pub preload: bool,
 }
 
@@ -207,38 +207,31 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         total_hint: Some(options.rows),
         progress: false,
         librdkafka: options.librdkafka.clone(),
-        // Preloading keeps every row in the embedded broker on purpose.
-        max_unconsumed: embedded
-            .as_ref()
-            .filter(|_| !options.preload)
-            .map(|_| EMBEDDED_MAX_UNCONSUMED),
+        max_unconsumed: embedded.as_ref().map(|_| EMBEDDED_MAX_UNCONSUMED),
     };
-    // Started once: before the consumer with `preload`, else after its join.
-    let mut producer = Some(|pipeline: &Arc<Pipeline>| {
-        let (stats, cancel) = (pipeline.stats.clone(), shutdown.clone());
-        let source = synthetic_rows(options);
-        tokio::task::spawn_blocking(move || replay(source, &produce_options, &stats, &cancel))
-    });
-    let mut start_producer = |pipeline: &Arc<Pipeline>| producer.take().map(|start| start(pipeline));
     let rows = options.rows;
-    let (preloaded, cpu_before, t0) = if options.preload {
-        let task = start_producer(&pipeline).context("producer started twice")?;
-        let produced = task.await.context("producer task")??;
-        (Some(produced), process_usage().0, Instant::now())
-    } else {
-        (None, 0.0, Instant::now())
+    let produce = || {
+        let (stats, cancel) = (pipeline.stats.clone(), shutdown.clone());
+        let (source, options) = (synthetic_rows(options), produce_options.clone());
+        tokio::task::spawn_blocking(move || replay(source, &options, &stats, &cancel))
     };
+    // With `preload` every row is in the broker before the consumer starts.
+    let preloaded = if options.preload {
+        Some(produce().await.context("producer task")??)
+    } else {
+        None
+    };
+    let consumer_start = (process_usage().0, Instant::now());
     let consumer = tokio::spawn(consumer::run(pipeline.clone(), consumer_config, shutdown.clone()));
-    let join_start = Instant::now();
     wait_until("the consumer group's assignment", Duration::from_secs(60), || {
         pipeline.is_ready()
     })
     .await?;
-    let group_join_s = join_start.elapsed().as_secs_f64();
-
-    let (cpu_before, t0, producing) = match preloaded {
-        Some(_) => (cpu_before, t0, None),
-        None => (process_usage().0, Instant::now(), start_producer(&pipeline)),
+    let group_join_s = consumer_start.1.elapsed().as_secs_f64();
+    // Without it, the clock starts when the producer does, after the join.
+    let ((cpu_before, t0), producing) = match preloaded {
+        Some(_) => (consumer_start, None),
+        None => ((process_usage().0, Instant::now()), Some(produce())),
     };
     let messages = |p: &Arc<Pipeline>| p.stats.messages.load(Relaxed);
     let first = wait_until("the first record", Duration::from_secs(60), || {
@@ -251,17 +244,9 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
     })
     .await?;
     let cpu_last = process_usage().0;
-    // With every row already in the broker, the CPU between the first and
-    // the last record is the consumer's (and, embedded, the broker's).
-    let records_per_cpu_s = if preloaded.is_some() {
-        rows.saturating_sub(seen_first) as f64 / (cpu_last - cpu_first).max(1e-9)
-    } else {
-        0.0
-    };
-    let produced = match (preloaded, producing) {
-        (Some(produced), _) => produced,
-        (None, Some(task)) => task.await.context("producer task")??,
-        (None, None) => unreachable!("rows are produced before or during the run"),
+    let produced = match producing {
+        Some(task) => task.await.context("producer task")??,
+        None => preloaded.context("no rows were produced")?,
     };
     if !options.preload {
         wait_until("every window closed", Duration::from_secs(30), || {
@@ -299,8 +284,10 @@ pub async fn run(options: &E2eOptions) -> anyhow::Result<E2eReport> {
         seed_msg_s: SEED_MSG_S,
         speedup_vs_seed: rows as f64 / end_to_end_s.max(1e-9) / SEED_MSG_S,
         preload: options.preload,
+        // With every row already in the broker, the CPU between the first
+        // and the last record is the consumer's (and, embedded, the broker's).
         records_per_cpu_s: if options.preload {
-            records_per_cpu_s
+            rows.saturating_sub(seen_first) as f64 / (cpu_last - cpu_first).max(1e-9)
         } else {
             rows as f64 / (cpu_after - cpu_before).max(1e-9)
         },

@@ -57,22 +57,20 @@ pub fn run(values: usize) -> SketchBench {
     let data = hdfs_like(values, 42);
     let mut insert_ns = BTreeMap::new();
     for kind in SketchKind::ALL {
-        let ns = best_ns_per(5, data.len(), || {
-            let mut s = Sketch::with_defaults(kind);
-            for &v in &data {
+        let ns = insert_ns_per_value(
+            &data,
+            || Sketch::with_defaults(kind),
+            |s, v| {
                 let _ = s.insert(v);
-            }
-            black_box(&s);
-        });
+            },
+        );
         insert_ns.insert(kind.name().to_owned(), ns);
     }
-    let ns = best_ns_per(5, data.len(), || {
-        let mut s = sketches_ddsketch::DDSketch::new(sketches_ddsketch::Config::new(0.01, 2048, 1.0e-9));
-        for &v in &data {
-            s.add(v);
-        }
-        black_box(&s);
-    });
+    let ns = insert_ns_per_value(
+        &data,
+        || sketches_ddsketch::DDSketch::new(sketches_ddsketch::Config::new(0.01, 2048, 1.0e-9)),
+        sketches_ddsketch::DDSketch::add,
+    );
     insert_ns.insert(PEER.to_owned(), ns);
     let quantileflow_insert_ns = quantileflow_inserts(&data);
     let insert_speedup_vs_sketches_ddsketch = quantileflow_insert_ns
@@ -148,34 +146,42 @@ pub fn run(values: usize) -> SketchBench {
     }
 }
 
+/// Best-of-5 ns per value of inserting every value of `data`, one at a
+/// time, into a fresh sketch from `fresh`.
+fn insert_ns_per_value<S>(data: &[f64], fresh: impl Fn() -> S, insert: impl Fn(&mut S, f64)) -> f64 {
+    best_ns_per(5, data.len(), || {
+        let mut s = fresh();
+        for &v in data {
+            insert(&mut s, v);
+        }
+        black_box(&s);
+    })
+}
+
 /// ns per value of the three ways to insert into `quantileflow`.
 fn quantileflow_inserts(data: &[f64]) -> BTreeMap<String, f64> {
     let fresh =
         || shared::ddsketch::DDSketch::new(0.01, 2048).unwrap_or_else(|_| unreachable!("valid parameters"));
-    let mut out = BTreeMap::new();
-    let direct = best_ns_per(5, data.len(), || {
-        let mut s = fresh();
-        for &v in data {
-            let _ = s.insert(v);
-        }
-        black_box(&s);
+    let direct = insert_ns_per_value(data, fresh, |s, v| {
+        let _ = s.insert(v);
     });
-    out.insert("DDSketch::insert".to_owned(), direct);
-    let via_enum = best_ns_per(5, data.len(), || {
-        let mut s = Sketch::with_defaults(SketchKind::QuantileFlow);
-        for &v in data {
+    let via_enum = insert_ns_per_value(
+        data,
+        || Sketch::with_defaults(SketchKind::QuantileFlow),
+        |s, v| {
             let _ = s.insert(v);
-        }
-        black_box(&s);
-    });
-    out.insert("Sketch::insert".to_owned(), via_enum);
+        },
+    );
     let slice = best_ns_per(5, data.len(), || {
         let mut s = fresh();
         let _ = s.insert_slice(data);
         black_box(&s);
     });
-    out.insert("insert_slice".to_owned(), slice);
-    out
+    BTreeMap::from([
+        ("DDSketch::insert".to_owned(), direct),
+        ("Sketch::insert".to_owned(), via_enum),
+        ("insert_slice".to_owned(), slice),
+    ])
 }
 
 /// A table for people.

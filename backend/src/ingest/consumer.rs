@@ -653,18 +653,21 @@ async fn partition_worker(
     'read: loop {
         // Records already fetched are taken without a select (whose
         // cancellation check is a lock) per record.
-        for _ in 0..BURST {
+        let mut taken = 0;
+        while taken < BURST {
             match messages.next().now_or_never() {
                 Some(Some(message)) => reader.take(message),
                 Some(None) => break 'read,
                 None => break,
             }
+            taken += 1;
         }
-        if stop.is_cancelled() {
-            break;
-        }
-        if reader.burst_was_full() {
-            // More may be waiting: let the runtime's other tasks run first.
+        if taken == BURST {
+            // More may be waiting: check the stop, let the runtime's other
+            // tasks run, then take the next burst.
+            if stop.is_cancelled() {
+                break;
+            }
             tokio::task::yield_now().await;
             continue;
         }
@@ -697,7 +700,6 @@ struct PartitionReader {
     since_note: u32,
     noted_at: std::time::Instant,
     last_offset: Option<i64>,
-    taken_in_burst: u32,
 }
 
 impl PartitionReader {
@@ -714,12 +716,10 @@ impl PartitionReader {
             since_note: u32::MAX - 1,
             noted_at: std::time::Instant::now(),
             last_offset: None,
-            taken_in_burst: 0,
         }
     }
 
     fn take(&mut self, message: rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>) {
-        self.taken_in_burst += 1;
         let m = match message {
             Ok(m) => m,
             Err(e) => return self.pipeline.note_read_error(self.partition, &e.to_string()),
@@ -734,12 +734,6 @@ impl PartitionReader {
         if due {
             self.note();
         }
-    }
-
-    /// Whether the last burst took as many records as it could (and the
-    /// counter starts again).
-    fn burst_was_full(&mut self) -> bool {
-        std::mem::take(&mut self.taken_in_burst) >= BURST
     }
 
     fn has_unnoted(&self) -> bool {
