@@ -438,11 +438,11 @@ impl HdrSketch {
         staging: &mut HdrStaging,
         r: &mut Reader<'_>,
     ) -> Result<(), MergeEncodedError> {
-        let start = r.clone();
+        let mut start = r.clone();
         let (sum, min, max) = (r.f64()?, r.f64()?, r.f64()?);
         let bytes = r.bytes()?;
         if r.finish().is_err() {
-            return self.merge_read(&mut start.clone());
+            return self.merge_read(&mut start);
         }
         let stats = Some((sum, min, max));
         with_plain(bytes, |plain| {
@@ -474,7 +474,7 @@ impl HdrSketch {
         let payload = header.counts(plain).payload;
         let (staged, complete) = staging.add_all(&layout, payload, counts_len);
         if !complete {
-            staging.undo(header.counts(plain).take(staged));
+            staging.undo(payload, staged);
         }
         complete
     }
@@ -588,49 +588,27 @@ impl Drop for HdrStaging {
 
 impl HdrStaging {
     /// Adds every count of a V2 `payload` whose indices must stay below
-    /// `counts_len`, in one pass (a lean loop: most numbers are one byte);
-    /// returns how many were added and whether that was all of them.
+    /// `counts_len`, in one pass; returns how many were added and whether
+    /// that was all of them.
     fn add_all(&mut self, layout: &BucketLayout, payload: &[u8], counts_len: u64) -> (usize, bool) {
-        let (mut index, mut at, mut staged) = (0u64, 0usize, 0usize);
-        let (mut lo, mut hi) = (usize::MAX, 0usize);
-        while let Some(&b) = payload.get(at) {
-            let n = if b < 0x80 {
-                at += 1;
-                u64::from(b)
-            } else {
-                let Ok((n, used)) = read_leb128(&payload[at..]) else {
-                    return (staged, false);
-                };
-                at += used;
-                n
+        let (mut staged, mut first, mut last) = (0usize, None, 0usize);
+        let complete = for_each_count(payload, |index, count| {
+            let Some(i) = usize::try_from(index).ok().filter(|_| index < counts_len) else {
+                return false;
             };
-            if n & 1 == 1 {
-                // A run of (n >> 1) + 1 empty buckets.
-                let Some(next) = index.checked_add((n >> 1) + 1) else {
-                    return (staged, false);
-                };
-                index = next;
-                continue;
+            if !self.add_at(layout, i, count) {
+                return false;
             }
-            let count = n >> 1;
-            if count > 0 {
-                let ok = index < counts_len
-                    && usize::try_from(index).is_ok_and(|i| {
-                        let added = self.add_at(layout, i, count);
-                        (lo, hi) = (lo.min(i), hi.max(i));
-                        added
-                    });
-                if !ok {
-                    return (staged, false);
-                }
-                staged += 1;
-            }
-            index += 1;
+            // Indices only grow: the first is the lowest, the last the highest.
+            first.get_or_insert(i);
+            last = i;
+            staged += 1;
+            true
+        });
+        if let Some(lo) = first.filter(|_| complete) {
+            self.widen_span(lo, last + 1);
         }
-        if lo <= hi {
-            self.widen_span(lo, hi + 1);
-        }
-        (staged, true)
+        (staged, complete)
     }
 
     /// Adds `count` at slot `i`; `false`, with nothing changed, if the slot
@@ -661,13 +639,21 @@ impl HdrStaging {
         }
     }
 
-    /// Takes back what `add_all` added for `buckets` (every one of them was added).
-    fn undo(&mut self, buckets: impl Iterator<Item = Result<(u64, u64), DecodeError>>) {
-        for (index, count) in buckets.flatten() {
+    /// Takes back the first `staged` counts of `payload`, which `add_all`
+    /// added (read the same way, so the same counts at the same slots).
+    fn undo(&mut self, payload: &[u8], staged: usize) {
+        let mut left = staged;
+        for_each_count(payload, |index, count| {
+            if left == 0 {
+                return false;
+            }
+            left -= 1;
+            // Added before, so the slot exists and holds at least `count`.
             if let Some(slot) = usize::try_from(index).ok().and_then(|i| self.counts.get_mut(i)) {
                 *slot -= count;
             }
-        }
+            true
+        });
     }
 }
 
@@ -832,6 +818,43 @@ impl Iterator for Counts<'_> {
         }
         None
     }
+}
+
+/// Calls `f(index, count)` for every non-empty bucket of a V2 payload (its
+/// zig-zag LEB128 numbers, a negative one being a run of empty buckets), in
+/// a lean loop (most numbers are one byte, and nothing is built per bucket);
+/// `false` if a number is cut, a run overflows, or `f` says stop.
+#[inline]
+fn for_each_count(payload: &[u8], mut f: impl FnMut(u64, u64) -> bool) -> bool {
+    let (mut index, mut at) = (0u64, 0usize);
+    while let Some(&b) = payload.get(at) {
+        let n = if b < 0x80 {
+            at += 1;
+            u64::from(b)
+        } else {
+            let Ok((n, used)) = read_leb128(&payload[at..]) else {
+                return false;
+            };
+            at += used;
+            n
+        };
+        if n & 1 == 1 {
+            // A run of (n >> 1) + 1 empty buckets.
+            let Some(next) = index.checked_add((n >> 1) + 1) else {
+                return false;
+            };
+            index = next;
+            continue;
+        }
+        if n >> 1 > 0 && !f(index, n >> 1) {
+            return false;
+        }
+        let Some(next) = index.checked_add(1) else {
+            return false;
+        };
+        index = next;
+    }
+    true
 }
 
 /// LEB128 as HdrHistogram writes it: at most 9 bytes, the 9th holding a

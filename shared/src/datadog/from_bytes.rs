@@ -126,10 +126,15 @@ impl DatadogSketch {
     /// Whether a window with `header` and `scan` can be added by index.
     fn direct(&self, header: &Header, scan: &Scan) -> bool {
         scan.direct()
-            && header.mapping == self.mapping
-            && self.mapping == default_mapping()
+            && self.shares_default_mapping(header)
             // An infinite zero bin is refused by decoding.
             && header.zero_count != f64::INFINITY
+    }
+
+    /// Whether the window and this sketch both use the crate's default
+    /// mapping, whose keys the direct paths add by index.
+    fn shares_default_mapping(&self, header: &Header) -> bool {
+        header.mapping == self.mapping && self.mapping == default_mapping()
     }
 
     /// [`Self::merge_read`], but the bins go into `staging` in one pass
@@ -144,8 +149,7 @@ impl DatadogSketch {
         let mut start = r.clone();
         if let Ok(header) = Header::read(r) {
             let zero = header.zero_count;
-            let stageable = header.mapping == self.mapping
-                && self.mapping == default_mapping()
+            let stageable = self.shares_default_mapping(&header)
                 && zero.fract() == 0.0
                 && (0.0..=WHOLE_COUNT_MAX).contains(&zero);
             if header.count == 0 {
