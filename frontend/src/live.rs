@@ -13,7 +13,7 @@ use shared::protocol::{
     PROTOCOL_VERSION,
 };
 
-use crate::store::{ClientStore, GroupKey};
+use crate::store::{ClientStore, GroupKey, Refused};
 use crate::stream::{self, Handlers, Status, Stream};
 
 /// Handles to the live state (cheap to copy into closures).
@@ -153,9 +153,15 @@ impl Live {
     /// Stores one window in the total and its group; a skipped one is counted.
     fn store_window(&self, w: &WindowSnapshot) {
         match self.group_of(w) {
-            Ok(group) => self.store.update_value(|s| {
-                let _ = s.insert_in(w, group);
-            }),
+            Ok(group) => {
+                let stored = self.store.try_update_value(|s| s.insert_in(w, group));
+                // A duplicate is counted by the store and ignored; bytes that
+                // do not decode are a bad frame, shown with their error.
+                if let Some(Err(Refused::BadSketch(e))) = stored {
+                    self.bad_frames.update(|n| *n += 1);
+                    self.last_error.set(Some(format!("window not stored: {e}")));
+                }
+            }
             Err(Skip::Foreign) => self.foreign_windows.update(|n| *n += 1),
             Err(Skip::Undefined) => {
                 self.bad_frames.update(|n| *n += 1);

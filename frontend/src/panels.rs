@@ -309,6 +309,12 @@ pub fn StatsPanel(
                 })}</dd>
                 <dt>"bad frames"</dt>
                 <dd>{move || live.bad_frames.get()}</dd>
+                <dt>"failed merges"</dt>
+                <dd data-testid="merge-failures">{move || {
+                    // Counted while the charts merge, which follows the revision.
+                    live.revision.track();
+                    live.store.with_value(ClientStore::merge_failures)
+                }}</dd>
             </dl>
             <table class="partitions">
                 <thead><tr><th>"topic"</th><th>"partition"</th><th>"offset"</th><th>"lag"</th><th>"msg/s"</th></tr></thead>

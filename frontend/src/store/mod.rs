@@ -81,6 +81,17 @@ impl ClientStore {
         Ok(())
     }
 
+    /// Range merges that failed, in the total and every group (none
+    /// expected: shown in the stats panel so that a bug is not silent).
+    pub fn merge_failures(&self) -> u64 {
+        self.total.merge_failures()
+            + self
+                .groups
+                .values()
+                .map(SeriesWindows::merge_failures)
+                .sum::<u64>()
+    }
+
     /// Every window received, merged.
     pub fn total(&self) -> &SeriesWindows {
         &self.total

@@ -7,6 +7,8 @@
 //! kept decoded. Minute aggregates are always decoded.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 
 use shared::protocol::WindowSnapshot;
 use shared::range::{bucket_start, TimeRange};
@@ -51,6 +53,9 @@ pub struct SeriesWindows {
     lines: HashMap<(SketchKind, i64, Vec<u64>), LineCache>,
     /// `(kind, step)` → bucket start → mass points (heatmap columns).
     mass: HashMap<(SketchKind, i64), MassCache>,
+    /// Merges that failed: into a range (see `RangeMerge`) or into a slot.
+    /// (Atomic only so the store stays `Sync`, as a `StoredValue` needs.)
+    merge_failures: AtomicU64,
 }
 
 /// Each bucket's value: a bucket the range covers whole from `cache` (or
@@ -89,14 +94,43 @@ fn keeps_encoded(kind: SketchKind) -> bool {
     kind == SketchKind::HdrHistogram
 }
 
-fn merge_into(acc: &mut Option<BatchMerge>, sketch: &Sketch) {
-    match acc {
-        // Windows of one kind from one server share parameters; a mismatch
-        // was refused at insert.
-        Some(a) => {
-            let _ = a.merge(sketch);
+/// One range's windows being merged. Windows of one kind from one server
+/// share parameters and were checked at insert, so a merge that fails here
+/// is a bug: it is counted ([`SeriesWindows::merge_failures`]), not skipped
+/// silently.
+#[derive(Default)]
+struct RangeMerge {
+    acc: Option<BatchMerge>,
+    failures: u64,
+}
+
+impl RangeMerge {
+    fn add_sketch(&mut self, sketch: &Sketch) {
+        match &mut self.acc {
+            Some(a) => self.failures += u64::from(a.merge(sketch).is_err()),
+            None => self.acc = Some(BatchMerge::new(sketch.clone())),
         }
-        None => *acc = Some(BatchMerge::new(sketch.clone())),
+    }
+
+    /// Counts straight from the bytes, summed by index: no histogram built
+    /// per window.
+    fn add_bytes(&mut self, bytes: &[u8]) {
+        match &mut self.acc {
+            Some(a) => self.failures += u64::from(a.merge_encoded(bytes).is_err()),
+            None => match Sketch::decode(bytes) {
+                Ok(first) => self.acc = Some(BatchMerge::new(first)),
+                Err(_) => self.failures += 1,
+            },
+        }
+    }
+
+    /// The merged sketch (if any window was merged) and the failures.
+    fn finish(self) -> (Option<Sketch>, u64) {
+        match self.acc.map(BatchMerge::finish) {
+            Some(Ok(sketch)) => (Some(sketch), self.failures),
+            Some(Err(_)) => (None, self.failures + 1),
+            None => (None, self.failures),
+        }
     }
 }
 
@@ -114,21 +148,10 @@ fn decode_checked(window: &WindowSnapshot) -> Result<Sketch, Refused> {
 }
 
 impl Slot {
-    fn merge_into(&self, acc: &mut Option<BatchMerge>) {
+    fn merge_into(&self, acc: &mut RangeMerge) {
         match &self.sketch {
-            SlotSketch::Decoded(s) => merge_into(acc, s),
-            SlotSketch::Encoded(parts) => {
-                for bytes in parts {
-                    match acc {
-                        // Counts straight from the bytes, summed by index:
-                        // no histogram built per window. Checked at insert.
-                        Some(a) => {
-                            let _ = a.merge_encoded(bytes);
-                        }
-                        None => *acc = Sketch::decode(bytes).ok().map(BatchMerge::new),
-                    }
-                }
-            }
+            SlotSketch::Decoded(s) => acc.add_sketch(s),
+            SlotSketch::Encoded(parts) => parts.iter().for_each(|bytes| acc.add_bytes(bytes)),
         }
     }
 }
@@ -194,7 +217,9 @@ impl SeriesWindows {
                 match (&mut slot.sketch, &decoded) {
                     // Same kind and parameters: checked against the minute.
                     (SlotSketch::Decoded(s), Some(d)) => {
-                        let _ = s.merge(d);
+                        if s.merge(d).is_err() {
+                            self.merge_failures.fetch_add(1, Relaxed);
+                        }
                     }
                     // Only HDR windows come undecoded, and HDR slots keep bytes.
                     (SlotSketch::Decoded(_), None) => {}
@@ -248,7 +273,7 @@ impl SeriesWindows {
         if from >= to {
             return None;
         }
-        let mut acc = None;
+        let mut acc = RangeMerge::default();
         // Minutes wholly inside the range: starts in [lo, hi).
         let lo = bucket_start(from, MINUTE_MS);
         let lo = if lo < from { lo + MINUTE_MS } else { lo };
@@ -258,7 +283,7 @@ impl SeriesWindows {
                 s.merge_into(&mut acc);
             }
             for (_, m) in k.minutes.range(lo..hi) {
-                merge_into(&mut acc, m);
+                acc.add_sketch(m);
             }
             for (_, s) in k.slots.range(hi..to) {
                 s.merge_into(&mut acc);
@@ -268,7 +293,15 @@ impl SeriesWindows {
                 s.merge_into(&mut acc);
             }
         }
-        acc.and_then(|a| a.finish().ok())
+        let (merged, failures) = acc.finish();
+        self.merge_failures.fetch_add(failures, Relaxed);
+        merged
+    }
+
+    /// Windows or aggregates that failed to merge into a range so far
+    /// (none expected: everything stored was checked at insert).
+    pub fn merge_failures(&self) -> u64 {
+        self.merge_failures.load(Relaxed)
     }
 
     /// Quantile lines of `kind`: one point per epoch-aligned `step` ms
@@ -367,4 +400,27 @@ pub fn step_for(span_ms: i64, points: i64, window_ms: i64) -> i64 {
     let want = span_ms / points.max(1);
     let nice = NICE.iter().copied().find(|&n| n >= want).unwrap_or(86_400_000);
     nice.max(window_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sketch(kind: SketchKind, values: &[f64]) -> Sketch {
+        let mut s = Sketch::with_defaults(kind);
+        s.insert_slice(values).expect("valid values");
+        s
+    }
+
+    #[test]
+    fn a_range_merge_counts_what_it_could_not_merge() {
+        let mut range = RangeMerge::default();
+        range.add_bytes(b"not a sketch");
+        range.add_bytes(&sketch(SketchKind::HdrHistogram, &[3.0, 4.0]).encode());
+        range.add_sketch(&sketch(SketchKind::QuantileFlow, &[5.0]));
+        range.add_bytes(&sketch(SketchKind::HdrHistogram, &[6.0]).encode());
+        let (merged, failures) = range.finish();
+        assert_eq!(failures, 2, "the garbage and the other kind");
+        assert_eq!(merged.map(|s| s.count()), Some(3));
+    }
 }
