@@ -27,6 +27,9 @@ enum Command {
     Receive(commands::receive::ReceiveArgs),
     /// Serve the windows of the sketch log (many ingest processes, one view).
     View(commands::view::ViewArgs),
+    /// Run the embedded broker (librdkafka's mock cluster) on a loopback port
+    /// for several `mss` processes; prints its address; keeps nothing.
+    Broker(commands::broker::BrokerArgs),
     /// Write a synthetic HDFS-like Event_traces.csv.
     Generate(commands::generate::GenerateArgs),
     /// Measure speed against peers in one run.
@@ -51,5 +54,6 @@ fn main() -> anyhow::Result<()> {
         Command::View(args) => commands::view::run(args),
         Command::Receive(args) => commands::receive::run(args),
         Command::Bench(cmd) => commands::bench::run(cmd),
+        Command::Broker(args) => commands::broker::run(args),
     }
 }

@@ -46,6 +46,9 @@ pub struct Stats {
     /// Times the consumer left and joined the group again because a
     /// partition stalled behind a member that is gone.
     pub consumer_restarts: AtomicU64,
+    /// Stalls not acted on: the gap past the commit held only control
+    /// records (transaction markers).
+    pub stall_marker_gaps: AtomicU64,
     /// OTLP data points inserted (each holds many values).
     pub otlp_points: AtomicU64,
     /// OTLP points already counted (a repeated export or cumulative point).
@@ -76,6 +79,7 @@ impl Default for Stats {
             revoke_failures: AtomicU64::new(0),
             revoke_commit_failures: AtomicU64::new(0),
             consumer_restarts: AtomicU64::new(0),
+            stall_marker_gaps: AtomicU64::new(0),
             otlp_points: AtomicU64::new(0),
             otlp_duplicates: AtomicU64::new(0),
             otlp_baseline_only: AtomicU64::new(0),

@@ -106,6 +106,9 @@ pub struct Summary {
     /// Times the consumer rejoined the group because a partition stalled
     /// behind a member that is gone (`--stall-restart`).
     pub consumer_restarts: u64,
+    /// Apparent stalls whose gap held only control records (transaction
+    /// markers): not acted on.
+    pub stall_marker_gaps: u64,
     /// Positions of the partitions this process has consumed.
     pub partitions: Vec<PartitionSummary>,
     /// Why the quantiles are missing, if they are (e.g. solver failure).
@@ -196,6 +199,7 @@ pub fn build(
         revoke_failures: stats.revoke_failures.load(Relaxed),
         revoke_commit_failures: stats.revoke_commit_failures.load(Relaxed),
         consumer_restarts: stats.consumer_restarts.load(Relaxed),
+        stall_marker_gaps: stats.stall_marker_gaps.load(Relaxed),
         partitions,
         quantile_error,
     }

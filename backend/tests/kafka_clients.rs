@@ -4,14 +4,21 @@
 //! headers on every record, null keys, null values and an idempotent
 //! producer (`tests/clients/kafka_python_produce.py`). `mss consume` must
 //! count every record exactly once and each null value as `malformed`,
-//! and no partition may stall on a batch it cannot read. (Tansu 0.6 has no
-//! transactions — no EndTxn — so transactional producers' control records
-//! cannot be produced here; the script says so and skips them.)
+//! and no partition may stall on a batch it cannot read.
+//!
+//! Transactional producers' logs: Tansu 0.6 has no transactions (no
+//! EndTxn), so no producer here can make the broker write its markers; but
+//! Tansu stores and serves a control batch it is given, so
+//! `tests/clients/kafka_python_control_records.py` writes what a transactional
+//! producer and its coordinator leave in a log (transactional batches from
+//! a producer id, each transaction closed by a COMMIT control record)
+//! through the Produce API. Every partition then ends with a marker, whose
+//! offset no consumer is ever handed.
 
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -68,4 +75,84 @@ fn every_codec_headers_null_keys_and_values_from_kafka_python_are_counted_once()
         values.len(),
         "no record counted twice"
     );
+}
+
+/// Writes `transactions` committed transactions of 3 records into each
+/// partition of `topic`; returns the values.
+fn write_transactions(brokers: &str, topic: &str, partitions: u32, transactions: u32) -> Vec<f64> {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/kafka_python_control_records.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([brokers, topic, &partitions.to_string(), &transactions.to_string()])
+        .stderr(log_file("kafka-control-records"))
+        .output()
+        .expect("python3 runs (kafka-python: bash scripts/setup.sh test)");
+    assert!(out.status.success(), "control records written (see its log)");
+    let written: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(written["markers"], partitions * transactions);
+    written["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect()
+}
+
+/// Control records are never counted and never stall anyone: a member
+/// counts every transactional record once; a second member then watching
+/// partitions whose commit stays one short of the high watermark (the
+/// trailing marker) looks into them, finds only markers, and does not
+/// restart (it did, every `--stall-restart`, before the look existed).
+#[test]
+fn transaction_markers_are_skipped_and_a_partition_ending_in_one_is_not_a_stall() {
+    let tansu = Tansu::start();
+    let topic = "py-transactions";
+    tansu.create_topic(topic, 2);
+    let values = write_transactions(&tansu.brokers, topic, 2, 4);
+    assert_eq!(values.len(), 24);
+    let member = |port: u16| {
+        spawn_consumer(
+            &tansu.brokers,
+            "py-tx",
+            port,
+            &["--topic", topic, "--partitions", "2", "--stall-restart", "3s"],
+        )
+    };
+    let first_port = free_port();
+    let _first = member(first_port);
+    let s = wait_summary(
+        first_port,
+        Duration::from_secs(90),
+        "every transactional record",
+        |s| s["messages_processed"] == values.len(),
+    );
+    assert_eq!(s["rejected"]["payload"], 0, "{s}");
+    assert_quantiles_within_alpha(&s, &values);
+
+    let second_port = free_port();
+    let _second = member(second_port);
+    wait_summary(
+        second_port,
+        Duration::from_secs(90),
+        "a partition for the second member",
+        |s| s["partitions"].as_array().is_some_and(|p| !p.is_empty()),
+    );
+    // Each member now watches the other's partition, whose commit stands
+    // one short of the watermark: both look, and neither restarts.
+    let start = Instant::now();
+    let looked = |port| summary(port, "").is_some_and(|s| s["stall_marker_gaps"].as_u64() >= Some(1));
+    while !(looked(first_port) && looked(second_port)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "both members looked into the other's partition"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for port in [first_port, second_port] {
+        let s = summary(port, "").expect("summary");
+        assert_eq!(s["consumer_restarts"], 0, "no restart over a marker: {s}");
+    }
+    let first = summary(first_port, "").expect("summary");
+    assert_eq!(first["messages_processed"], values.len(), "nothing counted twice");
 }

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod broker;
 pub mod generate;
 pub mod produce;
 pub mod receive;

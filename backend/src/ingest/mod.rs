@@ -8,6 +8,8 @@
 //!   commit, off the poll loop, bounded by `--revoke-timeout`).
 //! - [`stall`]: when to leave and rejoin the group because a partition's
 //!   owner is gone but still in it (`--stall-restart`).
+//! - [`stall_probe`]: whether a record, or only control records, wait past
+//!   a partition's committed offset.
 
 pub mod consumer;
 
@@ -18,6 +20,8 @@ mod otlp;
 pub mod revoke;
 
 pub mod stall;
+
+pub mod stall_probe;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;

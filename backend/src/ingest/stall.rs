@@ -8,6 +8,9 @@
 //! past its committed offset and that offset has not moved for
 //! `--stall-restart`, the member restarts its consumer (leaves the group and
 //! joins as a new member), which makes the coordinator form the group again.
+//! A gap that holds only control records (a transaction's marker) is not a
+//! stall: before restarting, the watchdog reads the partition
+//! ([`super::stall_probe`]) and marks such a gap quiet.
 //! The decision lives here, on times handed in; the polling is in
 //! [`super::consumer`].
 
@@ -38,9 +41,18 @@ pub struct Stalled {
 #[derive(Debug)]
 pub struct StallTracker {
     after: Duration,
-    /// Committed offset last seen and since when it has not moved with
-    /// records waiting.
-    standing: BTreeMap<TopicPartition, (i64, Instant)>,
+    /// Per partition: what was last seen and since when it stood still.
+    standing: BTreeMap<TopicPartition, Standing>,
+}
+
+/// A partition's committed offset standing still behind its high watermark.
+#[derive(Debug, Clone, Copy)]
+struct Standing {
+    committed: i64,
+    since: Instant,
+    /// The high watermark at which a probe found only control records
+    /// (e.g. a transaction's COMMIT marker) between the commit and it.
+    quiet_at: Option<i64>,
 }
 
 impl StallTracker {
@@ -72,17 +84,40 @@ impl StallTracker {
             self.standing.remove(&partition);
             return None;
         }
-        let entry = self.standing.entry(partition.clone()).or_insert((committed, now));
-        if entry.0 != committed {
-            *entry = (committed, now);
+        let fresh = Standing {
+            committed,
+            since: now,
+            quiet_at: None,
+        };
+        let entry = self.standing.entry(partition.clone()).or_insert(fresh);
+        if entry.committed != committed {
+            *entry = fresh;
         }
-        let for_how_long = now.saturating_duration_since(entry.1);
+        match entry.quiet_at {
+            // Only control records wait: not a stall while nothing is added.
+            Some(high) if high == high_watermark => return None,
+            // Records were added after the quiet look: a new clock.
+            Some(_) => *entry = fresh,
+            None => {}
+        }
+        let for_how_long = now.saturating_duration_since(entry.since);
         (for_how_long >= self.after).then_some(Stalled {
             partition,
             committed,
             high_watermark,
             for_how_long,
         })
+    }
+
+    /// Notes that a look into a stalled partition found no record past
+    /// its commit (only control records up to `stalled.high_watermark`):
+    /// it is not reported again until its commit or watermark moves.
+    pub fn quiet(&mut self, stalled: &Stalled) {
+        if let Some(entry) = self.standing.get_mut(&stalled.partition) {
+            if entry.committed == stalled.committed {
+                entry.quiet_at = Some(stalled.high_watermark);
+            }
+        }
     }
 
     /// Forgets everything (after a restart: a new member, new timers).
@@ -154,5 +189,31 @@ mod tests {
         assert_eq!(tracker.observe(t0 + Duration::from_secs(10), p(5), 1, 9), None);
         tracker.reset();
         assert_eq!(tracker.observe(t0 + Duration::from_secs(20), p(4), -1, 7), None);
+    }
+
+    #[test]
+    fn a_gap_of_control_records_is_not_reported_again_until_records_are_added() {
+        let t0 = Instant::now();
+        let secs = |n| t0 + Duration::from_secs(n);
+        let mut tracker = StallTracker::new(Duration::from_secs(10));
+        tracker.observe(t0, p(0), 15, 16);
+        let stalled = tracker.observe(secs(11), p(0), 15, 16).expect("reported once");
+        tracker.quiet(&stalled);
+        assert_eq!(tracker.observe(secs(100), p(0), 15, 16), None);
+        // A record added behind the marker: a new clock, reported again
+        // only after the limit.
+        assert_eq!(tracker.observe(secs(101), p(0), 15, 17), None);
+        assert_eq!(tracker.observe(secs(110), p(0), 15, 17), None);
+        assert!(tracker.observe(secs(112), p(0), 15, 17).is_some());
+        // A quiet mark for an older commit does not silence a newer one.
+        tracker.observe(secs(120), p(1), 30, 40);
+        let old = Stalled {
+            partition: p(1),
+            committed: 29,
+            high_watermark: 40,
+            for_how_long: Duration::from_secs(60),
+        };
+        tracker.quiet(&old);
+        assert!(tracker.observe(secs(131), p(1), 30, 40).is_some());
     }
 }

@@ -158,11 +158,46 @@ impl Tansu {
 
     /// Sends `signal` (`STOP`, `CONT`) to the broker process.
     pub fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .args([format!("-{signal}"), self.proc.0.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill -{signal} the broker");
+        send_signal(&self.proc, signal);
+    }
+}
+
+/// Sends `signal` (`STOP`, `CONT`, `TERM`) to `proc`.
+pub fn send_signal(proc: &Proc, signal: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{signal}"), proc.0.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{signal} {}", proc.0.id());
+}
+
+/// `mss broker`: librdkafka's mock cluster in a process of its own (so it
+/// can be frozen), with the source topic and the sketch log, 4 partitions
+/// each.
+pub struct MockBroker {
+    /// The `mss broker` process.
+    pub proc: Proc,
+    /// `127.0.0.1:PORT`
+    pub brokers: String,
+}
+
+impl MockBroker {
+    /// Starts it and reads the address it prints.
+    pub fn start() -> Self {
+        let mut child = mss()
+            .arg("broker")
+            .stdout(Stdio::piped())
+            .stderr(log_file(&format!("mock-broker-{}", now_ms())))
+            .spawn()
+            .expect("mss broker starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let proc = Proc(child);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("read the broker address");
+        let brokers = line.trim().to_owned();
+        assert!(brokers.starts_with("127.0.0.1:"), "mss broker printed {line:?}");
+        MockBroker { proc, brokers }
     }
 }
 
