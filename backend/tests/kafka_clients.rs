@@ -80,8 +80,8 @@ fn every_codec_headers_null_keys_and_values_from_kafka_python_are_counted_once()
 /// Writes `transactions` committed transactions of 3 records into each
 /// partition of `topic`; returns the values.
 fn write_transactions(brokers: &str, topic: &str, partitions: u32, transactions: u32) -> Vec<f64> {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/kafka_python_control_records.py");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/kafka_python_control_records.py");
     let out = Command::new("python3")
         .arg(script)
         .args([brokers, topic, &partitions.to_string(), &transactions.to_string()])

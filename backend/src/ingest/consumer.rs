@@ -577,43 +577,6 @@ struct StallWatch {
     probe: rdkafka::config::ClientConfig,
 }
 
-/// Whether records (not only control records) wait in `stalled`'s
-/// partition past its commit; a probe that cannot tell answers yes (the
-/// stall stands), logged.
-async fn records_wait(probe: &rdkafka::config::ClientConfig, stalled: &Stalled) -> bool {
-    let (probe, s) = (probe.clone(), stalled.clone());
-    let look = tokio::task::spawn_blocking(move || {
-        super::stall_probe::records_wait(
-            &probe,
-            &s.partition.0,
-            s.partition.1,
-            s.committed,
-            super::stall_probe::PROBE_TIMEOUT,
-        )
-    })
-    .await
-    .map_err(anyhow::Error::from)
-    .and_then(|r| r);
-    match look {
-        Ok(wait) => {
-            if !wait {
-                tracing::info!(
-                    topic = %stalled.partition.0,
-                    partition = stalled.partition.1,
-                    committed = stalled.committed,
-                    high_watermark = stalled.high_watermark,
-                    "only control records (transaction markers) past the committed offset: not a stall"
-                );
-            }
-            wait
-        }
-        Err(e) => {
-            tracing::warn!(topic = %stalled.partition.0, partition = stalled.partition.1, "cannot look into a stalled partition ({e:#}); treating it as stalled");
-            true
-        }
-    }
-}
-
 /// Every [`STALL_CHECK_EVERY`]: the partitions this member does not hold;
 /// sends the first one stalled for `watch.after` with records waiting (see
 /// [`super::stall`]). A broker outage starts the clocks over (an outage is
@@ -670,7 +633,7 @@ fn spawn_stall_watchdog(
                 .filter_map(|(p, committed, high)| tracker.observe(now, p, committed, high))
                 .next();
             if let Some(found) = found {
-                if !records_wait(&probe, &found).await {
+                if !super::stall_probe::stall_stands(&probe, &found).await {
                     tracker.quiet(&found);
                     pipeline.stats.stall_marker_gaps.fetch_add(1, Relaxed);
                     metrics::counter!("mss_stall_marker_gaps_total").increment(1);

@@ -19,8 +19,41 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::stall::Stalled;
+
 /// How long a probe may read before it gives up (and the stall stands).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether `stalled` stands: records (not only control records) wait past
+/// its commit. Runs [`records_wait`] off the runtime; a look that cannot
+/// tell says yes (the stall stands), logged.
+pub async fn stall_stands(probe: &ClientConfig, stalled: &Stalled) -> bool {
+    let (probe, s) = (probe.clone(), stalled.clone());
+    let look = tokio::task::spawn_blocking(move || {
+        records_wait(&probe, &s.partition.0, s.partition.1, s.committed, PROBE_TIMEOUT)
+    })
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|r| r);
+    let (topic, partition) = (&stalled.partition.0, stalled.partition.1);
+    match look {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::info!(
+                %topic,
+                partition,
+                committed = stalled.committed,
+                high_watermark = stalled.high_watermark,
+                "only control records (transaction markers) past the committed offset: not a stall"
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!(%topic, partition, "cannot look into a stalled partition ({e:#}); treating it as stalled");
+            true
+        }
+    }
+}
 
 /// Whether a record (not a control record) waits in `topic`/`partition` at
 /// or after `committed` (`-1`: never committed, read from the start).
