@@ -37,8 +37,20 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 BROKER_PORT=$(free_port); SERVE_PORT=$(free_port); VIEW_PORT=$(free_port)
 BROKERS="127.0.0.1:$BROKER_PORT"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
+# Stop in reverse start order (the broker last).
+cleanup() { for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null || true; done; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# Waits until `check` succeeds, while process $2 lives, for at most 60 s.
+wait_for() {
+  local what=$1 pid=$2 check=$3 log=$4 deadline=$(( $(date +%s) + 60 ))
+  until eval "$check"; do
+    kill -0 "$pid" 2>/dev/null || { echo "waiting for $what: the process died; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "waiting for $what: gave up after 60 s; see $log" >&2; exit 1; }
+    sleep 0.2
+  done
+}
 
 start_tansu() {
   mkdir -p "$OUT/broker"
@@ -48,20 +60,21 @@ start_tansu() {
 }
 case "$BROKER" in
   mock)
+    rm -f "$OUT/broker.addr"
     "$MSS" broker >"$OUT/broker.addr" 2>"$OUT/broker.log" &
     BROKER_PID=$!; PIDS+=("$BROKER_PID")
-    until [ -s "$OUT/broker.addr" ]; do sleep 0.2; done
+    wait_for "the broker's address" "$BROKER_PID" '[ -s "$OUT/broker.addr" ]' "$OUT/broker.log"
     BROKERS=$(head -n 1 "$OUT/broker.addr"); BROKER_PORT=${BROKERS##*:} ;;
   tansu-sqlite) start_tansu "sqlite://tansu.db" ;;
   tansu-memory) start_tansu "memory://tansu/" ;;
   *) echo "SOAK_BROKER must be mock, tansu-sqlite or tansu-memory, not $BROKER" >&2; exit 2 ;;
 esac
-until (exec 3<>"/dev/tcp/127.0.0.1/$BROKER_PORT") 2>/dev/null; do sleep 0.2; done
+wait_for "the broker's port" "$BROKER_PID" '(exec 3<>"/dev/tcp/127.0.0.1/$BROKER_PORT") 2>/dev/null' "$OUT/broker.log"
 RUST_LOG=warn,backend=info "$MSS" serve --brokers "$BROKERS" --synthetic --loop --rate "$RATE" \
   --retention 10m --listen "127.0.0.1:$SERVE_PORT" >"$OUT/serve.log" 2>&1 &
 SERVE_PID=$!; PIDS+=("$SERVE_PID")
 # The view needs the sketch log serve creates.
-until curl -sf "http://127.0.0.1:$SERVE_PORT/readyz" >/dev/null; do sleep 1; done
+wait_for "serve to be ready" "$SERVE_PID" 'curl -sf "http://127.0.0.1:$SERVE_PORT/readyz" >/dev/null' "$OUT/serve.log"
 RUST_LOG=warn,backend=info "$MSS" view --brokers "$BROKERS" --retention 10m \
   --listen "127.0.0.1:$VIEW_PORT" >"$OUT/view.log" 2>&1 &
 VIEW_PID=$!; PIDS+=("$VIEW_PID")
@@ -92,7 +105,8 @@ while [ "$(date +%s)" -lt "$END" ]; do
   echo "$(date +%s),broker,$(rss_kb "$BROKER_PID"),-1,-1,-1,-" >>"$OUT/samples.csv"
   tail -n 3 "$OUT/samples.csv"
 done
-grep -c -E ' ERROR ' "$OUT/serve.log" "$OUT/view.log" || true
+echo "ERROR lines:"; grep -c -E ' ERROR ' "$OUT/serve.log" "$OUT/view.log" || true
+echo "WARN lines:"; grep -c -E ' WARN ' "$OUT/serve.log" "$OUT/view.log" || true
 python3 - "$OUT/samples.csv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))

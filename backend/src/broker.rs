@@ -3,10 +3,11 @@
 //!
 //! The embedded broker is librdkafka's in-process mock cluster: a real
 //! Kafka-protocol broker inside this process, with consumer groups and
-//! commits. Its limits: it lives and dies with the process (nothing is kept),
-//! it is reachable only from this process's own clients, every group join
-//! takes ~3 s, and it keeps only a few MiB per partition, so it is for
-//! consuming while producing (which is what `mss serve` does).
+//! commits, listening on a loopback port (other processes on this host can
+//! use it: `mss broker` hosts one for them). Its limits: it lives and dies
+//! with the process (nothing is kept), every group join takes ~3 s, and it
+//! keeps only a few MiB per partition, so it is for consuming while
+//! producing (which is what `mss serve` does).
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;

@@ -210,11 +210,9 @@ fn a_broker_frozen_mid_replay_recovers_by_itself_and_counts_every_row_once() {
     wait_until("the consumer is ready", Duration::from_secs(60), || {
         http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
     });
-    let mut producer = Proc(
-        produce_command(&broker.brokers, &csv, "3000")
-            .spawn()
-            .expect("producer"),
-    );
+    // Idempotent: a request in flight when the broker froze and retried
+    // after it is not written twice.
+    let mut producer = produce_idempotent(&broker.brokers, &csv, "3000");
     wait_summary(port, Duration::from_secs(60), "a first part counted", |s| {
         s["messages_processed"].as_u64().unwrap_or(0) > 3_000
     });
@@ -231,7 +229,7 @@ fn a_broker_frozen_mid_replay_recovers_by_itself_and_counts_every_row_once() {
     wait_until("mss_broker_up 1", Duration::from_secs(30), || {
         metric(port, "mss_broker_up") == Some(1.0)
     });
-    let status = producer.0.wait().expect("producer exits");
+    let status = wait_exit_within(&mut producer, Duration::from_secs(120));
     assert!(status.success(), "the producer delivered every row: {status}");
     let settled = assert_counted_once(port, good, Duration::from_secs(50));
     assert_quantiles_within_alpha(&settled, &values);

@@ -43,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::revoke::{Release, ReleaseError, RevokeCoordinator, RevokeOutcome};
 use super::stall::{StallTracker, Stalled, TopicPartition};
+use super::stall_probe::{Look, INCONCLUSIVE_LOOKS};
 use super::{Pipeline, SourcePartition};
 use crate::sketch_log::reader::{sketch_partitions_of, ReadBack};
 use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
@@ -573,7 +574,8 @@ struct StallWatch {
     topics: Vec<String>,
     /// `--stall-restart`.
     after: Duration,
-    /// Client settings for the probe of a stalled partition (no group).
+    /// Client settings for the probe of a stalled partition (it never
+    /// joins a group).
     probe: rdkafka::config::ClientConfig,
 }
 
@@ -628,22 +630,44 @@ fn spawn_stall_watchdog(
             };
             last_error = None;
             let now = std::time::Instant::now();
-            let found = partitions
+            // Every partition is observed (each clock kept current), then
+            // the stalled ones looked into.
+            let found: Vec<Stalled> = partitions
                 .into_iter()
                 .filter_map(|(p, committed, high)| tracker.observe(now, p, committed, high))
-                .next();
-            if let Some(found) = found {
-                if !super::stall_probe::stall_stands(&probe, &found).await {
-                    tracker.quiet(&found);
-                    pipeline.stats.stall_marker_gaps.fetch_add(1, Relaxed);
-                    metrics::counter!("mss_stall_marker_gaps_total").increment(1);
-                    continue;
+                .collect();
+            for found in found {
+                if stall_stands(&probe, &found, &mut tracker, &pipeline, &stop).await {
+                    let _ = stalled.send(found).await;
+                    return;
                 }
-                let _ = stalled.send(found).await;
-                return;
             }
         }
     })
+}
+
+/// Whether a stall stands after a look into its partition (see
+/// [`super::stall_probe`]): records waiting → yes; only markers → marked
+/// quiet and counted; newer records → the next tick looks again;
+/// inconclusive → yes only after [`INCONCLUSIVE_LOOKS`] such looks in a row.
+async fn stall_stands(
+    probe: &rdkafka::config::ClientConfig,
+    found: &Stalled,
+    tracker: &mut StallTracker,
+    pipeline: &Pipeline,
+    stop: &CancellationToken,
+) -> bool {
+    match super::stall_probe::look(probe, found, stop).await {
+        Look::RecordsWait => true,
+        Look::OnlyMarkers => {
+            tracker.quiet(found);
+            pipeline.stats.stall_marker_gaps.fetch_add(1, Relaxed);
+            metrics::counter!("mss_stall_marker_gaps_total").increment(1);
+            false
+        }
+        Look::NewerRecords => false,
+        Look::Inconclusive(_) => tracker.inconclusive(found) >= INCONCLUSIVE_LOOKS,
+    }
 }
 
 fn note_offset(pipeline: &Pipeline, partition: SourcePartition, offset: i64) {

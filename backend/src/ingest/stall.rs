@@ -53,6 +53,8 @@ struct Standing {
     /// The high watermark at which a probe found only control records
     /// (e.g. a transaction's COMMIT marker) between the commit and it.
     quiet_at: Option<i64>,
+    /// Looks in a row that could not tell whether records wait.
+    inconclusive: u32,
 }
 
 impl StallTracker {
@@ -88,6 +90,7 @@ impl StallTracker {
             committed,
             since: now,
             quiet_at: None,
+            inconclusive: 0,
         };
         let entry = self.standing.entry(partition.clone()).or_insert(fresh);
         if entry.committed != committed {
@@ -117,6 +120,19 @@ impl StallTracker {
             if entry.committed == stalled.committed {
                 entry.quiet_at = Some(stalled.high_watermark);
             }
+        }
+    }
+
+    /// Notes a look into a stalled partition that could not tell whether
+    /// records wait; returns how many such looks came in a row (for the
+    /// same commit).
+    pub fn inconclusive(&mut self, stalled: &Stalled) -> u32 {
+        match self.standing.get_mut(&stalled.partition) {
+            Some(entry) if entry.committed == stalled.committed => {
+                entry.inconclusive += 1;
+                entry.inconclusive
+            }
+            _ => 0,
         }
     }
 
@@ -205,6 +221,18 @@ mod tests {
         assert_eq!(tracker.observe(secs(101), p(0), 15, 17), None);
         assert_eq!(tracker.observe(secs(110), p(0), 15, 17), None);
         assert!(tracker.observe(secs(112), p(0), 15, 17).is_some());
+        // Inconclusive looks are counted in a row per commit.
+        tracker.observe(secs(200), p(2), 5, 9);
+        let stalled = tracker.observe(secs(211), p(2), 5, 9).expect("stalled");
+        assert_eq!(tracker.inconclusive(&stalled), 1);
+        assert_eq!(tracker.inconclusive(&stalled), 2);
+        tracker.observe(secs(212), p(2), 6, 9);
+        let moved = tracker.observe(secs(223), p(2), 6, 9).expect("stalled again");
+        assert_eq!(
+            tracker.inconclusive(&moved),
+            1,
+            "a new commit starts the count over"
+        );
         // A quiet mark for an older commit does not silence a newer one.
         tracker.observe(secs(120), p(1), 30, 40);
         let old = Stalled {

@@ -10,7 +10,7 @@ EndTxn; librdkafka's mock cluster's EndTxn writes none), while Tansu does
 store and serve a control batch it is given. Standard library plus
 kafka-python's record-batch builder (its CRC32C and varints).
 
-Usage: kafka_control_records.py HOST:PORT TOPIC PARTITIONS TRANSACTIONS
+Usage: kafka_python_control_records.py HOST:PORT TOPIC PARTITIONS TRANSACTIONS
 Prints one JSON line: {"good": N, "markers": M, "values": [...]}."""
 import json
 import socket

@@ -171,6 +171,22 @@ pub fn send_signal(proc: &Proc, signal: &str) {
     assert!(ok, "kill -{signal} {}", proc.0.id());
 }
 
+/// Waits for `proc` to exit, at most `timeout` (then the test fails).
+pub fn wait_exit_within(proc: &mut Proc, timeout: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = proc.0.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "process {} still running after {timeout:?}",
+            proc.0.id()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `mss broker`: librdkafka's mock cluster in a process of its own (so it
 /// can be frozen), with the source topic and the sketch log, 4 partitions
 /// each.
