@@ -37,8 +37,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 BROKER_PORT=$(free_port); SERVE_PORT=$(free_port); VIEW_PORT=$(free_port)
 BROKERS="127.0.0.1:$BROKER_PORT"
 PIDS=()
-# Stop in reverse start order (the broker last).
-cleanup() { for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null || true; done; }
+# Stop in reverse start order, each one gone (or 30 s) before the next, so
+# serve and view flush their last windows to a broker that still answers.
+cleanup() {
+  local i n
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do
+    kill "${PIDS[$i]}" 2>/dev/null || continue
+    for ((n=0; n<150; n++)); do kill -0 "${PIDS[$i]}" 2>/dev/null || break; sleep 0.2; done
+  done
+}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
