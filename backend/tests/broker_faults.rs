@@ -63,6 +63,41 @@ fn wait_until(what: &str, timeout: Duration, check: impl Fn() -> bool) {
     }
 }
 
+/// `mss consume` in `group` on `brokers` with the tests' session timeout,
+/// once its `/readyz` says 200.
+fn ready_consumer(brokers: &str, group: &str, port: u16) -> Proc {
+    let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
+    let consumer = spawn_consumer(brokers, group, port, &["--librdkafka", &session]);
+    wait_until("the consumer is ready", Duration::from_secs(60), || {
+        http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    consumer
+}
+
+/// Freezes the broker (`signal("STOP")`) for 20 s and resumes it: while
+/// frozen, `mss_broker_up` must turn 0 and `/readyz` answer 503 naming
+/// `brokers`; after, `mss_broker_up` must be 1 again. Returns the records
+/// counted while the broker was frozen.
+fn freeze_for_20s(port: u16, brokers: &str, signal: impl Fn(&str)) -> u64 {
+    signal("STOP");
+    let frozen = Instant::now();
+    wait_until("mss_broker_up 0", Duration::from_secs(19), || {
+        metric(port, "mss_broker_up") == Some(0.0)
+    });
+    let (status, body) = http_get(port, "/readyz").expect("readyz answers while the broker is frozen");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains(brokers), "/readyz names the broker: {body}");
+    let during = summary(port, "").expect("summary")["messages_processed"]
+        .as_u64()
+        .unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(20).saturating_sub(frozen.elapsed()));
+    signal("CONT");
+    wait_until("mss_broker_up 1", Duration::from_secs(30), || {
+        metric(port, "mss_broker_up") == Some(1.0)
+    });
+    during
+}
+
 #[test]
 fn a_broker_frozen_mid_replay_is_reported_while_frozen_and_up_again_after() {
     let tansu = Tansu::start();
@@ -76,11 +111,7 @@ fn a_broker_frozen_mid_replay_is_reported_while_frozen_and_up_again_after() {
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 30_000, 5);
     let port = free_port();
-    let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
-    let _consumer = spawn_consumer(&tansu.brokers, "faults", port, &["--librdkafka", &session]);
-    wait_until("the consumer is ready", Duration::from_secs(60), || {
-        http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
-    });
+    let _consumer = ready_consumer(&tansu.brokers, "faults", port);
     let _producer = Proc(
         produce_command(&tansu.brokers, &csv, "3000")
             .spawn()
@@ -89,22 +120,7 @@ fn a_broker_frozen_mid_replay_is_reported_while_frozen_and_up_again_after() {
     wait_summary(port, Duration::from_secs(60), "a first part counted", |s| {
         s["messages_processed"].as_u64().unwrap_or(0) > 3_000
     });
-    tansu.signal("STOP");
-    let frozen = Instant::now();
-    wait_until("mss_broker_up 0", Duration::from_secs(19), || {
-        metric(port, "mss_broker_up") == Some(0.0)
-    });
-    let (status, body) = http_get(port, "/readyz").expect("readyz answers while the broker is frozen");
-    assert_eq!(status, 503, "{body}");
-    assert!(body.contains(&tansu.brokers), "/readyz names the broker: {body}");
-    let before = summary(port, "").expect("summary")["messages_processed"]
-        .as_u64()
-        .unwrap_or(0);
-    std::thread::sleep(Duration::from_secs(20).saturating_sub(frozen.elapsed()));
-    tansu.signal("CONT");
-    wait_until("mss_broker_up 1", Duration::from_secs(30), || {
-        metric(port, "mss_broker_up") == Some(1.0)
-    });
+    let before = freeze_for_20s(port, &tansu.brokers, |s| tansu.signal(s));
     // The outage is over; what is still awaited (the group's assignment)
     // is said, never a silent 200 with nothing consumed.
     wait_until("/readyz without the outage", Duration::from_secs(30), || {
@@ -160,11 +176,7 @@ fn a_broker_killed_and_restarted_mid_replay_loses_nothing_and_counts_nothing_twi
     let (values, _) = write_csv(&csv, 20_000, 11);
     let good = values.len() as u64;
     let port = free_port();
-    let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
-    let _consumer = spawn_consumer(&tansu.brokers, "restart", port, &["--librdkafka", &session]);
-    wait_until("the consumer is ready", Duration::from_secs(60), || {
-        http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
-    });
+    let _consumer = ready_consumer(&tansu.brokers, "restart", port);
     let mut producer = produce_idempotent(&tansu.brokers, &csv, "2000");
     wait_summary(port, Duration::from_secs(60), "a first part counted", |s| {
         s["messages_processed"].as_u64().unwrap_or(0) > 3_000
@@ -203,32 +215,16 @@ fn a_broker_frozen_mid_replay_recovers_by_itself_and_counts_every_row_once() {
     let (values, _) = write_csv(&csv, 30_000, 23);
     let good = values.len() as u64;
     let port = free_port();
-    let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
     // No --stall-restart help: the default (60 s) is longer than the
     // recovery this test waits for.
-    let _consumer = spawn_consumer(&broker.brokers, "freeze", port, &["--librdkafka", &session]);
-    wait_until("the consumer is ready", Duration::from_secs(60), || {
-        http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
-    });
+    let _consumer = ready_consumer(&broker.brokers, "freeze", port);
     // Idempotent: a request in flight when the broker froze and retried
     // after it is not written twice.
     let mut producer = produce_idempotent(&broker.brokers, &csv, "3000");
     wait_summary(port, Duration::from_secs(60), "a first part counted", |s| {
         s["messages_processed"].as_u64().unwrap_or(0) > 3_000
     });
-    send_signal(&broker.proc, "STOP");
-    let frozen = Instant::now();
-    wait_until("mss_broker_up 0", Duration::from_secs(19), || {
-        metric(port, "mss_broker_up") == Some(0.0)
-    });
-    let (status, body) = http_get(port, "/readyz").expect("readyz answers while the broker is frozen");
-    assert_eq!(status, 503, "{body}");
-    assert!(body.contains(&broker.brokers), "/readyz names the broker: {body}");
-    std::thread::sleep(Duration::from_secs(20).saturating_sub(frozen.elapsed()));
-    send_signal(&broker.proc, "CONT");
-    wait_until("mss_broker_up 1", Duration::from_secs(30), || {
-        metric(port, "mss_broker_up") == Some(1.0)
-    });
+    freeze_for_20s(port, &broker.brokers, |s| send_signal(&broker.proc, s));
     let status = wait_exit_within(&mut producer, Duration::from_secs(120));
     assert!(status.success(), "the producer delivered every row: {status}");
     let settled = assert_counted_once(port, good, Duration::from_secs(50));
