@@ -261,12 +261,22 @@ fn good_point(count_a: u64) -> String {
     )
 }
 
-fn refused_total(port: u16, reason: &str) -> u64 {
+/// The sum of `metric{label="value"}` on the receiver's `/metrics`.
+fn counter(port: u16, metric: &str, label: &str, value: &str) -> u64 {
     let (_, text) = http_get(port, "/metrics").expect("metrics");
+    let wanted = format!("{label}=\"{value}\"");
     text.lines()
-        .filter(|l| l.starts_with("mss_otlp_refused_total") && l.contains(&format!("reason=\"{reason}\"")))
+        .filter(|l| l.starts_with(metric) && l.contains(&wanted))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
+}
+
+fn refused_total(port: u16, reason: &str) -> u64 {
+    counter(port, "mss_otlp_refused_total", "reason", reason)
+}
+
+fn refused_requests(port: u16, status: &str) -> u64 {
+    counter(port, "mss_otlp_refused_requests_total", "status", status)
 }
 
 #[test]
@@ -320,6 +330,24 @@ fn bad_bodies_get_their_status_and_a_counter_and_the_receiver_keeps_serving() {
         &bomb,
     );
     assert_eq!(status, 413, "gzip bomb");
+    // One byte past --otlp-max-body (4 MiB) on the wire: 413 with a
+    // google.rpc.Status, counted like every refused request. (The server has
+    // read every byte when it refuses, so its close cannot reset the answer.)
+    let refused_413 = refused_requests(otlp, "413");
+    let (status, head, answer) = post(otlp, "/v1/metrics", &json, &vec![b' '; (4 << 20) + 1]);
+    assert_eq!(status, 413, "{head}");
+    let answer: serde_json::Value = serde_json::from_slice(&answer).expect("a JSON google.rpc.Status");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--otlp-max-body")),
+        "{answer}"
+    );
+    assert_eq!(
+        refused_requests(otlp, "413"),
+        refused_413 + 1,
+        "the wire 413 is counted"
+    );
     // NaN bounds and counts that do not add up: 200 with partial_success.
     let now = now_ms() as u64 * 1_000_000;
     let nan = format!(

@@ -4,7 +4,9 @@
 //!   `application/json` (OTLP's JSON mapping); `Content-Encoding: gzip`
 //!   or none. Another content type or encoding: 415.
 //! - Size: past `--otlp-max-body` (default 4 MiB) bytes on the wire or after
-//!   inflating (counted while inflating, so a gzip bomb stops there): 413.
+//!   inflating (counted while inflating, so a gzip bomb stops there): 413
+//!   with a `google.rpc.Status`, counted in
+//!   `mss_otlp_refused_requests_total{status="413"}` like every refusal.
 //! - Undecodable body: 400 with a `google.rpc.Status` naming the error.
 //! - Points the receiver refuses (Gauge, Sum, Summary: `unsupported_point`;
 //!   a bad metric name `bad_metric`, a unit that is not printable ASCII of ≤ 32 bytes
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -108,10 +111,18 @@ impl Refusal {
 }
 
 /// The handler.
-pub async fn export(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn export(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let kind = match body_kind(&headers) {
         Ok(k) => k,
         Err(r) => return refused(Body::Json, r),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return refused(kind, unread_body(&rejection, receiver.max_body)),
     };
     match accept(&receiver, &headers, kind, &body).await {
         Ok(response) => encoded(kind, StatusCode::OK, &response, None),
@@ -161,6 +172,19 @@ fn body_kind(headers: &HeaderMap) -> Result<Body, Refusal> {
             ))
         }
     }
+}
+
+/// Why the body could not be read: past `--otlp-max-body` on the wire
+/// (413), or cut off by the client. Counted by status, like every refusal.
+fn unread_body(rejection: &BytesRejection, max: usize) -> Refusal {
+    let status = rejection.status();
+    metrics::counter!("mss_otlp_refused_requests_total", "status" => status.as_str().to_owned()).increment(1);
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("body larger than --otlp-max-body ({max} bytes)")
+    } else {
+        format!("body could not be read: {}", rejection.body_text())
+    };
+    Refusal::new(status, message)
 }
 
 /// The body, inflated when gzip-encoded, never past `max` bytes.
@@ -560,8 +584,10 @@ fn refusal_of(
     }
     let open = req.uri().path() == "/healthz";
     let given = crate::serve::access::bearer_token(req.headers());
+    let matches =
+        |t: &str| given.is_some_and(|g| crate::serve::access::same_secret(g.as_bytes(), t.as_bytes()));
     match token {
-        Some(t) if !open && given != Some(t) => Some((
+        Some(t) if !open && !matches(t) => Some((
             StatusCode::UNAUTHORIZED,
             "Authorization: Bearer <--auth-token> required",
         )),
@@ -587,6 +613,52 @@ fn host_is_local(headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
     use crate::ingest::{IngestConfig, Pipeline};
+
+    fn request(path: &str, host: &str, bearer: Option<&str>) -> axum::extract::Request {
+        let mut builder = axum::http::Request::builder()
+            .uri(path)
+            .header(header::HOST, host);
+        if let Some(token) = bearer {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        builder.body(axum::body::Body::empty()).expect("request")
+    }
+
+    #[test]
+    fn with_a_token_only_the_same_bearer_token_reaches_export_and_metrics() {
+        let listen: std::net::SocketAddr = "127.0.0.1:4318".parse().expect("addr");
+        let status = |path: &str, bearer: Option<&str>| {
+            refusal_of(&request(path, "127.0.0.1:4318", bearer), listen, Some("s3cret")).map(|r| r.0)
+        };
+        for path in ["/v1/metrics", "/metrics"] {
+            assert_eq!(status(path, Some("s3cret")), None, "{path}");
+            for wrong in [None, Some("s3creT"), Some("s3cre"), Some("s3cret!"), Some("")] {
+                assert_eq!(
+                    status(path, wrong),
+                    Some(StatusCode::UNAUTHORIZED),
+                    "{path} {wrong:?}"
+                );
+            }
+        }
+        assert_eq!(status("/healthz", None), None, "/healthz needs no token");
+        let open = refusal_of(&request("/v1/metrics", "localhost:4318", None), listen, None);
+        assert_eq!(open, None, "no token configured: none needed");
+    }
+
+    #[test]
+    fn a_foreign_host_on_a_loopback_listener_is_refused_before_the_token() {
+        let listen: std::net::SocketAddr = "127.0.0.1:4318".parse().expect("addr");
+        let rebound = request("/v1/metrics", "rebind.example:4318", Some("s3cret"));
+        let refusal = refusal_of(&rebound, listen, Some("s3cret")).map(|r| r.0);
+        assert_eq!(refusal, Some(StatusCode::FORBIDDEN));
+        let exposed: std::net::SocketAddr = "0.0.0.0:4318".parse().expect("addr");
+        let remote = request("/v1/metrics", "collector.example:4318", Some("s3cret"));
+        assert_eq!(
+            refusal_of(&remote, exposed, Some("s3cret")),
+            None,
+            "not loopback: Host not checked"
+        );
+    }
 
     #[test]
     fn the_embedded_gate_counts_unconsumed_bytes_per_partition() {

@@ -149,7 +149,7 @@ fn host_name(value: &str) -> String {
 }
 
 /// Equal without an early exit on the first differing byte.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
