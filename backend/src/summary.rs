@@ -6,7 +6,8 @@
 //!  "current":{"block_id":"blk_..","latency":F},"quantiles":{"0.5":F,"0.95":F,"0.99":F},
 //!  "rejected":{"csv":N,"payload":N},"rejected_by_reason":{"csv":{..},"payload":{..}},
 //!  "produced":N,"windows_closed":N,
-//!  "partitions":[{"partition":0,"offset":N,"lag":N,"committed":N,"start_offset":N}]}
+//!  "partitions":[{"partition":0,"offset":N,"lag":N,"committed":N,"start_offset":N}],
+//!  "assigned":[{"topic":"latency-metrics","partition":0}]}
 //! ```
 //! `quantiles` merges every partition and every retained window (plus the
 //! open ones) of the chosen sketch; never an average of percentiles.
@@ -54,6 +55,15 @@ pub struct PartitionSummary {
     pub committed: i64,
     /// First offset this process consumed here: where it resumed (−1 if none).
     pub start_offset: i64,
+}
+
+/// A partition this process holds in its consumer group right now.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AssignedPartition {
+    /// Source topic.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
 }
 
 /// The summary document.
@@ -111,6 +121,9 @@ pub struct Summary {
     pub stall_marker_gaps: u64,
     /// Positions of the partitions this process has consumed.
     pub partitions: Vec<PartitionSummary>,
+    /// The partitions assigned to this process now (empty between a revoke
+    /// and the next assignment, and in `mss view`).
+    pub assigned: Vec<AssignedPartition>,
     /// Why the quantiles are missing, if they are (e.g. solver failure).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantile_error: Option<String>,
@@ -201,6 +214,14 @@ pub fn build(
         consumer_restarts: stats.consumer_restarts.load(Relaxed),
         stall_marker_gaps: stats.stall_marker_gaps.load(Relaxed),
         partitions,
+        assigned: pipeline
+            .assigned()
+            .into_iter()
+            .map(|(source, _)| AssignedPartition {
+                topic: pipeline.topic_name(source.topic),
+                partition: source.partition,
+            })
+            .collect(),
         quantile_error,
     }
 }
