@@ -51,7 +51,8 @@ pub struct PartitionSummary {
     pub offset: i64,
     /// Records in the partition not consumed yet (from the high watermark).
     pub lag: i64,
-    /// Next offset committed by this process (−1 if none yet).
+    /// Next offset this process committed (−1 if none yet); an async commit
+    /// counts once sent, and the broker may not hold it yet.
     pub committed: i64,
     /// First offset this process consumed here: where it resumed (−1 if none).
     pub start_offset: i64,
