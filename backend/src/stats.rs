@@ -56,6 +56,8 @@ pub struct Stats {
     /// First cumulative points of a stream with an old start: kept as the
     /// baseline only (see `otlp::temporality`).
     pub otlp_baseline_only: AtomicU64,
+    /// What a view's sketch-log reader ignored or flagged.
+    pub sketch_log: SketchLogCounts,
     /// Rejected CSV rows by reason.
     rejected_csv: [AtomicU64; RejectReason::ALL.len()],
     /// Rejected payloads by reason.
@@ -83,6 +85,7 @@ impl Default for Stats {
             otlp_points: AtomicU64::new(0),
             otlp_duplicates: AtomicU64::new(0),
             otlp_baseline_only: AtomicU64::new(0),
+            sketch_log: SketchLogCounts::default(),
             rejected_csv: Default::default(),
             rejected_payload: Default::default(),
             samples: Mutex::new(Vec::new()),
@@ -183,6 +186,47 @@ impl Stats {
         match (samples.first(), samples.last()) {
             (Some(&(t0, m0)), Some(&(t1, m1))) if t1 > t0 => (m1 - m0) as f64 / (t1 - t0),
             _ => 0.0,
+        }
+    }
+}
+
+/// What a view's sketch-log reader ignored or flagged (see
+/// [`crate::sketch_log::assembler`]); also on `/metrics` as
+/// `mss_sketch_log_cuts_total{outcome}`.
+#[derive(Debug, Default)]
+pub struct SketchLogCounts {
+    incomplete_cuts: AtomicU64,
+    duplicate_chunks: AtomicU64,
+    stale_cuts: AtomicU64,
+    overlapping_cuts: AtomicU64,
+    malformed_chunks: AtomicU64,
+}
+
+impl SketchLogCounts {
+    /// Takes the assembler's running totals.
+    pub fn record(&self, counts: crate::sketch_log::assembler::AssemblyCounts) {
+        let fields = [
+            (&self.incomplete_cuts, counts.incomplete_cuts, "incomplete"),
+            (&self.duplicate_chunks, counts.duplicate_chunks, "duplicate_chunk"),
+            (&self.stale_cuts, counts.stale_cuts, "stale"),
+            (&self.overlapping_cuts, counts.overlapping_cuts, "overlapping"),
+            (&self.malformed_chunks, counts.malformed_chunks, "malformed_chunk"),
+        ];
+        for (field, value, outcome) in fields {
+            if field.swap(value, Relaxed) != value {
+                metrics::counter!("mss_sketch_log_cuts_total", "outcome" => outcome).absolute(value);
+            }
+        }
+    }
+
+    /// The totals, as the assembler counted them.
+    pub fn get(&self) -> crate::sketch_log::assembler::AssemblyCounts {
+        crate::sketch_log::assembler::AssemblyCounts {
+            incomplete_cuts: self.incomplete_cuts.load(Relaxed),
+            duplicate_chunks: self.duplicate_chunks.load(Relaxed),
+            stale_cuts: self.stale_cuts.load(Relaxed),
+            overlapping_cuts: self.overlapping_cuts.load(Relaxed),
+            malformed_chunks: self.malformed_chunks.load(Relaxed),
         }
     }
 }

@@ -120,6 +120,10 @@ pub struct Summary {
     /// Apparent stalls whose gap held only control records (transaction
     /// markers): not acted on.
     pub stall_marker_gaps: u64,
+    /// What a view's sketch-log reader ignored or flagged: incomplete
+    /// cuts, duplicate chunks, stale cuts, overlapping cuts (records two
+    /// owners counted), malformed chunks. Zero outside `mss view`.
+    pub sketch_log: crate::sketch_log::assembler::AssemblyCounts,
     /// Positions of the partitions this process has consumed.
     pub partitions: Vec<PartitionSummary>,
     /// The partitions assigned to this process now (empty between a revoke
@@ -214,6 +218,7 @@ pub fn build(
         revoke_commit_failures: stats.revoke_commit_failures.load(Relaxed),
         consumer_restarts: stats.consumer_restarts.load(Relaxed),
         stall_marker_gaps: stats.stall_marker_gaps.load(Relaxed),
+        sketch_log: stats.sketch_log.get(),
         partitions,
         assigned: pipeline
             .assigned()

@@ -148,18 +148,36 @@ fn members_joining_and_leaving_every_two_seconds_count_every_record_once() {
     }
 
     producer.finish();
-    let s = wait_summary(
-        view_port,
-        Duration::from_secs(120),
-        "the view to count every good row",
-        |s| processed(s) >= good,
-    );
+    let counted = std::panic::catch_unwind(|| {
+        wait_summary(
+            view_port,
+            Duration::from_secs(120),
+            "the view to count every good row",
+            |s| processed(s) >= good,
+        )
+    });
+    let s = counted.unwrap_or_else(|failure| {
+        eprintln!("the anchor's summary: {:?}", summary(anchor_port, ""));
+        print_child_warnings(300);
+        std::panic::resume_unwind(failure)
+    });
     assert_eq!(processed(&s), good, "nothing counted twice: {s}");
     // Late duplicates would arrive after the count was first reached.
     std::thread::sleep(Duration::from_secs(2));
     let settled = summary(view_port, "").expect("view summary");
     assert_eq!(processed(&settled), good, "still nothing counted twice");
     assert_eq!(settled["data_points"].as_i64(), Some(good));
+    // No two owners counted the same records, and no cut was left half-written.
+    assert_eq!(
+        settled["sketch_log"]["overlapping_cuts"].as_u64(),
+        Some(0),
+        "{settled}"
+    );
+    assert_eq!(
+        settled["sketch_log"]["incomplete_cuts"].as_u64(),
+        Some(0),
+        "{settled}"
+    );
     assert_quantiles_within_alpha(&settled, &values);
     refused += assert_committed_in_time(anchor_port);
     eprintln!("storm: {refused} commits refused mid-rebalance after the cuts were published");

@@ -89,7 +89,9 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                         positions.insert(partition, offset + 1);
                         match chunk {
                             SketchRecord::Ours(Ok(chunk)) => {
-                                if let Some(cut) = assembler.push(chunk) {
+                                let cut = assembler.push(chunk);
+                                pipeline.stats.sketch_log.record(assembler.counts());
+                                if let Some(cut) = cut {
                                     // Windows older than the retention (a broker may
                                     // start us a little early) are not history any more.
                                     windows += pipeline.restore_cut(cut, pipeline.now_ms() - retention_ms);

@@ -24,8 +24,8 @@
 //! 2. when a partition is assigned, the owner reads that partition's recent
 //!    cuts back ([`last_published_offsets`]) and skips every record at or
 //!    below the highest `through_offset` of a *complete* cut (all chunks
-//!    present); a view likewise serves only complete cuts
-//!    ([`reader::CutAssembler`]).
+//!    present); a view likewise serves only complete cuts, each once
+//!    ([`assembler::CutAssembler`], which also tells what it ignored).
 //!
 //! A crash between two cuts loses nothing: the records after the last cut
 //! are in no published snapshot and are consumed again by the next owner. A
@@ -41,6 +41,7 @@
 //! path free of transaction coordination; the cost is reading back the
 //! recent cuts of a partition on assignment (`--sketch-lookback`, default 1 h).
 
+pub mod assembler;
 pub mod publisher;
 pub mod reader;
 pub mod record;

@@ -12,57 +12,8 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use shared::series::SeriesKey;
 
+pub use super::assembler::CutAssembler;
 use super::record::{LogCut, LogDecodeError};
-
-/// Collects the chunks of each source partition's cuts and hands out only
-/// complete cuts. A cut left incomplete (its writer died mid-cut) is
-/// dropped when the partition's next cut starts: its records are consumed
-/// again by the next owner and published in a later cut.
-#[derive(Debug, Default)]
-pub struct CutAssembler {
-    pending: BTreeMap<(String, i32), Vec<LogCut>>,
-    dropped: u64,
-}
-
-impl CutAssembler {
-    /// Adds a chunk; returns the chunks of its cut once complete.
-    pub fn push(&mut self, chunk: LogCut) -> Option<Vec<LogCut>> {
-        let key = (chunk.source_topic.clone(), chunk.partition);
-        let pending = self.pending.entry(key.clone()).or_default();
-        let continues = pending.last().is_some_and(|last| {
-            last.through_offset == chunk.through_offset
-                && last.chunk + 1 == chunk.chunk
-                && last.chunks == chunk.chunks
-        });
-        if !continues && !pending.is_empty() {
-            self.dropped += 1;
-            tracing::warn!(
-                topic = %key.0,
-                partition = key.1,
-                through = pending[0].through_offset,
-                "an incomplete cut in the sketch log (its writer stopped mid-cut): ignored"
-            );
-            pending.clear();
-        }
-        if chunk.chunk != 0 && pending.is_empty() {
-            // The middle of a cut whose start is gone (before the lookback).
-            self.dropped += 1;
-            return None;
-        }
-        let last = chunk.is_last_chunk();
-        pending.push(chunk);
-        if last {
-            self.pending.remove(&key)
-        } else {
-            None
-        }
-    }
-
-    /// Incomplete cuts dropped so far.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
-}
 
 /// Decodes one sketch-log record (`legacy_series`: the series of v1 records).
 pub fn decode(
@@ -338,38 +289,4 @@ pub enum SketchRecord {
     Ours(Result<LogCut, LogDecodeError>),
     /// A record of another source topic (named), ignored.
     OtherSource(String),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunk(partition: i32, through: i64, chunk: u32, chunks: u32) -> LogCut {
-        LogCut {
-            source_topic: "t".into(),
-            partition,
-            through_offset: through,
-            chunk,
-            chunks,
-            baselines: Vec::new(),
-            units: Vec::new(),
-            series: Vec::new(),
-            windows: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn only_complete_cuts_come_out_and_an_abandoned_one_is_dropped() {
-        let mut a = CutAssembler::default();
-        assert_eq!(a.push(chunk(0, 10, 0, 1)).map(|c| c.len()), Some(1));
-        assert!(a.push(chunk(0, 20, 0, 2)).is_none(), "waits for chunk 1");
-        assert!(a.push(chunk(1, 5, 0, 1)).is_some(), "partitions are apart");
-        // The writer died after chunk 0 of cut 20; the next owner's cut 15 follows.
-        assert_eq!(a.push(chunk(0, 15, 0, 1)).map(|c| c[0].through_offset), Some(15));
-        assert_eq!(a.dropped(), 1);
-        assert!(a.push(chunk(0, 30, 1, 2)).is_none(), "a cut without its start");
-        assert_eq!(a.dropped(), 2);
-        assert!(a.push(chunk(0, 40, 0, 2)).is_none());
-        assert_eq!(a.push(chunk(0, 40, 1, 2)).map(|c| c.len()), Some(2));
-    }
 }

@@ -49,7 +49,30 @@ pub fn log_file(name: &str) -> std::fs::File {
     std::fs::File::create(&path).expect("log file")
 }
 
-/// A free loopback port (bound, then released).
+/// Prints the warnings and errors of every child log of this test
+/// process (`log_file`), at most `max` lines: a failure on a CI machine,
+/// whose temp dir is gone afterwards, then still shows what the processes said.
+pub fn print_child_warnings(max: usize) {
+    let dir = std::env::temp_dir().join(format!("mss-logs-{}", std::process::id()));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut printed = 0;
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let name = entry.file_name();
+        for line in text.lines() {
+            let notable = (line.contains("WARN") || line.contains("ERROR")) && !line.contains("CONFWARN");
+            if notable && printed < max {
+                eprintln!("{}: {line}", name.to_string_lossy());
+                printed += 1;
+            }
+        }
+    }
+}
+
 /// The wall clock, Unix epoch ms.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
