@@ -19,6 +19,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::RDKafkaErrorCode;
+pub use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 /// Default source topic (`--topic`).
 pub const DEFAULT_TOPIC: &str = "latency-metrics";
@@ -49,15 +50,21 @@ pub fn client_config(
 /// A mock cluster running on its own thread (it cannot move between threads).
 pub struct EmbeddedBroker {
     bootstrap: String,
-    stop: Option<mpsc::Sender<()>>,
+    commands: Option<mpsc::Sender<BrokerCommand>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the thread that owns the mock cluster is asked to do.
+enum BrokerCommand {
+    /// Answer the next requests of this kind with these errors, one each.
+    FailRequests(RDKafkaApiKey, Vec<RDKafkaRespErr>),
 }
 
 impl EmbeddedBroker {
     /// Starts a one-broker mock cluster with `topics` (name, partitions).
     pub fn start(topics: &[(String, i32)]) -> anyhow::Result<Self> {
         let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<String>>();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (commands_tx, commands_rx) = mpsc::channel::<BrokerCommand>();
         let topics = topics.to_vec();
         let thread = std::thread::Builder::new()
             .name("embedded-kafka".into())
@@ -76,8 +83,12 @@ impl EmbeddedBroker {
                     }
                 }
                 let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
-                // Keep the cluster alive until told to stop (or the owner is gone).
-                let _ = stop_rx.recv();
+                // Keep the cluster alive until the owner is gone.
+                while let Ok(command) = commands_rx.recv() {
+                    match command {
+                        BrokerCommand::FailRequests(api, errors) => cluster.request_errors(api, &errors),
+                    }
+                }
             })
             .context("spawning the embedded broker thread")?;
         let bootstrap = ready_rx
@@ -85,7 +96,7 @@ impl EmbeddedBroker {
             .map_err(|_| anyhow!("the embedded broker thread died"))??;
         Ok(Self {
             bootstrap,
-            stop: Some(stop_tx),
+            commands: Some(commands_tx),
             thread: Some(thread),
         })
     }
@@ -94,11 +105,21 @@ impl EmbeddedBroker {
     pub fn bootstrap(&self) -> &str {
         &self.bootstrap
     }
+
+    /// Fault injection (tests): the next `errors.len()` requests of kind
+    /// `api` are answered with these errors, in order.
+    pub fn fail_requests(&self, api: RDKafkaApiKey, errors: Vec<RDKafkaRespErr>) -> anyhow::Result<()> {
+        self.commands
+            .as_ref()
+            .context("the embedded broker is stopping")?
+            .send(BrokerCommand::FailRequests(api, errors))
+            .map_err(|_| anyhow!("the embedded broker thread is gone"))
+    }
 }
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        drop(self.commands.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

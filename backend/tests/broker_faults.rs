@@ -242,3 +242,45 @@ fn a_broker_frozen_mid_replay_recovers_by_itself_and_counts_every_row_once() {
     assert_eq!(settled["delivery"].as_str(), Some(claim), "{settled}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Commits the broker refuses are counted and logged, and the offsets are
+/// committed again on the next tick: the mock cluster (in this process)
+/// answers the member's next three OffsetCommit requests with an error.
+#[test]
+fn commits_the_broker_refuses_are_counted_and_committed_again() {
+    use backend::broker::{EmbeddedBroker, RDKafkaApiKey, RDKafkaRespErr};
+    let broker = EmbeddedBroker::start(&[
+        ("latency-metrics".to_owned(), 4),
+        ("latency-sketches".to_owned(), 4),
+    ])
+    .expect("the mock cluster starts");
+    let brokers = broker.bootstrap().to_owned();
+    let dir = temp_dir("refused-commits");
+    let csv = dir.join("events.csv");
+    let (values, _) = write_csv(&csv, 2_000, 17);
+    let good = values.len() as u64;
+    let port = free_port();
+    let _consumer = ready_consumer(&brokers, "refused", port);
+    let refusal = RDKafkaRespErr::RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE;
+    broker
+        .fail_requests(RDKafkaApiKey::OffsetCommit, vec![refusal; 3])
+        .expect("errors injected");
+    spawn_producer(&brokers, &csv, None).finish();
+
+    let committed_to_the_end = |s: &serde_json::Value| {
+        let parts = s["partitions"].as_array().cloned().unwrap_or_default();
+        parts.len() == 4
+            && parts
+                .iter()
+                .all(|p| p["committed"].as_i64() == p["offset"].as_i64().map(|o| o + 1))
+    };
+    let s = wait_summary(
+        port,
+        Duration::from_secs(60),
+        "every row counted and committed",
+        |s| s["messages_processed"].as_u64() == Some(good) && committed_to_the_end(s),
+    );
+    assert_eq!(s["commit_failures"].as_u64(), Some(3), "{s}");
+    assert_eq!(metric(port, "mss_commit_failures_total"), Some(3.0));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -16,6 +16,7 @@ pub mod consumer;
 pub mod latency_probe;
 
 mod otlp;
+mod periodic_commit;
 
 pub mod revoke;
 
@@ -173,6 +174,9 @@ pub struct PartitionPosition {
     pub committed: Option<i64>,
     /// First offset this process consumed (where it resumed).
     pub start: Option<i64>,
+    /// Records at or below this offset were counted before this process
+    /// took the partition (read back from the sketch log).
+    pub counted_before: Option<i64>,
 }
 
 impl PartitionPosition {
@@ -184,8 +188,8 @@ impl PartitionPosition {
     /// Records in the partition not consumed yet (0 until the high
     /// watermark is known).
     pub fn lag(&self) -> i64 {
-        self.high_watermark
-            .map_or(0, |h| (h - self.offset_or_none() - 1).max(0))
+        let done = self.offset_or_none().max(self.counted_before.unwrap_or(-1));
+        self.high_watermark.map_or(0, |h| (h - done - 1).max(0))
     }
 }
 
@@ -795,6 +799,9 @@ impl Pipeline {
     /// Records of `partition` at or below `offset` are already in a
     /// published cut: never count them again (exactly-once resumption).
     pub fn skip_through(&self, partition: SourcePartition, offset: i64) {
+        self.update_position(partition, |pos| {
+            pos.counted_before = Some(pos.counted_before.map_or(offset, |o| o.max(offset)));
+        });
         match self.counted_through.lock() {
             Ok(mut counted) => {
                 let e = counted.entry(partition).or_insert(offset);
@@ -1217,6 +1224,20 @@ mod tests {
         );
         pipeline.clear_read_error(p1);
         assert!(pipeline.problems().iter().all(|p| !p.starts_with("partition 1")));
+    }
+
+    #[test]
+    fn a_partition_resumed_from_the_sketch_log_lags_only_by_what_is_not_counted() {
+        let pipeline = Pipeline::new(IngestConfig::default()).expect("pipeline");
+        let p0 = SourcePartition::main(0);
+        // The previous owner's cuts cover offsets 0..=41; the log ends at 42.
+        pipeline.skip_through(p0, 41);
+        pipeline.update_position(p0, |pos| pos.high_watermark = Some(42));
+        assert_eq!(pipeline.positions()[&p0].lag(), 0, "nothing new to consume");
+        pipeline.update_position(p0, |pos| pos.high_watermark = Some(50));
+        assert_eq!(pipeline.positions()[&p0].lag(), 8);
+        pipeline.update_position(p0, |pos| pos.offset = Some(45));
+        assert_eq!(pipeline.positions()[&p0].lag(), 4, "then by what it consumed");
     }
 
     #[test]
