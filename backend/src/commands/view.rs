@@ -86,7 +86,14 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                 }
                 next = reader.next(&source_topics, &legacy_series) => match next {
                     Ok((partition, offset, chunk)) => {
-                        positions.insert(partition, offset + 1);
+                        if positions.insert(partition, offset + 1).is_some_and(|next| offset < next) {
+                            tracing::info!(
+                                partition,
+                                offset,
+                                "the sketch log started over (its topic was recreated): its cuts count afresh"
+                            );
+                            assembler.restart();
+                        }
                         match chunk {
                             SketchRecord::Ours(Ok(chunk)) => {
                                 let cut = assembler.push(chunk);

@@ -154,6 +154,16 @@ impl CutAssembler {
         }
     }
 
+    /// Forgets every partition's pending chunks and counted position,
+    /// keeping the counts: the sketch log started over (its topic was
+    /// recreated with a recreated source topic, whose offsets restart at
+    /// 0), so what it holds now is new whatever its offsets.
+    pub fn restart(&mut self) {
+        let pending: usize = self.partitions.values().map(|p| p.pending.len()).sum();
+        self.counts.incomplete_cuts += pending as u64;
+        self.partitions.clear();
+    }
+
     /// Incomplete cuts dropped so far.
     pub fn dropped(&self) -> u64 {
         self.counts.incomplete_cuts
@@ -242,6 +252,25 @@ mod tests {
         assert!(a.push(with_records(chunk(0, 30, 1, 2), 26, 30)).is_some());
         let counts = a.counts();
         assert_eq!((counts.incomplete_cuts, counts.overlapping_cuts), (0, 1));
+    }
+
+    #[test]
+    fn after_a_restart_of_the_log_low_offsets_count_again() {
+        let mut a = CutAssembler::default();
+        assert!(a.push(chunk(0, 5_000, 0, 1)).is_some());
+        assert!(a.push(chunk(0, 6_000, 0, 2)).is_none(), "left pending");
+        assert!(
+            a.push(with_records(chunk(0, 40, 0, 1), 0, 40)).is_none(),
+            "stale before"
+        );
+        a.restart();
+        let cut = a.push(with_records(chunk(0, 40, 0, 1), 0, 40));
+        assert!(cut.is_some(), "new after the restart");
+        let counts = a.counts();
+        assert_eq!(
+            (counts.stale_cuts, counts.incomplete_cuts, counts.overlapping_cuts),
+            (1, 1, 0)
+        );
     }
 
     #[test]
