@@ -19,7 +19,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::RDKafkaErrorCode;
-pub use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 /// Default source topic (`--topic`).
 pub const DEFAULT_TOPIC: &str = "latency-metrics";
@@ -50,21 +49,15 @@ pub fn client_config(
 /// A mock cluster running on its own thread (it cannot move between threads).
 pub struct EmbeddedBroker {
     bootstrap: String,
-    commands: Option<mpsc::Sender<BrokerCommand>>,
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
-}
-
-/// What the thread that owns the mock cluster is asked to do.
-enum BrokerCommand {
-    /// Answer the next requests of this kind with these errors, one each.
-    FailRequests(RDKafkaApiKey, Vec<RDKafkaRespErr>),
 }
 
 impl EmbeddedBroker {
     /// Starts a one-broker mock cluster with `topics` (name, partitions).
     pub fn start(topics: &[(String, i32)]) -> anyhow::Result<Self> {
         let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<String>>();
-        let (commands_tx, commands_rx) = mpsc::channel::<BrokerCommand>();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let topics = topics.to_vec();
         let thread = std::thread::Builder::new()
             .name("embedded-kafka".into())
@@ -83,12 +76,8 @@ impl EmbeddedBroker {
                     }
                 }
                 let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
-                // Keep the cluster alive until the owner is gone.
-                while let Ok(command) = commands_rx.recv() {
-                    match command {
-                        BrokerCommand::FailRequests(api, errors) => cluster.request_errors(api, &errors),
-                    }
-                }
+                // Keep the cluster alive until told to stop (or the owner is gone).
+                let _ = stop_rx.recv();
             })
             .context("spawning the embedded broker thread")?;
         let bootstrap = ready_rx
@@ -96,7 +85,7 @@ impl EmbeddedBroker {
             .map_err(|_| anyhow!("the embedded broker thread died"))??;
         Ok(Self {
             bootstrap,
-            commands: Some(commands_tx),
+            stop: Some(stop_tx),
             thread: Some(thread),
         })
     }
@@ -105,21 +94,11 @@ impl EmbeddedBroker {
     pub fn bootstrap(&self) -> &str {
         &self.bootstrap
     }
-
-    /// Fault injection (tests): the next `errors.len()` requests of kind
-    /// `api` are answered with these errors, in order.
-    pub fn fail_requests(&self, api: RDKafkaApiKey, errors: Vec<RDKafkaRespErr>) -> anyhow::Result<()> {
-        self.commands
-            .as_ref()
-            .context("the embedded broker is stopping")?
-            .send(BrokerCommand::FailRequests(api, errors))
-            .map_err(|_| anyhow!("the embedded broker thread is gone"))
-    }
 }
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
-        drop(self.commands.take());
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

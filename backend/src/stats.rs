@@ -43,9 +43,6 @@ pub struct Stats {
     /// Revocations whose cuts the sketch log acknowledged but whose commit
     /// failed (the next owner reads the cuts back: nothing counted twice).
     pub revoke_commit_failures: AtomicU64,
-    /// Periodic offset commits the broker refused (committed again on the
-    /// next tick).
-    pub commit_failures: AtomicU64,
     /// Times the consumer left and joined the group again because a
     /// partition stalled behind a member that is gone.
     pub consumer_restarts: AtomicU64,
@@ -83,7 +80,6 @@ impl Default for Stats {
             revoke_timeouts: AtomicU64::new(0),
             revoke_failures: AtomicU64::new(0),
             revoke_commit_failures: AtomicU64::new(0),
-            commit_failures: AtomicU64::new(0),
             consumer_restarts: AtomicU64::new(0),
             stall_marker_gaps: AtomicU64::new(0),
             otlp_points: AtomicU64::new(0),

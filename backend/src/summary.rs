@@ -51,8 +51,8 @@ pub struct PartitionSummary {
     pub offset: i64,
     /// Records in the partition not consumed yet (from the high watermark).
     pub lag: i64,
-    /// Next offset this process committed (−1 if none yet), once the broker
-    /// acknowledged the commit (in `mss view`: one past the last cut read).
+    /// Next offset this process committed (−1 if none yet); an async commit
+    /// counts once sent, and the broker may not hold it yet.
     pub committed: i64,
     /// First offset this process consumed here: where it resumed (−1 if none).
     pub start_offset: i64,
@@ -114,9 +114,6 @@ pub struct Summary {
     /// Revocations whose cuts are in the sketch log but whose commit failed
     /// (nothing counted twice: the next owner skips them).
     pub revoke_commit_failures: u64,
-    /// Periodic offset commits the broker refused (each committed again on
-    /// the next tick; nothing is lost).
-    pub commit_failures: u64,
     /// Times the consumer rejoined the group because a partition stalled
     /// behind a member that is gone (`--stall-restart`).
     pub consumer_restarts: u64,
@@ -219,7 +216,6 @@ pub fn build(
         revoke_timeouts: stats.revoke_timeouts.load(Relaxed),
         revoke_failures: stats.revoke_failures.load(Relaxed),
         revoke_commit_failures: stats.revoke_commit_failures.load(Relaxed),
-        commit_failures: stats.commit_failures.load(Relaxed),
         consumer_restarts: stats.consumer_restarts.load(Relaxed),
         stall_marker_gaps: stats.stall_marker_gaps.load(Relaxed),
         sketch_log: stats.sketch_log.get(),

@@ -20,8 +20,7 @@
 //! Offsets: auto-commit is off. A record's offset is committed only after the
 //! cut holding it has been published — with the sketch log,
 //! acknowledged by the broker (the ticker commits every quarter window or
-//! `--commit-interval`, synchronously on a blocking thread, see
-//! [`super::periodic_commit`]; revocation and shutdown commit synchronously). So a
+//! `--commit-interval`; revocation and shutdown commit synchronously). So a
 //! crash loses no record: the next member resumes at the first record that
 //! was not in a closed window. Records of windows published but not yet
 //! committed when the process died are consumed again and skipped: the new
@@ -42,7 +41,6 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::periodic_commit::{CommitOrder, PeriodicCommits};
 use super::revoke::{Release, ReleaseError, RevokeCoordinator, RevokeOutcome};
 use super::stall::{StallTracker, Stalled, TopicPartition};
 use super::stall_probe::{Look, INCONCLUSIVE_LOOKS};
@@ -90,8 +88,6 @@ struct IngestContext {
 /// flush its sketch log, commit through the consumer.
 struct MemberRelease {
     pipeline: Arc<Pipeline>,
-    /// Shared with the periodic commits.
-    order: CommitOrder,
     /// Set once the consumer exists (it owns the context that owns us).
     consumer: std::sync::OnceLock<std::sync::Weak<Member>>,
 }
@@ -111,8 +107,7 @@ impl Release for MemberRelease {
             .get()
             .and_then(std::sync::Weak::upgrade)
             .context("the consumer is gone")?;
-        self.order
-            .commit(consumer.as_ref(), commits, &self.pipeline, false)
+        commit(consumer.as_ref(), commits, CommitMode::Sync, &self.pipeline)
     }
 }
 
@@ -318,9 +313,7 @@ fn partitions_of(
     out
 }
 
-/// Commits `commits` through `consumer` (`Sync`: waits for the broker)
-/// and notes them as `committed`.
-pub(super) fn commit<C: ConsumerContext>(
+fn commit<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
     commits: &[(SourcePartition, i64)],
     mode: CommitMode,
@@ -396,10 +389,8 @@ async fn run_member(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<MemberExit> {
     let (assigned_tx, mut assigned_rx) = mpsc::unbounded_channel();
-    let order = CommitOrder::default();
     let member_release = Arc::new(MemberRelease {
         pipeline: pipeline.clone(),
-        order: order.clone(),
         consumer: std::sync::OnceLock::new(),
     });
     let context = IngestContext {
@@ -440,7 +431,6 @@ async fn run_member(
     let quarter = Duration::from_millis((pipeline.config.window_ms / 4).clamp(10, 1000));
     let mut ticker = tokio::time::interval(quarter);
     let mut last_commit = std::time::Instant::now();
-    let mut periodic = PeriodicCommits::new(order);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The pollers hold the consumer during their broker calls: they stop
     // (and are awaited) before it is dropped, so no client outlives the
@@ -505,7 +495,7 @@ async fn run_member(
             _ = ticker.tick() => {
                 let commits = pipeline.close_expired();
                 pipeline.stats.sample();
-                if periodic.busy(pipeline) || config.commit_interval.is_some_and(|every| last_commit.elapsed() < every) {
+                if config.commit_interval.is_some_and(|every| last_commit.elapsed() < every) {
                     continue;
                 }
                 last_commit = std::time::Instant::now();
@@ -521,7 +511,9 @@ async fn run_member(
                     let positions = pipeline.positions();
                     commits.into_iter().filter(|(p, c)| positions.get(p).and_then(|x| x.committed) != Some(*c)).collect()
                 };
-                periodic.start(consumer.clone(), changed, pipeline.clone());
+                if let Err(e) = commit(consumer.as_ref(), &changed, CommitMode::Async, pipeline) {
+                    tracing::warn!("commit failed: {e}");
+                }
             }
         }
     };
@@ -530,7 +522,6 @@ async fn run_member(
         token.cancel();
         let _ = handle.await;
     }
-    periodic.finish(pipeline).await;
     let partitions: Vec<SourcePartition> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
     let n = release(consumer.as_ref(), pipeline, &partitions).context("final commit")?;
     tracing::info!("committed final offsets of {n} partitions");
