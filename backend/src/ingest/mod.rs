@@ -16,7 +16,6 @@ pub mod consumer;
 pub mod latency_probe;
 
 mod otlp;
-mod periodic_commit;
 
 pub mod revoke;
 
