@@ -30,6 +30,9 @@ pub struct Stats {
     pub windows_closed: AtomicU64,
     /// Records delivered again after a rebalance and skipped (already counted).
     pub redelivered: AtomicU64,
+    /// Records taken after their partition was revoked here and not
+    /// inserted (the next owner consumes them from the committed offset).
+    pub ignored_after_revoke: AtomicU64,
     /// Windows that could not be stored (a poisoned store lock).
     pub store_failures: AtomicU64,
     /// Operations skipped because a lock was poisoned (each also logged).
@@ -75,6 +78,7 @@ impl Default for Stats {
             produce_errors: AtomicU64::new(0),
             windows_closed: AtomicU64::new(0),
             redelivered: AtomicU64::new(0),
+            ignored_after_revoke: AtomicU64::new(0),
             store_failures: AtomicU64::new(0),
             lock_failures: AtomicU64::new(0),
             revoke_timeouts: AtomicU64::new(0),

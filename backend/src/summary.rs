@@ -98,6 +98,9 @@ pub struct Summary {
     pub windows_closed: u64,
     /// Records delivered again after a rebalance and skipped (already counted).
     pub redelivered: u64,
+    /// Records taken after their partition was revoked here and not
+    /// inserted (the next owner consumes them from the committed offset).
+    pub ignored_after_revoke: u64,
     /// OTLP: points inserted, repeats not inserted, first cumulative points
     /// kept as baselines only.
     pub otlp: OtlpSummary,
@@ -207,6 +210,7 @@ pub fn build(
         produced: stats.produced.load(Relaxed),
         windows_closed: stats.windows_closed.load(Relaxed),
         redelivered: stats.redelivered.load(Relaxed),
+        ignored_after_revoke: stats.ignored_after_revoke.load(Relaxed),
         otlp: OtlpSummary {
             points: stats.otlp_points.load(Relaxed),
             duplicates: stats.otlp_duplicates.load(Relaxed),

@@ -66,6 +66,11 @@ fn assert_committed_in_time(port: u16) -> u64 {
     // A member spawned 2 s ago on a loaded machine may not serve yet.
     wait_for_port(port, Duration::from_secs(30));
     let s = summary(port, "").expect("member summary");
+    // Shown only if the test fails: how this member's records were skipped.
+    eprintln!(
+        "member {port}: processed {}, redelivered {}, ignored after revoke {}",
+        s["messages_processed"], s["redelivered"], s["ignored_after_revoke"]
+    );
     assert_eq!(s["revoke_timeouts"].as_u64(), Some(0), "{s}");
     assert_eq!(s["revoke_failures"].as_u64(), Some(0), "{s}");
     assert_eq!(s["delivery"].as_str(), Some("exactly-once"), "{s}");

@@ -524,7 +524,11 @@ async fn run_member(
     }
     let partitions: Vec<SourcePartition> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
     let n = release(consumer.as_ref(), pipeline, &partitions).context("final commit")?;
-    tracing::info!("committed final offsets of {n} partitions");
+    tracing::info!(
+        redelivered = pipeline.stats.redelivered.load(Relaxed),
+        ignored_after_revoke = pipeline.stats.ignored_after_revoke.load(Relaxed),
+        "committed final offsets of {n} partitions"
+    );
     pipeline.set_ready(false);
     pollers_stop.cancel();
     let _ = watermarks.await;

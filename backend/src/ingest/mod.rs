@@ -722,8 +722,8 @@ impl Pipeline {
     }
 
     /// The partition's windows, locked for the record at `offset`; `None`
-    /// (nothing to do) when the partition was revoked or the record was
-    /// counted already (`redelivered`), or when the lock is poisoned (the
+    /// (nothing to do) when the partition was revoked (`ignored_after_revoke`)
+    /// or the record was counted already (`redelivered`), or when the lock is poisoned (the
     /// record is then counted as `malformed`, never dropped silently).
     fn windows_for_record<'w>(
         &self,
@@ -736,6 +736,7 @@ impl Pipeline {
             return None;
         };
         if w.revoked {
+            self.stats.ignored_after_revoke.fetch_add(1, Relaxed);
             return None;
         }
         if w.already_counted(offset) {
