@@ -56,6 +56,59 @@ struct PartitionCuts {
     counted_through: Option<i64>,
 }
 
+impl PartitionCuts {
+    /// Records the complete `cut` (chunks of one cut, in order): drops the
+    /// incomplete cuts it supersedes and flags an overlap with the previous cut.
+    fn complete(&mut self, cut: &[LogCut], counts: &mut AssemblyCounts) {
+        let Some(first) = cut.first() else { return };
+        let through = first.through_offset;
+        while let Some(entry) = self.pending.first_entry().filter(|e| e.key().0 < through) {
+            let (id, _) = entry.remove_entry();
+            counts.incomplete_cuts += 1;
+            tracing::warn!(
+                topic = %first.source_topic,
+                partition = first.partition,
+                through = id.0,
+                "an incomplete cut in the sketch log (its writer stopped mid-cut): ignored"
+            );
+        }
+        let lowest = cut.iter().flat_map(|c| &c.windows).map(|w| w.first_offset).min();
+        if let (Some(previous), Some(lowest)) = (self.counted_through, lowest) {
+            if lowest <= previous {
+                counts.overlapping_cuts += 1;
+                tracing::error!(
+                    topic = %first.source_topic,
+                    partition = first.partition,
+                    previous,
+                    lowest,
+                    through,
+                    "a sketch-log cut repeats records of the previous cut: two owners counted them"
+                );
+            }
+        }
+        self.counted_through = Some(through);
+    }
+
+    /// Drops the oldest unfinished cuts past [`MAX_PENDING_CUTS`].
+    fn bound_pending(&mut self, counts: &mut AssemblyCounts) {
+        while self.pending.len() > MAX_PENDING_CUTS && self.pending.pop_first().is_some() {
+            counts.incomplete_cuts += 1;
+        }
+    }
+}
+
+/// Warns about a chunk the assembler does not use.
+fn warn_ignored(chunk: &LogCut, message: &str) {
+    tracing::warn!(
+        topic = %chunk.source_topic,
+        partition = chunk.partition,
+        through = chunk.through_offset,
+        chunk = chunk.chunk,
+        chunks = chunk.chunks,
+        "{message}"
+    );
+}
+
 /// Collects the chunks of each source partition's cuts and hands out each
 /// complete cut once, in the rules of the module documentation.
 #[derive(Debug, Default)]
@@ -70,26 +123,22 @@ impl CutAssembler {
     pub fn push(&mut self, chunk: LogCut) -> Option<Vec<LogCut>> {
         if chunk.chunk >= chunk.chunks {
             self.counts.malformed_chunks += 1;
-            tracing::warn!(
-                topic = %chunk.source_topic,
-                partition = chunk.partition,
-                chunk = chunk.chunk,
-                chunks = chunk.chunks,
-                "a sketch-log chunk with an index past its cut's chunk count: ignored"
+            warn_ignored(
+                &chunk,
+                "a sketch-log chunk with an index past its cut's chunk count: ignored",
             );
             return None;
         }
-        let key = (chunk.source_topic.clone(), chunk.partition);
-        let state = self.partitions.entry(key).or_default();
+        let state = self
+            .partitions
+            .entry((chunk.source_topic.clone(), chunk.partition))
+            .or_default();
         if state.counted_through.is_some_and(|t| chunk.through_offset <= t) {
             if chunk.is_last_chunk() {
                 self.counts.stale_cuts += 1;
-                tracing::warn!(
-                    topic = %chunk.source_topic,
-                    partition = chunk.partition,
-                    through = chunk.through_offset,
-                    counted = state.counted_through,
-                    "a sketch-log cut at or below what is already counted: skipped"
+                warn_ignored(
+                    &chunk,
+                    "a sketch-log cut at or below what is already counted: skipped",
                 );
             }
             return None;
@@ -102,56 +151,12 @@ impl CutAssembler {
         }
         pending.insert(chunk.chunk, chunk);
         if pending.len() < id.1 as usize {
-            Self::bound_pending(state, &mut self.counts);
+            state.bound_pending(&mut self.counts);
             return None;
         }
         let cut: Vec<LogCut> = state.pending.remove(&id)?.into_values().collect();
-        self.complete(id.0, &cut);
+        state.complete(&cut, &mut self.counts);
         Some(cut)
-    }
-
-    /// Records a complete cut at `through`: drops the incomplete cuts it
-    /// supersedes and flags an overlap with the previous cut.
-    fn complete(&mut self, through: i64, cut: &[LogCut]) {
-        let Some(first) = cut.first() else { return };
-        let key = (first.source_topic.clone(), first.partition);
-        let Some(state) = self.partitions.get_mut(&key) else {
-            return;
-        };
-        let superseded: Vec<CutId> = state.pending.range(..(through, 0)).map(|(id, _)| *id).collect();
-        for id in superseded {
-            state.pending.remove(&id);
-            self.counts.incomplete_cuts += 1;
-            tracing::warn!(
-                topic = %key.0,
-                partition = key.1,
-                through = id.0,
-                "an incomplete cut in the sketch log (its writer stopped mid-cut): ignored"
-            );
-        }
-        let lowest = cut.iter().flat_map(|c| &c.windows).map(|w| w.first_offset).min();
-        if let (Some(previous), Some(lowest)) = (state.counted_through, lowest) {
-            if lowest <= previous {
-                self.counts.overlapping_cuts += 1;
-                tracing::error!(
-                    topic = %key.0,
-                    partition = key.1,
-                    previous,
-                    lowest,
-                    through,
-                    "a sketch-log cut repeats records of the previous cut: two owners counted them"
-                );
-            }
-        }
-        state.counted_through = Some(through);
-    }
-
-    fn bound_pending(state: &mut PartitionCuts, counts: &mut AssemblyCounts) {
-        while state.pending.len() > MAX_PENDING_CUTS {
-            if state.pending.pop_first().is_some() {
-                counts.incomplete_cuts += 1;
-            }
-        }
     }
 
     /// Forgets every partition's pending chunks and counted position,
@@ -162,11 +167,6 @@ impl CutAssembler {
         let pending: usize = self.partitions.values().map(|p| p.pending.len()).sum();
         self.counts.incomplete_cuts += pending as u64;
         self.partitions.clear();
-    }
-
-    /// Incomplete cuts dropped so far.
-    pub fn dropped(&self) -> u64 {
-        self.counts.incomplete_cuts
     }
 
     /// Everything ignored or flagged so far.
@@ -221,7 +221,7 @@ mod tests {
         assert!(a.push(chunk(0, 40, 0, 2)).is_none());
         assert_eq!(a.push(chunk(0, 40, 1, 2)).map(|c| c.len()), Some(2));
         assert_eq!(
-            a.dropped(),
+            a.counts().incomplete_cuts,
             2,
             "cut 20 and the headless cut 30, once 40 completed"
         );
@@ -281,6 +281,6 @@ mod tests {
         for through in 0..(MAX_PENDING_CUTS as i64 + 10) {
             assert!(a.push(chunk(0, through, 0, u32::MAX)).is_none());
         }
-        assert_eq!(a.dropped(), 10);
+        assert_eq!(a.counts().incomplete_cuts, 10);
     }
 }
