@@ -33,6 +33,12 @@ pub struct Stats {
     /// Records taken after their partition was revoked here and not
     /// inserted (the next owner consumes them from the committed offset).
     pub ignored_after_revoke: AtomicU64,
+    /// Records that arrived after a newer record of their partition (never
+    /// expected; not counted, each logged).
+    pub out_of_order: AtomicU64,
+    /// Offsets never delivered between two records of a partition
+    /// (transaction markers, compaction, retention, or a jumped fetch).
+    pub offsets_skipped: AtomicU64,
     /// Windows that could not be stored (a poisoned store lock).
     pub store_failures: AtomicU64,
     /// Operations skipped because a lock was poisoned (each also logged).
@@ -79,6 +85,8 @@ impl Default for Stats {
             windows_closed: AtomicU64::new(0),
             redelivered: AtomicU64::new(0),
             ignored_after_revoke: AtomicU64::new(0),
+            out_of_order: AtomicU64::new(0),
+            offsets_skipped: AtomicU64::new(0),
             store_failures: AtomicU64::new(0),
             lock_failures: AtomicU64::new(0),
             revoke_timeouts: AtomicU64::new(0),
@@ -204,6 +212,7 @@ pub struct SketchLogCounts {
     stale_cuts: AtomicU64,
     overlapping_cuts: AtomicU64,
     malformed_chunks: AtomicU64,
+    gapped_cuts: AtomicU64,
 }
 
 impl SketchLogCounts {
@@ -215,6 +224,7 @@ impl SketchLogCounts {
             (&self.stale_cuts, counts.stale_cuts, "stale"),
             (&self.overlapping_cuts, counts.overlapping_cuts, "overlapping"),
             (&self.malformed_chunks, counts.malformed_chunks, "malformed_chunk"),
+            (&self.gapped_cuts, counts.gapped_cuts, "gapped"),
         ];
         for (field, value, outcome) in fields {
             if field.swap(value, Relaxed) != value {
@@ -231,6 +241,7 @@ impl SketchLogCounts {
             stale_cuts: self.stale_cuts.load(Relaxed),
             overlapping_cuts: self.overlapping_cuts.load(Relaxed),
             malformed_chunks: self.malformed_chunks.load(Relaxed),
+            gapped_cuts: self.gapped_cuts.load(Relaxed),
         }
     }
 }

@@ -101,6 +101,12 @@ pub struct Summary {
     /// Records taken after their partition was revoked here and not
     /// inserted (the next owner consumes them from the committed offset).
     pub ignored_after_revoke: u64,
+    /// Records that arrived after a newer record of their partition (never
+    /// expected; not counted).
+    pub out_of_order: u64,
+    /// Offsets never delivered between two records of a partition
+    /// (transaction markers, compaction, retention, or a jumped fetch).
+    pub offsets_skipped: u64,
     /// OTLP: points inserted, repeats not inserted, first cumulative points
     /// kept as baselines only.
     pub otlp: OtlpSummary,
@@ -211,6 +217,8 @@ pub fn build(
         windows_closed: stats.windows_closed.load(Relaxed),
         redelivered: stats.redelivered.load(Relaxed),
         ignored_after_revoke: stats.ignored_after_revoke.load(Relaxed),
+        out_of_order: stats.out_of_order.load(Relaxed),
+        offsets_skipped: stats.offsets_skipped.load(Relaxed),
         otlp: OtlpSummary {
             points: stats.otlp_points.load(Relaxed),
             duplicates: stats.otlp_duplicates.load(Relaxed),

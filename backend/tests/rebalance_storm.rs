@@ -23,10 +23,32 @@ use std::time::{Duration, Instant};
 use backend::broker::EmbeddedBroker;
 use common::*;
 
+/// Logging of every member: offset events (first record after each
+/// assignment, offsets never delivered) are printed if the test fails.
+const MEMBER_LOG: &str = "warn,backend=info,mss::offsets=debug";
+
 /// A member with 200 ms windows committing every quarter window.
 fn member(brokers: &str, port: u16) -> Proc {
     let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
-    spawn_consumer(brokers, "storm", port, &["--librdkafka", &session])
+    Proc(
+        mss()
+            .env("RUST_LOG", MEMBER_LOG)
+            .args([
+                "consume",
+                "--brokers",
+                brokers,
+                "--group",
+                "storm",
+                "--window",
+                "200ms",
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--librdkafka", &session])
+            .stdout(Stdio::null())
+            .stderr(log_file(&format!("storm-member-{port}")))
+            .spawn()
+            .expect("member"),
+    )
 }
 
 fn processed(s: &serde_json::Value) -> i64 {
@@ -68,9 +90,18 @@ fn assert_committed_in_time(port: u16) -> u64 {
     let s = summary(port, "").expect("member summary");
     // Shown only if the test fails: how this member's records were skipped.
     eprintln!(
-        "member {port}: processed {}, redelivered {}, ignored after revoke {}",
-        s["messages_processed"], s["redelivered"], s["ignored_after_revoke"]
+        "member {port}: processed {}, redelivered {}, ignored after revoke {}, \
+         out of order {}, offsets skipped {}",
+        s["messages_processed"],
+        s["redelivered"],
+        s["ignored_after_revoke"],
+        s["out_of_order"],
+        s["offsets_skipped"]
     );
+    // The producer writes no transaction markers: every offset is a record,
+    // delivered in order.
+    assert_eq!(s["out_of_order"].as_u64(), Some(0), "{s}");
+    assert_eq!(s["offsets_skipped"].as_u64(), Some(0), "{s}");
     assert_eq!(s["revoke_timeouts"].as_u64(), Some(0), "{s}");
     assert_eq!(s["revoke_failures"].as_u64(), Some(0), "{s}");
     assert_eq!(s["delivery"].as_str(), Some("exactly-once"), "{s}");
@@ -94,7 +125,7 @@ fn members_joining_and_leaving_every_two_seconds_count_every_record_once() {
     let session = format!("session.timeout.ms={SESSION_TIMEOUT_MS}");
     let _anchor = Proc(
         mss()
-            .env("RUST_LOG", "warn,backend=info,librdkafka=debug")
+            .env("RUST_LOG", format!("{MEMBER_LOG},librdkafka=debug"))
             .args([
                 "consume",
                 "--brokers",
@@ -164,6 +195,7 @@ fn members_joining_and_leaving_every_two_seconds_count_every_record_once() {
     let s = counted.unwrap_or_else(|failure| {
         eprintln!("the anchor's summary: {:?}", summary(anchor_port, ""));
         print_child_warnings(300);
+        print_child_lines(400, |l| l.contains("mss::offsets"));
         std::panic::resume_unwind(failure)
     });
     assert_eq!(processed(&s), good, "nothing counted twice: {s}");
@@ -177,6 +209,11 @@ fn members_joining_and_leaving_every_two_seconds_count_every_record_once() {
         settled["sketch_log"]["overlapping_cuts"].as_u64(),
         Some(0),
         "{settled}"
+    );
+    assert_eq!(
+        settled["sketch_log"]["gapped_cuts"].as_u64(),
+        Some(0),
+        "every offset is a good record, in some cut: {settled}"
     );
     assert_eq!(
         settled["sketch_log"]["incomplete_cuts"].as_u64(),

@@ -309,11 +309,19 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
             () = done => tracing::info!("source consumed; shutting down"),
         }
         shutdown.cancel();
-        match consumer.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("consumer failed: {e:#}"),
-            Err(e) => tracing::error!("consumer task failed: {e}"),
-        }
+        // A consumer that failed makes the process exit non-zero (after the
+        // rest shut down), so a supervisor sees it.
+        let consumer_failed = match consumer.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                tracing::error!("consumer failed: {e:#}");
+                Some(e.context("the consumer failed"))
+            }
+            Err(e) => {
+                tracing::error!("consumer task failed: {e}");
+                Some(anyhow::anyhow!("the consumer task failed: {e}"))
+            }
+        };
         if let Some(r) = reporter {
             let _ = r.await;
         }
@@ -327,15 +335,16 @@ fn run_service_inner(service: Service, config: crate::ingest::IngestConfig) -> a
             println!("{}", summary::report(&doc));
             println!("final summary: {}", serde_json::to_string(&doc)?);
         }
-        Ok::<_, anyhow::Error>(embedded)
+        Ok::<_, anyhow::Error>((embedded, consumer_failed))
     });
     // Every client of the embedded broker (consumer, producer thread,
     // sketch-log publisher, tasks still holding the pipeline) goes with the
     // runtime — waiting for blocking tasks — before the broker stops, so a
     // Ctrl-C logs no "all brokers down".
     drop(runtime);
-    drop(embedded?);
-    Ok(())
+    let (embedded, consumer_failed) = embedded?;
+    drop(embedded);
+    consumer_failed.map_or(Ok(()), Err)
 }
 
 /// The source topics a service consumes, with the partitions they are

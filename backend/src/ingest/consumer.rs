@@ -133,12 +133,22 @@ fn release<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
     pipeline: &Pipeline,
     partitions: &[SourcePartition],
-) -> anyhow::Result<usize> {
+) -> Result<usize, ReleaseError> {
     let commits = pipeline.close_partitions(partitions);
     flush_sketch_log(pipeline, Duration::from_secs(30))
-        .context("publishing the last windows to the sketch log")?;
-    commit(consumer, &commits, CommitMode::Sync, pipeline).context("committing")?;
+        .context("publishing the last windows to the sketch log")
+        .map_err(ReleaseError::Unpublished)?;
+    commit(consumer, &commits, CommitMode::Sync, pipeline)
+        .context("committing")
+        .map_err(ReleaseError::Uncommitted)?;
     Ok(commits.len())
+}
+
+/// Whether a failed release lost the exactly-once claim: anything but a
+/// commit refused after the sketch log acknowledged the cuts (the next
+/// owner reads them back and skips their records).
+fn loses_exactly_once(pipeline: &Pipeline, e: &ReleaseError) -> bool {
+    !(matches!(e, ReleaseError::Uncommitted(_)) && pipeline.sketch_log.get().is_some())
 }
 
 /// Waits at most `timeout` until the sketch log acknowledged every window
@@ -523,18 +533,31 @@ async fn run_member(
         let _ = handle.await;
     }
     let partitions: Vec<SourcePartition> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
-    let n = release(consumer.as_ref(), pipeline, &partitions).context("final commit")?;
+    let started = std::time::Instant::now();
+    let (outcome, failed) = match release(consumer.as_ref(), pipeline, &partitions) {
+        Ok(n) => (RevokeOutcome::Committed(n), None),
+        Err(e) => {
+            let failed = loses_exactly_once(pipeline, &e).then(|| format!("the final release failed: {e}"));
+            (RevokeOutcome::Failed(e), failed)
+        }
+    };
+    note_revoke(pipeline, &partitions, outcome, started.elapsed());
     tracing::info!(
         redelivered = pipeline.stats.redelivered.load(Relaxed),
         ignored_after_revoke = pipeline.stats.ignored_after_revoke.load(Relaxed),
-        "committed final offsets of {n} partitions"
+        out_of_order = pipeline.stats.out_of_order.load(Relaxed),
+        offsets_skipped = pipeline.stats.offsets_skipped.load(Relaxed),
+        "left the group's partitions"
     );
     pipeline.set_ready(false);
     pollers_stop.cancel();
     let _ = watermarks.await;
     let _ = watchdog.await;
     drop(consumer);
-    Ok(exit)
+    match failed {
+        Some(reason) => Err(anyhow::anyhow!(reason)),
+        None => Ok(exit),
+    }
 }
 
 /// How often a member looks for stalled partitions.

@@ -40,7 +40,9 @@ use crate::sketch_log::record::LogCut;
 use crate::stats::{RejectSource, Stats};
 use crate::window::store::{SeriesFilter, WindowStore};
 use crate::window::StoredWindow;
-use crate::window::{Cut, PartitionWindows, PublishedWindow, SeriesCache, SharedWindow, WindowConfig};
+use crate::window::{
+    Arrival, Cut, PartitionWindows, PublishedWindow, SeriesCache, SharedWindow, WindowConfig,
+};
 pub use latency_probe::LatencyProbe;
 
 /// Ingest settings.
@@ -289,6 +291,10 @@ fn poisoned(stats: &Stats, what: &str) {
 
 /// The series catalog is swept for series with no retained window at most this often, ms.
 const SWEEP_EVERY_MS: i64 = 1000;
+
+/// Log target of per-partition offset events (first record after an
+/// assignment, offsets never delivered): `RUST_LOG=mss::offsets=debug`.
+pub const OFFSETS: &str = "mss::offsets";
 
 /// How many `series_limit` rejections are logged with their series.
 const LOGGED_SERIES_LIMIT: u64 = 5;
@@ -730,7 +736,7 @@ impl Pipeline {
         windows: &'w Mutex<PartitionWindows>,
         offset: i64,
     ) -> Option<std::sync::MutexGuard<'w, PartitionWindows>> {
-        let Ok(w) = windows.lock() else {
+        let Ok(mut w) = windows.lock() else {
             tracing::error!(offset, "partition lock poisoned: record dropped");
             self.reject_payload(RejectReason::Malformed);
             return None;
@@ -739,11 +745,52 @@ impl Pipeline {
             self.stats.ignored_after_revoke.fetch_add(1, Relaxed);
             return None;
         }
-        if w.already_counted(offset) {
-            self.stats.redelivered.fetch_add(1, Relaxed);
-            return None;
+        let arrival = w.arrive(offset);
+        let (topic, partition) = (w.topic(), w.partition());
+        match arrival {
+            Arrival::Next { first } => {
+                if first {
+                    tracing::debug!(target: OFFSETS, topic, partition, offset, "first record");
+                }
+                Some(w)
+            }
+            Arrival::Redelivered { first } => {
+                if first {
+                    tracing::debug!(target: OFFSETS, topic, partition, offset, "first record: counted before");
+                }
+                self.stats.redelivered.fetch_add(1, Relaxed);
+                None
+            }
+            Arrival::OutOfOrder { last } => {
+                self.stats.out_of_order.fetch_add(1, Relaxed);
+                tracing::warn!(
+                    topic,
+                    partition,
+                    offset,
+                    last,
+                    "a record arrived after a newer one of its partition: not counted (out_of_order)"
+                );
+                None
+            }
+            Arrival::AfterGap {
+                after,
+                skipped,
+                first,
+            } => {
+                self.stats.offsets_skipped.fetch_add(skipped as u64, Relaxed);
+                tracing::debug!(
+                    target: OFFSETS,
+                    topic,
+                    partition,
+                    offset,
+                    after,
+                    skipped,
+                    first,
+                    "offsets never delivered"
+                );
+                Some(w)
+            }
         }
-        Some(w)
     }
 
     fn reject_payload(&self, reason: RejectReason) {

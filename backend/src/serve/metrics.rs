@@ -4,7 +4,8 @@
 //! `mss_ws_resyncs_total`, `mss_ws_dropped_windows_total`), gauges and
 //! histograms (`mss_ws_clients`, `mss_window_close_seconds`), plus values
 //! read from the pipeline at scrape time: `mss_messages_processed_total`,
-//! `mss_ignored_after_revoke_total`,
+//! `mss_ignored_after_revoke_total`, `mss_out_of_order_total`,
+//! `mss_offsets_skipped_total`,
 //! `mss_produced_total`, `mss_windows_closed_total`,
 //! `mss_partition_lag{partition}`, `mss_partition_offset{partition}`.
 
@@ -35,6 +36,8 @@ pub async fn render(State(pipeline): State<Arc<Pipeline>>) -> impl IntoResponse 
     let s = &pipeline.stats;
     metrics::counter!("mss_messages_processed_total").absolute(s.messages.load(Relaxed));
     metrics::counter!("mss_ignored_after_revoke_total").absolute(s.ignored_after_revoke.load(Relaxed));
+    metrics::counter!("mss_out_of_order_total").absolute(s.out_of_order.load(Relaxed));
+    metrics::counter!("mss_offsets_skipped_total").absolute(s.offsets_skipped.load(Relaxed));
     metrics::counter!("mss_produced_total").absolute(s.produced.load(Relaxed));
     metrics::counter!("mss_windows_closed_total").absolute(s.windows_closed.load(Relaxed));
     for (p, pos) in &pipeline.positions() {

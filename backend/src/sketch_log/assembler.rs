@@ -17,7 +17,11 @@
 //! - a counted cut holding a record at or below the previous cut's
 //!   `through_offset` means two owners counted the same records (an owner
 //!   that lost the group without knowing): it is counted, and so is the
-//!   overlap (`overlapping_cuts`), so the double count is never silent.
+//!   overlap (`overlapping_cuts`), so the double count is never silent;
+//! - a counted cut whose first record is past the previous cut's
+//!   `through_offset` + 1 leaves offsets that no cut holds (`gapped_cuts`,
+//!   each gap logged under `RUST_LOG=mss::offsets=debug`): records the
+//!   consumer rejected, transaction markers — or records nobody counted.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +44,9 @@ pub struct AssemblyCounts {
     pub overlapping_cuts: u64,
     /// Chunks whose index is not below their cut's chunk count.
     pub malformed_chunks: u64,
+    /// Counted cuts whose first record is past the previous cut's
+    /// `through_offset` + 1 (offsets no cut holds).
+    pub gapped_cuts: u64,
 }
 
 /// One cut being assembled: its chunks by index.
@@ -83,6 +90,16 @@ impl PartitionCuts {
                     lowest,
                     through,
                     "a sketch-log cut repeats records of the previous cut: two owners counted them"
+                );
+            } else if lowest > previous + 1 {
+                counts.gapped_cuts += 1;
+                tracing::debug!(
+                    target: crate::ingest::OFFSETS,
+                    topic = %first.source_topic,
+                    partition = first.partition,
+                    from = previous + 1,
+                    to = lowest - 1,
+                    "offsets in no sketch-log cut (rejected records, markers, or uncounted)"
                 );
             }
         }
@@ -252,6 +269,16 @@ mod tests {
         assert!(a.push(with_records(chunk(0, 30, 1, 2), 26, 30)).is_some());
         let counts = a.counts();
         assert_eq!((counts.incomplete_cuts, counts.overlapping_cuts), (0, 1));
+    }
+
+    #[test]
+    fn a_cut_starting_past_the_next_offset_is_flagged_as_gapped() {
+        let mut a = CutAssembler::default();
+        assert!(a.push(with_records(chunk(0, 20, 0, 1), 0, 20)).is_some());
+        assert!(a.push(with_records(chunk(0, 30, 0, 1), 21, 30)).is_some());
+        assert_eq!(a.counts().gapped_cuts, 0, "contiguous");
+        assert!(a.push(with_records(chunk(0, 40, 0, 1), 35, 40)).is_some());
+        assert_eq!(a.counts().gapped_cuts, 1, "31..=34 in no cut");
     }
 
     #[test]

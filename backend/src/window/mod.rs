@@ -138,6 +138,41 @@ impl SeriesCache {
     }
 }
 
+/// How a record's offset follows the records a partition's windows took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The next offset (or the first record with nothing known before it).
+    Next {
+        /// The first record since the windows were created or resumed.
+        first: bool,
+    },
+    /// At or below the point the windows resumed after: counted before
+    /// (a redelivery after a refused commit); skipped.
+    Redelivered {
+        /// The first record since the windows were created or resumed.
+        first: bool,
+    },
+    /// Below a record these windows already took, yet after the resume
+    /// point: the partition's records arrived out of offset order. Never
+    /// expected (each partition is read through one queue); not counted,
+    /// as it cannot be told from a repeat.
+    OutOfOrder {
+        /// The highest offset taken so far.
+        last: i64,
+    },
+    /// Offsets between the last record and this one were never delivered:
+    /// transaction markers, compaction, retention — or a fetch position
+    /// that jumped past records nobody counted.
+    AfterGap {
+        /// The highest offset taken before.
+        after: i64,
+        /// How many offsets were never delivered.
+        skipped: i64,
+        /// The first record since the windows were created or resumed.
+        first: bool,
+    },
+}
+
 /// The open windows of one partition.
 #[derive(Debug)]
 pub struct PartitionWindows {
@@ -156,6 +191,11 @@ pub struct PartitionWindows {
     last_offset: Option<i64>,
     /// `through_offset` of the last cut.
     through_offset: Option<i64>,
+    /// Records at or below this were counted before these windows took
+    /// any (see [`Self::resume_after`]): delivered again, they are skipped.
+    resumed_through: Option<i64>,
+    /// Whether a record arrived since the windows were created or resumed.
+    arrived: bool,
     /// Watermark at which the next cut is due (set by the first record
     /// after a cut: the end of its window plus the grace).
     cut_at: Option<i64>,
@@ -198,6 +238,8 @@ impl PartitionWindows {
             watermark: None,
             last_offset: None,
             through_offset: None,
+            resumed_through: None,
+            arrived: false,
             cut_at: None,
             last_record_ms: i64::MIN,
             insert_failures: 0,
@@ -404,6 +446,32 @@ impl PartitionWindows {
     pub fn resume_after(&mut self, offset: i64) {
         self.last_offset = Some(offset);
         self.through_offset = Some(offset);
+        self.resumed_through = Some(offset);
+        self.arrived = false;
+    }
+
+    /// How a record at `offset` follows the records these windows took
+    /// (see [`Arrival`]); called once per record, before it is inserted.
+    pub fn arrive(&mut self, offset: i64) -> Arrival {
+        let first = !std::mem::replace(&mut self.arrived, true);
+        let Some(last) = self.last_offset else {
+            return Arrival::Next { first };
+        };
+        if offset <= last {
+            return if self.resumed_through.is_some_and(|r| offset <= r) {
+                Arrival::Redelivered { first }
+            } else {
+                Arrival::OutOfOrder { last }
+            };
+        }
+        match offset - last - 1 {
+            0 => Arrival::Next { first },
+            skipped => Arrival::AfterGap {
+                after: last,
+                skipped,
+                first,
+            },
+        }
     }
 
     /// Whether a record at `offset` was already counted.
@@ -588,6 +656,42 @@ mod tests {
         assert!(cut.windows.is_empty());
         assert_eq!(w.commit_offset(), Some(12));
         assert!(w.close_expired(T0 + 9_000).is_none(), "nothing new");
+    }
+
+    #[test]
+    fn arrivals_tell_redelivery_reordering_and_gaps_apart() {
+        let mut w = windows(0);
+        w.resume_after(41);
+        assert_eq!(w.arrive(40), Arrival::Redelivered { first: true });
+        assert_eq!(w.arrive(41), Arrival::Redelivered { first: false });
+        assert_eq!(w.arrive(42), Arrival::Next { first: false });
+        w.insert(42, 1, 1.0, T0, T0, "b");
+        assert_eq!(
+            w.arrive(45),
+            Arrival::AfterGap {
+                after: 42,
+                skipped: 2,
+                first: false
+            }
+        );
+        w.insert(45, 1, 1.0, T0, T0, "b");
+        assert_eq!(w.arrive(43), Arrival::OutOfOrder { last: 45 });
+        w.resume_after(50);
+        assert_eq!(
+            w.arrive(53),
+            Arrival::AfterGap {
+                after: 50,
+                skipped: 2,
+                first: true
+            },
+            "a fetch that starts past the resume point"
+        );
+        let mut fresh = windows(0);
+        assert_eq!(
+            fresh.arrive(7),
+            Arrival::Next { first: true },
+            "nothing known before"
+        );
     }
 
     #[test]

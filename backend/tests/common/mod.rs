@@ -21,8 +21,11 @@ impl Drop for Proc {
 }
 
 /// The `mss` binary.
+/// `MSS_BIN` overrides the binary (e.g. a copy kept for a loop of runs
+/// while the build directory moves on).
 pub fn mss() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mss"));
+    let bin = std::env::var_os("MSS_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_mss").into());
+    let mut c = Command::new(bin);
     c.env("RUST_LOG", "warn,backend=info");
     c
 }
@@ -53,6 +56,14 @@ pub fn log_file(name: &str) -> std::fs::File {
 /// process (`log_file`), at most `max` lines: a failure on a CI machine,
 /// whose temp dir is gone afterwards, then still shows what the processes said.
 pub fn print_child_warnings(max: usize) {
+    print_child_lines(max, |line| {
+        (line.contains("WARN") || line.contains("ERROR")) && !line.contains("CONFWARN")
+    });
+}
+
+/// Prints the lines of every child log of this test process (`log_file`)
+/// that `wanted` accepts, at most `max` lines.
+pub fn print_child_lines(max: usize, wanted: impl Fn(&str) -> bool) {
     let dir = std::env::temp_dir().join(format!("mss-logs-{}", std::process::id()));
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return;
@@ -63,12 +74,12 @@ pub fn print_child_warnings(max: usize) {
             continue;
         };
         let name = entry.file_name();
-        for line in text.lines() {
-            let notable = (line.contains("WARN") || line.contains("ERROR")) && !line.contains("CONFWARN");
-            if notable && printed < max {
-                eprintln!("{}: {line}", name.to_string_lossy());
-                printed += 1;
+        for line in text.lines().filter(|l| wanted(l)) {
+            if printed == max {
+                return;
             }
+            eprintln!("{}: {line}", name.to_string_lossy());
+            printed += 1;
         }
     }
 }
@@ -367,6 +378,7 @@ pub fn spawn_consumer(brokers: &str, group: &str, port: u16, extra: &[&str]) -> 
 pub fn spawn_view(brokers: &str, port: u16) -> Proc {
     let p = Proc(
         mss()
+            .env("RUST_LOG", "warn,backend=info,mss::offsets=debug")
             .args(["view", "--brokers", brokers])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
