@@ -8,6 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
 export MSS_FUZZ_CASES="${1:-${MSS_FUZZ_CASES:-1000000}}"
+# Fresh cases every run (the suite fixes the seed; see scripts/test.sh).
+unset PROPTEST_RNG_SEED
 # (The CSV target writes a file per case and runs a hundredth of them.)
 echo "fuzzing with $MSS_FUZZ_CASES cases per target"
 cargo build --release --locked -p shared -p backend --tests >/dev/null

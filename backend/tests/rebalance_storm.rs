@@ -100,6 +100,10 @@ fn assert_committed_in_time(port: u16) -> u64 {
     );
     // The producer writes no transaction markers: every offset is a record,
     // delivered in order.
+    if s["out_of_order"].as_u64() != Some(0) || s["offsets_skipped"].as_u64() != Some(0) {
+        print_child_warnings(300);
+        print_child_lines(400, |l| l.contains("mss::offsets"));
+    }
     assert_eq!(s["out_of_order"].as_u64(), Some(0), "{s}");
     assert_eq!(s["offsets_skipped"].as_u64(), Some(0), "{s}");
     assert_eq!(s["revoke_timeouts"].as_u64(), Some(0), "{s}");

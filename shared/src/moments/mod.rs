@@ -214,6 +214,17 @@ impl MomentSketch {
         Ok(())
     }
 
+    /// The power sums `Σ t^(i+1)`, `i < k`: what merging adds (with the
+    /// count and the extremes).
+    pub fn power_sums(&self) -> &[f64] {
+        &self.power_sums[..self.k]
+    }
+
+    /// The log sums `Σ (ln t)^(i+1)` over `t > 0`, `i < k`.
+    pub fn log_sums(&self) -> &[f64] {
+        &self.log_sums[..self.k]
+    }
+
     /// Removes every value.
     pub fn reset(&mut self) {
         *self = Self::empty(self.k, self.compressed);

@@ -93,12 +93,10 @@ pub fn merge_equals_insert_all(kind: SketchKind, dist: Distribution, seed: u64, 
     let a = merged.quantiles(&QS).expect("non-empty");
     let b = whole.quantiles(&QS).expect("non-empty");
     let exact = sorted(&values);
+    assert_same_moment_sums(&merged, &whole, &values);
     for ((q, x), y) in QS.iter().zip(&a).zip(&b) {
         if kind == SketchKind::MomentSketch {
-            // The sums agree to rounding; the solver's answer may move by a
-            // rounding-sized amount, so compare where they fall in the data.
-            let drift = (rank_error(&exact, *q, *x) - rank_error(&exact, *q, *y)).abs();
-            assert!(drift <= 0.005, "{kind} {dist:?} q={q}: merged {x} vs whole {y}");
+            assert_moment_answers_agree(&merged, &whole, &exact, (dist, *q, *x, *y));
         } else {
             assert_eq!(x, y, "{kind} {dist:?} q={q}");
         }
@@ -110,6 +108,68 @@ pub fn merge_equals_insert_all(kind: SketchKind, dist: Distribution, seed: u64, 
         let mb: Vec<_> = m.negative_store().iter().collect();
         let wb: Vec<_> = w.negative_store().iter().collect();
         assert_eq!(mb, wb, "identical negative buckets");
+    }
+}
+
+/// Merged and whole momentsketches hold the same sums up to rounding
+/// (what merging promises). When their solves took the same path, the
+/// answers fall within 0.5 % of rank of each other. A rounding-sized
+/// difference can also tip the Newton solve with every moment into not
+/// converging, and the retry with fewer moments answers differently (found:
+/// seed 12705312183898677274, n = 49, `Signed`: 11 moments for the merged
+/// sketch, 12 for the whole, q = 0.5 at rank errors 0.051 and 0.010); the
+/// answers are then not compared (accuracy is `accuracy.rs`'s claim).
+fn assert_moment_answers_agree(
+    merged: &Sketch,
+    whole: &Sketch,
+    exact: &[f64],
+    case: (Distribution, f64, f64, f64),
+) {
+    let (dist, q, x, y) = case;
+    let path = |s: &Sketch| match s {
+        Sketch::MomentSketch(m) => m
+            .quantiles(&QS)
+            .ok()
+            .map(|(_, report)| (report.scale, report.moments_used)),
+        _ => None,
+    };
+    if path(merged) == path(whole) {
+        let (ex, ey) = (rank_error(exact, q, x), rank_error(exact, q, y));
+        assert!(
+            (ex - ey).abs() <= 0.005,
+            "momentsketch {dist:?} q={q}: merged {x} vs whole {y} (rank errors {ex}, {ey}; n {})",
+            exact.len()
+        );
+    }
+}
+
+/// The power and log sums of `merged` equal `whole`'s up to rounding:
+/// relative to the sums of the terms' magnitudes (the odd power sums of
+/// signed values cancel).
+fn assert_same_moment_sums(merged: &Sketch, whole: &Sketch, values: &[f64]) {
+    let (Sketch::MomentSketch(m), Sketch::MomentSketch(w)) = (merged, whole) else {
+        return;
+    };
+    let t = |x: f64| if w.compressed() { x.asinh() } else { x };
+    let power_scale = |i: i32| values.iter().map(|&x| t(x).abs().powi(i + 1)).sum::<f64>();
+    let log_scale = |i: i32| {
+        values
+            .iter()
+            .filter(|&&x| t(x) > 0.0)
+            .map(|&x| t(x).ln().abs().powi(i + 1))
+            .sum::<f64>()
+    };
+    for (i, (a, b)) in m.power_sums().iter().zip(w.power_sums()).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-9 * power_scale(i as i32),
+            "power sum {i}: {a} vs {b}"
+        );
+    }
+    for (i, (a, b)) in m.log_sums().iter().zip(w.log_sums()).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-9 * log_scale(i as i32),
+            "log sum {i}: {a} vs {b}"
+        );
     }
 }
 
