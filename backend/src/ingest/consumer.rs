@@ -1,10 +1,13 @@
 //! The consumer-group member: one worker task per assigned partition.
 //!
-//! Assignment: the rebalance callback pauses the new partitions, reads back
-//! what the sketch log already holds for them, and records them; the main
-//! loop splits each one's queue off the consumer (`split_partition_queue`),
-//! spawns its worker and resumes fetching, so each partition's records
-//! arrive in order through one queue. This repeats after every assignment.
+//! Assignment: before `assign`, the rebalance callback splits each new
+//! partition's queue off the consumer (once per consumer; see
+//! [`super::partition_queues`]), so its records never reach the shared
+//! queue; after it, the callback pauses the new partitions, reads back what
+//! the sketch log already holds for them, and records them; the main loop
+//! lends each one's queue to a new worker and resumes fetching, so each
+//! partition's records arrive in order through one queue. A revocation
+//! stops the partitions' workers before their windows are closed.
 //!
 //! Revocation: before the partitions are released, their open windows are
 //! closed and published and their offsets committed synchronously, so the
@@ -41,6 +44,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::partition_queues::{PartitionQueues, WorkerStop};
 use super::revoke::{Release, ReleaseError, RevokeCoordinator, RevokeOutcome};
 use super::stall::{StallTracker, Stalled, TopicPartition};
 use super::stall_probe::{Look, INCONCLUSIVE_LOOKS};
@@ -75,14 +79,22 @@ pub struct ConsumerConfig {
     pub stall_restart: Duration,
 }
 
-/// Rebalance hooks: release (through the coordinator) on revoke, announce
-/// partitions on assign.
+/// Rebalance hooks: stop the workers and release (through the coordinator)
+/// on revoke; split the partitions' queues before assign, announce the
+/// partitions after.
 struct IngestContext {
     pipeline: Arc<Pipeline>,
     config: ConsumerConfig,
     assigned: mpsc::UnboundedSender<Result<Vec<SourcePartition>, String>>,
     revoker: RevokeCoordinator,
+    /// The member's partition queues (see [`super::partition_queues`]).
+    queues: Arc<PartitionQueues<Queue>>,
+    /// Reaches the consumer (to split queues) once it exists.
+    release: Arc<MemberRelease>,
 }
+
+/// A partition's own queue.
+type Queue = rdkafka::consumer::stream_consumer::StreamPartitionQueue<IngestContext>;
 
 /// A revocation's steps against this member: cut the pipeline's windows,
 /// flush its sketch log, commit through the consumer.
@@ -164,14 +176,17 @@ impl ClientContext for IngestContext {}
 
 impl ConsumerContext for IngestContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            self.prepare_queues(tpl);
+        }
         if let Rebalance::Revoke(tpl) = rebalance {
+            let revoked = partitions_of(tpl, &self.pipeline, &self.config);
+            // Their workers take no more records (none of a later assignment).
+            self.queues.stop(&revoked);
             // Only what is still ours: the shutdown path releases every
             // partition itself before the consumer closes (and revokes).
             let held: Vec<SourcePartition> = self.pipeline.assigned().into_iter().map(|(p, _)| p).collect();
-            let partitions: Vec<SourcePartition> = partitions_of(tpl, &self.pipeline, &self.config)
-                .into_iter()
-                .filter(|p| held.contains(p))
-                .collect();
+            let partitions: Vec<SourcePartition> = revoked.into_iter().filter(|p| held.contains(p)).collect();
             self.pipeline.set_ready(false);
             if partitions.is_empty() {
                 return;
@@ -214,6 +229,19 @@ impl ConsumerContext for IngestContext {
 }
 
 impl IngestContext {
+    /// Splits the queues of the partitions about to be assigned, before
+    /// `assign` starts fetching them (see [`super::partition_queues`]).
+    fn prepare_queues(&self, tpl: &TopicPartitionList) {
+        let Some(member) = self.release.consumer.get().and_then(std::sync::Weak::upgrade) else {
+            tracing::warn!("the consumer is not set up yet: partition queues are split after the assignment");
+            return;
+        };
+        let partitions = partitions_of(tpl, &self.pipeline, &self.config);
+        self.queues.prepare(&partitions, |p| {
+            member.split_partition_queue(&self.pipeline.topic_name(p.topic), p.partition)
+        });
+    }
+
     /// Reads back, per source topic, how far the sketch log already holds
     /// the assigned partitions (and their OTLP baselines), so their records
     /// are never counted twice.
@@ -403,12 +431,15 @@ async fn run_member(
         pipeline: pipeline.clone(),
         consumer: std::sync::OnceLock::new(),
     });
+    let queues: Arc<PartitionQueues<Queue>> = Arc::default();
     let context = IngestContext {
         pipeline: pipeline.clone(),
         config: config.clone(),
         assigned: assigned_tx,
         revoker: RevokeCoordinator::start(member_release.clone(), config.revoke_timeout)
             .context("starting the revoke coordinator")?,
+        queues: queues.clone(),
+        release: member_release.clone(),
     };
     let client = crate::broker::client_config(
         &config.brokers,
@@ -437,7 +468,8 @@ async fn run_member(
         .with_context(|| format!("subscribing to {}", topics.join(", ")))?;
     tracing::info!(group = %config.group, topics = %topics.join(", "), "joined consumer group");
 
-    let mut workers: Vec<(SourcePartition, CancellationToken, tokio::task::JoinHandle<()>)> = Vec::new();
+    let mut workers: Vec<(SourcePartition, WorkerStop, tokio::task::JoinHandle<Queue>)> = Vec::new();
+    let mut shared_queue_noted = false;
     let quarter = Duration::from_millis((pipeline.config.window_ms / 4).clamp(10, 1000));
     let mut ticker = tokio::time::interval(quarter);
     let mut last_commit = std::time::Instant::now();
@@ -465,9 +497,13 @@ async fn run_member(
             () = shutdown.cancelled() => break MemberExit::Shutdown,
             Some(stalled) = stalled_rx.recv() => break MemberExit::Restart(stalled),
             message = consumer.recv() => match message {
-                // Records fetched before their partition's queue was split.
+                // Records of a partition whose queue is not split (never
+                // expected: each is split before its assignment).
                 Ok(m) => {
                     let p = SourcePartition { topic: pipeline.catalog.topic_id(m.topic()), partition: m.partition() };
+                    if !std::mem::replace(&mut shared_queue_noted, true) {
+                        tracing::warn!(partition = %p, offset = m.offset(), "a record on the consumer's shared queue (its partition queue was not split in time)");
+                    }
                     if let Ok(windows) = pipeline.partition_of(p) {
                         let format = pipeline.format_of(p.topic);
                         pipeline.ingest_as(format, &windows, m.offset(), m.key(), m.payload(), m.timestamp().to_millis());
@@ -478,21 +514,19 @@ async fn run_member(
             },
             Some(assigned) = assigned_rx.recv() => {
                 let partitions = assigned.map_err(|e| anyhow::anyhow!(e))?;
-                // Every assignment deactivates the earlier partition queues
-                // (and revoked partitions got fresh windows): start over.
-                for (_, token, handle) in workers.drain(..) {
-                    token.cancel();
-                    let _ = handle.await;
-                }
+                // The earlier assignment's workers end (their windows were
+                // revoked, fresh ones are made); their queues are lent again.
+                end_workers(&mut workers, &queues).await;
                 for p in partitions {
-                    let Some(queue) = consumer.split_partition_queue(&pipeline.topic_name(p.topic), p.partition) else {
+                    let Ok(windows) = pipeline.partition_of(p) else { continue };
+                    let stop = WorkerStop::child_of(shutdown);
+                    let split = |p: SourcePartition| consumer.split_partition_queue(&pipeline.topic_name(p.topic), p.partition);
+                    let Some(queue) = queues.lend(p, stop.clone(), split) else {
                         tracing::warn!("cannot split the queue of partition {p}");
                         continue;
                     };
-                    let Ok(windows) = pipeline.partition_of(p) else { continue };
-                    let token = shutdown.child_token();
-                    let handle = tokio::spawn(partition_worker(queue, windows, pipeline.clone(), p, token.clone()));
-                    workers.push((p, token, handle));
+                    let handle = tokio::spawn(partition_worker(queue, windows, pipeline.clone(), p, stop.clone()));
+                    workers.push((p, stop, handle));
                 }
                 let mut resume = TopicPartitionList::new();
                 for (p, _, _) in &workers {
@@ -528,10 +562,7 @@ async fn run_member(
         }
     };
 
-    for (_, token, handle) in workers {
-        token.cancel();
-        let _ = handle.await;
-    }
+    end_workers(&mut workers, &queues).await;
     let partitions: Vec<SourcePartition> = pipeline.assigned().into_iter().map(|(p, _)| p).collect();
     let started = std::time::Instant::now();
     let (outcome, failed) = match release(consumer.as_ref(), pipeline, &partitions) {
@@ -553,10 +584,27 @@ async fn run_member(
     pollers_stop.cancel();
     let _ = watermarks.await;
     let _ = watchdog.await;
+    // The idle queues hold the consumer.
+    queues.clear();
     drop(consumer);
     match failed {
         Some(reason) => Err(anyhow::anyhow!(reason)),
         None => Ok(exit),
+    }
+}
+
+/// Stops the workers, waits for them and takes their queues back.
+async fn end_workers(
+    workers: &mut Vec<(SourcePartition, WorkerStop, tokio::task::JoinHandle<Queue>)>,
+    queues: &PartitionQueues<Queue>,
+) {
+    for (p, stop, handle) in workers.drain(..) {
+        stop.token().cancel();
+        match handle.await {
+            Ok(queue) => queues.give_back(p, queue),
+            // Its queue went with it; the next assignment splits a new one.
+            Err(e) => tracing::error!("partition {p}: its worker failed: {e}"),
+        }
     }
 }
 
@@ -705,30 +753,42 @@ fn note_offset(pipeline: &Pipeline, partition: SourcePartition, offset: i64) {
     pipeline.clear_read_error(partition);
 }
 
+/// Reads `queue` into the partition's windows until `stop`; gives the
+/// queue back.
 async fn partition_worker(
-    queue: rdkafka::consumer::stream_consumer::StreamPartitionQueue<IngestContext>,
+    queue: Queue,
     windows: Arc<Mutex<PartitionWindows>>,
     pipeline: Arc<Pipeline>,
     partition: SourcePartition,
-    stop: CancellationToken,
-) {
+    stop: WorkerStop,
+) -> Queue {
     let mut reader = PartitionReader::new(pipeline, windows, partition);
+    read_until_stopped(&queue, &mut reader, &stop).await;
+    reader.note();
+    queue
+}
+
+async fn read_until_stopped(queue: &Queue, reader: &mut PartitionReader, stop: &WorkerStop) {
     // Built once, not per record: one stream (a waker slot per record
     // costs a lock), one cancellation future and one timer (a fresh sleep
     // per record reads the clock and registers a timer entry).
     let mut messages = queue.stream();
-    let stopped = stop.cancelled();
+    let stopped = stop.token().cancelled();
     tokio::pin!(stopped);
     let mut idle = tokio::time::interval(Duration::from_millis(200));
     idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    'read: loop {
+    loop {
         // Records already fetched are taken without a select (whose
-        // cancellation check is a lock) per record.
+        // cancellation check is a lock) per record; a revocation's stop
+        // (an atomic) is read before each.
         let mut taken = 0;
         while taken < BURST {
+            if stop.stopped() {
+                return;
+            }
             match messages.next().now_or_never() {
                 Some(Some(message)) => reader.take(message),
-                Some(None) => break 'read,
+                Some(None) => return,
                 None => break,
             }
             taken += 1;
@@ -736,23 +796,22 @@ async fn partition_worker(
         if taken == BURST {
             // More may be waiting: check the stop, let the runtime's other
             // tasks run, then take the next burst.
-            if stop.is_cancelled() {
-                break;
+            if stop.token().is_cancelled() {
+                return;
             }
             tokio::task::yield_now().await;
             continue;
         }
         tokio::select! {
             biased;
-            () = &mut stopped => break,
+            () = &mut stopped => return,
             message = messages.next() => match message {
                 Some(message) => reader.take(message),
-                None => break,
+                None => return,
             },
             _ = idle.tick(), if reader.has_unnoted() => reader.note(),
         }
     }
-    reader.note();
 }
 
 /// Records taken without waiting before the worker checks its stop token

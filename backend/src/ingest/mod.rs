@@ -4,6 +4,8 @@
 //! - [`Pipeline`]: the state ingest shares with serving (partitions' windows,
 //!   retained windows, counters, the broadcast of closed windows).
 //! - [`consumer`]: the Kafka side (group membership, rebalances, commits).
+//! - [`partition_queues`]: each partition's own queue, split before its
+//!   first assignment and lent to its worker.
 //! - [`revoke`]: the revoke coordinator (a revocation's cut, flush and
 //!   commit, off the poll loop, bounded by `--revoke-timeout`).
 //! - [`stall`]: when to leave and rejoin the group because a partition's
@@ -16,6 +18,8 @@ pub mod consumer;
 pub mod latency_probe;
 
 mod otlp;
+
+pub mod partition_queues;
 
 pub mod revoke;
 
