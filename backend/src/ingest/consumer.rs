@@ -201,9 +201,8 @@ impl ConsumerContext for IngestContext {
         if let Rebalance::Assign(tpl) = rebalance {
             let partitions = partitions_of(tpl, &self.pipeline, &self.config);
             tracing::info!(?partitions, "partitions assigned");
-            // Nothing is fetched until each partition has its own queue (the
-            // main loop resumes them): records of one partition then arrive
-            // in offset order through one queue, never split between two.
+            // Nothing is fetched until each partition's worker reads its
+            // queue (split before `assign`; the main loop resumes them).
             if let Err(e) = consumer.pause(tpl) {
                 tracing::warn!("pausing the new partitions: {e}");
             }
