@@ -61,7 +61,11 @@ fn every_codec_headers_null_keys_and_values_from_kafka_python_are_counted_once()
         port,
         Duration::from_secs(90),
         "every record of every codec",
-        |s| s["messages_processed"] == values.len() && s["rejected"]["payload"] == 12,
+        |s| {
+            s["messages_processed"] == values.len()
+                && s["data_points"] == values.len()
+                && s["rejected"]["payload"] == 12
+        },
     );
     assert_eq!(
         s["rejected_by_reason"]["payload"]["malformed"], 12,
@@ -125,7 +129,7 @@ fn transaction_markers_are_skipped_and_a_partition_ending_in_one_is_not_a_stall(
         first_port,
         Duration::from_secs(90),
         "every transactional record",
-        |s| s["messages_processed"] == values.len(),
+        |s| s["messages_processed"] == values.len() && s["data_points"] == values.len(),
     );
     assert_eq!(s["rejected"]["payload"], 0, "{s}");
     assert_quantiles_within_alpha(&s, &values);

@@ -98,7 +98,9 @@ fn replay_counts_every_good_row_once_and_every_bad_input_by_reason() {
     let port = free_port();
     let _consumer = consume(&tansu.brokers, "replay-group", port);
     let s = wait_summary(port, Duration::from_secs(90), "every record", |s| {
-        s["messages_processed"] == values.len() && s["rejected"]["payload"] == 5
+        s["messages_processed"] == values.len()
+            && s["data_points"] == values.len()
+            && s["rejected"]["payload"] == 5
     });
     assert_eq!(s["rejected_by_reason"]["payload"]["malformed"], 3);
     assert_eq!(s["rejected_by_reason"]["payload"]["negative"], 1);
