@@ -34,7 +34,7 @@ pub struct Stats {
     /// inserted (the next owner consumes them from the committed offset).
     pub ignored_after_revoke: AtomicU64,
     /// Records that arrived after a newer record of their partition (never
-    /// expected; not counted, each logged).
+    /// expected; not counted; logged at the 1st, 2nd, 4th …).
     pub out_of_order: AtomicU64,
     /// Offsets never delivered between two records of a partition
     /// (transaction markers, compaction, retention, or a jumped fetch).

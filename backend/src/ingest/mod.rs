@@ -750,31 +750,41 @@ impl Pipeline {
             return None;
         }
         let arrival = w.arrive(offset);
+        self.note_arrival(&w, offset, arrival).then_some(w)
+    }
+
+    /// Counts and logs how a record's offset followed its partition's last
+    /// one (see [`Arrival`]); whether the record is to be inserted.
+    fn note_arrival(&self, w: &PartitionWindows, offset: i64, arrival: Arrival) -> bool {
         let (topic, partition) = (w.topic(), w.partition());
         match arrival {
             Arrival::Next { first } => {
                 if first {
                     tracing::debug!(target: OFFSETS, topic, partition, offset, "first record");
                 }
-                Some(w)
+                true
             }
             Arrival::Redelivered { first } => {
                 if first {
                     tracing::debug!(target: OFFSETS, topic, partition, offset, "first record: counted before");
                 }
                 self.stats.redelivered.fetch_add(1, Relaxed);
-                None
+                false
             }
             Arrival::OutOfOrder { last } => {
-                self.stats.out_of_order.fetch_add(1, Relaxed);
-                tracing::warn!(
-                    topic,
-                    partition,
-                    offset,
-                    last,
-                    "a record arrived after a newer one of its partition: not counted (out_of_order)"
-                );
-                None
+                // Logged at the 1st, 2nd, 4th, 8th … (a run of them is one event).
+                let n = self.stats.out_of_order.fetch_add(1, Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        offset,
+                        last,
+                        out_of_order = n,
+                        "a record arrived after a newer one of its partition: not counted (out_of_order)"
+                    );
+                }
+                false
             }
             Arrival::AfterGap {
                 after,
@@ -792,7 +802,7 @@ impl Pipeline {
                     first,
                     "offsets never delivered"
                 );
-                Some(w)
+                true
             }
         }
     }
