@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -28,13 +27,6 @@ fn produce(brokers: &str, csv: &std::path::Path, extra: &[&str]) -> serde_json::
         .expect("mss produce runs");
     assert!(out.status.success(), "mss produce failed");
     serde_json::from_slice(&out.stdout).expect("produce prints one JSON object")
-}
-
-/// Creates the topic (4 partitions) by replaying an empty CSV.
-fn create_topic(brokers: &str, dir: &std::path::Path) {
-    let empty = dir.join("empty.csv");
-    std::fs::write(&empty, "BlockId,Label,Type,Features,TimeInterval,Latency\n").expect("write");
-    produce(brokers, &empty, &[]);
 }
 
 /// `mss consume` in `group`, serving on `port`, with `window`-long windows.
@@ -117,50 +109,6 @@ fn replay_counts_every_good_row_once_and_every_bad_input_by_reason() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// The partitions each of two members holds.
-type Split = (BTreeSet<i64>, BTreeSet<i64>);
-
-/// The partitions of `--topic` a member holds now (`None` if it does not answer).
-fn assigned(port: u16) -> Option<BTreeSet<i64>> {
-    let s = summary(port, "")?;
-    let held = s["assigned"].as_array()?.iter();
-    Some(held.filter_map(|p| p["partition"].as_i64()).collect())
-}
-
-/// Waits until the two members hold disjoint sets that cover all
-/// `partitions`, unchanged for longer than two heartbeat intervals (3 s
-/// each), so no rebalance is under way. Tansu 0.6 completes a rebalance
-/// without waiting for every member to rejoin: while the group settles, a
-/// member can be handed partitions that another still consumes (seen once:
-/// 3,925 rows counted twice when records were produced during that churn).
-fn wait_for_a_settled_split(port_a: u16, port_b: u16, partitions: i64) {
-    let settled_for = Duration::from_secs(7);
-    let start = std::time::Instant::now();
-    // The split last seen, and since when.
-    let mut since: Option<(std::time::Instant, Split)> = None;
-    loop {
-        let split = assigned(port_a).zip(assigned(port_b)).filter(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && a.is_disjoint(b) && a.union(b).count() as i64 == partitions
-        });
-        since = match (since, split) {
-            (Some((t, held)), Some(now)) if held == now => {
-                if t.elapsed() >= settled_for {
-                    return;
-                }
-                Some((t, held))
-            }
-            (_, now) => now.map(|now| (std::time::Instant::now(), now)),
-        };
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the group never settled on a split: {:?} / {:?}",
-            assigned(port_a),
-            assigned(port_b)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn two_consumers_in_one_group_split_the_partitions_and_count_every_row_once() {
     let tansu = Tansu::start();
@@ -168,7 +116,7 @@ fn two_consumers_in_one_group_split_the_partitions_and_count_every_row_once() {
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 20_000, 13);
     // Create the topic first so both members get partitions at once.
-    create_topic(&tansu.brokers, &dir);
+    create_latency_topic(&tansu.brokers, &dir);
     let (port_a, port_b) = (free_port(), free_port());
     let _a = consume(&tansu.brokers, "split-group", port_a);
     let _b = consume(&tansu.brokers, "split-group", port_b);
@@ -238,7 +186,7 @@ fn a_consumer_killed_mid_stream_and_restarted_loses_nothing() {
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 40_000, 17);
     let total = values.len() as i64;
-    create_topic(&tansu.brokers, &dir);
+    create_latency_topic(&tansu.brokers, &dir);
 
     let port_a = free_port();
     let mut a = consume(&tansu.brokers, "restart-group", port_a);
@@ -326,7 +274,7 @@ fn sigterm_commits_every_consumed_offset_so_a_restart_counts_nothing_twice() {
     let dir = temp_dir("sigterm");
     let csv = dir.join("events.csv");
     let (values, _) = write_csv(&csv, 30_000, 19);
-    create_topic(&tansu.brokers, &dir);
+    create_latency_topic(&tansu.brokers, &dir);
 
     let port_a = free_port();
     let a = consume_command(&tansu.brokers, "sigterm-group", port_a, "10s")
@@ -486,7 +434,7 @@ fn direct(values: &[f64]) -> shared::Sketch {
 fn records_of_several_metrics_and_tags_land_in_their_series_and_refusals_are_counted_by_reason() {
     let tansu = Tansu::start();
     let dir = temp_dir("series");
-    create_topic(&tansu.brokers, &dir);
+    create_latency_topic(&tansu.brokers, &dir);
     let want = produce_mixed(&tansu.brokers, 5_000);
     let port = free_port();
     let _consumer = consume(&tansu.brokers, "series-group", port);
@@ -563,7 +511,7 @@ fn records_of_several_metrics_and_tags_land_in_their_series_and_refusals_are_cou
 fn a_consumer_started_after_a_gap_fills_the_gap_in_event_time() {
     let tansu = Tansu::start();
     let dir = temp_dir("gap");
-    create_topic(&tansu.brokers, &dir);
+    create_latency_topic(&tansu.brokers, &dir);
     // 30 s of records stamped 90 … 60 s ago, produced while no consumer runs.
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &tansu.brokers)

@@ -93,13 +93,15 @@ fn two_ingest_processes_feed_one_view_that_survives_a_restart() {
     let (values, _) = write_csv(&csv, 30_000, 29);
     let good = values.len() as i64;
 
+    // The topic exists first, so both members get partitions at once.
+    create_latency_topic(&tansu.brokers, &dir);
     let (port_a, port_b) = (free_port(), free_port());
     let _a = consume(&tansu.brokers, "two-group", port_a);
-    wait_ready(port_a);
     let _b = consume(&tansu.brokers, "two-group", port_b);
-    // Both members hold partitions before the replay starts.
-    wait_ready(port_b);
-    std::thread::sleep(Duration::from_secs(2));
+    // Both members hold partitions, and the group has stopped churning,
+    // before the replay starts (Tansu 0.6 can hand a partition to one member
+    // while another still reads it during a rebalance).
+    wait_for_a_settled_split(port_a, port_b, 4);
     let port_view = free_port();
     let mut first_view = spawn_view(&tansu.brokers, port_view);
     let producer = spawn_producer(&tansu.brokers, &csv, None);
