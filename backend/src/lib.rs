@@ -15,6 +15,7 @@
 //!   read back for exactly-once resumption and by `mss view`.
 //! - [`exact`]: the optional exact reference (`--exact`).
 //! - [`slo`]: SLOs, burn rates and alerts (Alertmanager webhooks).
+//! - [`poisoned_locks`]: every poisoned lock met, logged and counted.
 //! - [`stats`]: counters; [`summary`]: the `/api/summary` document and the terminal report.
 //! - [`serve`]: HTTP server (API, WebSocket, static dashboard, health).
 //! - [`bench`]: speed measurements (`mss bench`); [`profile`]: `--profile-output`.
@@ -27,6 +28,7 @@ pub mod commands;
 pub mod exact;
 pub mod ingest;
 pub mod otlp;
+pub mod poisoned_locks;
 pub mod produce;
 pub mod profile;
 pub mod record;

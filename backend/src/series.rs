@@ -21,6 +21,8 @@ use shared::filter::Filter;
 use shared::protocol::{SeriesDef, SeriesId, TopicId};
 use shared::series::SeriesKey;
 
+use crate::poisoned_locks::PoisonedLocks;
+
 /// Unit of every value today (latencies).
 pub const DEFAULT_UNIT: &str = "ms";
 
@@ -62,6 +64,8 @@ pub struct SeriesCatalog {
     max_series: Option<usize>,
     /// Bumped whenever a series is freed: per-worker caches of ids check it.
     generation: AtomicU64,
+    /// Poisoned locks met (each logged; the work it guarded skipped).
+    poisoned: PoisonedLocks,
 }
 
 impl SeriesCatalog {
@@ -71,19 +75,33 @@ impl SeriesCatalog {
             inner: RwLock::new(Inner::default()),
             max_series,
             generation: AtomicU64::new(0),
+            poisoned: PoisonedLocks::default(),
         }
     }
 
-    /// The catalog for reading, or `None` (logged) when a panicking thread
-    /// poisoned it.
+    /// The catalog for reading, or `None` (logged, counted) when a
+    /// panicking thread poisoned it.
     fn read(&self) -> Option<std::sync::RwLockReadGuard<'_, Inner>> {
-        match self.inner.read() {
-            Ok(g) => Some(g),
-            Err(_) => {
-                tracing::error!("series catalog lock poisoned: series unknown to this query");
-                None
-            }
-        }
+        self.inner
+            .read()
+            .map_err(|_| self.poisoned("lookup skipped"))
+            .ok()
+    }
+
+    /// The catalog for writing, or `None` (logged, counted) when poisoned;
+    /// `skipped` says what was not done.
+    fn write(&self, skipped: &str) -> Option<std::sync::RwLockWriteGuard<'_, Inner>> {
+        self.inner.write().map_err(|_| self.poisoned(skipped)).ok()
+    }
+
+    /// Counts and logs a poisoned catalog lock.
+    fn poisoned(&self, skipped: &str) {
+        self.poisoned.note("series catalog", skipped);
+    }
+
+    /// Poisoned locks this catalog met.
+    pub fn poisoned_locks(&self) -> u64 {
+        self.poisoned.count()
     }
 
     /// Changes whenever a series was freed (cached ids may be stale).
@@ -99,12 +117,12 @@ impl SeriesCatalog {
         build: impl FnOnce() -> SeriesKey,
     ) -> Result<SeriesId, InternError> {
         {
-            let inner = self.inner.read().map_err(|_| InternError::Poisoned)?;
+            let inner = self.read().ok_or(InternError::Poisoned)?;
             if let Some(&id) = inner.by_bytes.get(canonical) {
                 return Ok(id);
             }
         }
-        let mut inner = self.inner.write().map_err(|_| InternError::Poisoned)?;
+        let mut inner = self.write("series not interned").ok_or(InternError::Poisoned)?;
         if let Some(&id) = inner.by_bytes.get(canonical) {
             return Ok(id);
         }
@@ -139,8 +157,7 @@ impl SeriesCatalog {
 
     /// Notes that a window of `id` starting at `start_ms` was published.
     pub fn touch(&self, ids: impl IntoIterator<Item = (SeriesId, i64)>) {
-        let Ok(mut inner) = self.inner.write() else {
-            tracing::error!("series catalog lock poisoned: windows not noted");
+        let Some(mut inner) = self.write("windows not noted") else {
             return;
         };
         for (id, start) in ids {
@@ -153,8 +170,7 @@ impl SeriesCatalog {
     /// Frees every series whose newest window started before `horizon_ms`
     /// (so none of its windows is retained any more); returns how many.
     pub fn sweep(&self, horizon_ms: i64) -> usize {
-        let Ok(mut inner) = self.inner.write() else {
-            tracing::error!("series catalog lock poisoned: nothing freed");
+        let Some(mut inner) = self.write("nothing freed") else {
             return 0;
         };
         // A series interned but not yet published (newest_ms = MIN) is kept.
@@ -248,8 +264,7 @@ impl SeriesCatalog {
                 None => {}
             }
         }
-        let Ok(mut inner) = self.inner.write() else {
-            tracing::error!(metric, "series catalog lock poisoned: unit not recorded");
+        let Some(mut inner) = self.write(&format!("unit of {metric} not recorded")) else {
             return Err(DEFAULT_UNIT.to_owned());
         };
         if let Some(u) = inner.units.get(metric) {
@@ -270,8 +285,7 @@ impl SeriesCatalog {
                 return i as TopicId;
             }
         }
-        let Ok(mut inner) = self.inner.write() else {
-            tracing::error!(topic, "series catalog lock poisoned: topic given id 0");
+        let Some(mut inner) = self.write(&format!("topic {topic} given id 0")) else {
             return 0;
         };
         if let Some(i) = inner.topics.iter().position(|t| t == topic) {
@@ -293,6 +307,31 @@ mod tests {
 
     fn key(metric: &str, route: &str) -> SeriesKey {
         SeriesKey::new(metric, [("route", route)]).expect("valid")
+    }
+
+    #[test]
+    fn a_poisoned_catalog_is_counted_at_every_use_and_never_panics() {
+        let catalog = Arc::new(SeriesCatalog::new(None));
+        let id = catalog.intern(&key("http", "/a")).expect("interned");
+        let holder = Arc::clone(&catalog);
+        let panicked = std::thread::spawn(move || {
+            let _guard = holder.inner.write().expect("first lock");
+            panic!("a thread dies holding the catalog");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert_eq!(catalog.poisoned_locks(), 0);
+        assert!(catalog.get(id).is_none());
+        assert!(matches!(
+            catalog.intern(&key("http", "/b")),
+            Err(InternError::Poisoned)
+        ));
+        catalog.touch([(id, 1_000)]);
+        assert_eq!(catalog.sweep(0), 0);
+        assert_eq!(catalog.topic_id("other"), 0);
+        assert!(catalog.claim_unit("m", "s").is_err());
+        // get, intern (its read), touch, sweep, topic_id (read, then write), claim_unit (read, then write).
+        assert_eq!(catalog.poisoned_locks(), 8);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub struct Stats {
     /// Windows that could not be stored (a poisoned store lock).
     pub store_failures: AtomicU64,
     /// Operations skipped because a lock was poisoned (each also logged).
-    pub lock_failures: AtomicU64,
+    pub lock_failures: crate::poisoned_locks::PoisonedLocks,
     /// Revocations whose release did not finish within `--revoke-timeout`
     /// (released uncommitted: at-least-once from then on).
     pub revoke_timeouts: AtomicU64,
@@ -88,7 +88,7 @@ impl Default for Stats {
             out_of_order: AtomicU64::new(0),
             offsets_skipped: AtomicU64::new(0),
             store_failures: AtomicU64::new(0),
-            lock_failures: AtomicU64::new(0),
+            lock_failures: Default::default(),
             revoke_timeouts: AtomicU64::new(0),
             revoke_failures: AtomicU64::new(0),
             revoke_commit_failures: AtomicU64::new(0),
@@ -183,16 +183,15 @@ impl Stats {
                 let keep_from = samples.len().saturating_sub(11);
                 samples.drain(..keep_from);
             }
-            Err(_) => {
-                self.lock_failures.fetch_add(1, Relaxed);
-                tracing::error!("throughput samples lock poisoned: sample skipped");
-            }
+            Err(_) => self.lock_failures.note("throughput samples", "sample skipped"),
         }
     }
 
     /// Messages per second over the last ~10 s.
     pub fn recent_throughput(&self) -> f64 {
         let Ok(samples) = self.samples.lock() else {
+            self.lock_failures
+                .note("throughput samples", "throughput shown as 0");
             return 0.0;
         };
         match (samples.first(), samples.last()) {

@@ -279,8 +279,7 @@ pub(crate) fn locked<'a, T>(
     match m.lock() {
         Ok(g) => Some(g),
         Err(_) => {
-            stats.lock_failures.fetch_add(1, Relaxed);
-            tracing::error!("{what} lock poisoned: skipped");
+            stats.lock_failures.note(what, "skipped");
             None
         }
     }
@@ -289,8 +288,7 @@ pub(crate) fn locked<'a, T>(
 /// Logs and counts a poisoned lock met on a path that has no lock guard to
 /// hand back (a `RwLock`, a map whose absence is answered otherwise).
 fn poisoned(stats: &Stats, what: &str) {
-    stats.lock_failures.fetch_add(1, Relaxed);
-    tracing::error!("{what} lock poisoned: skipped");
+    stats.lock_failures.note(what, "skipped");
 }
 
 /// The series catalog is swept for series with no retained window at most this often, ms.
@@ -741,7 +739,8 @@ impl Pipeline {
         offset: i64,
     ) -> Option<std::sync::MutexGuard<'w, PartitionWindows>> {
         let Ok(mut w) = windows.lock() else {
-            tracing::error!(offset, "partition lock poisoned: record dropped");
+            let skipped = format!("record at offset {offset} rejected as malformed");
+            self.stats.lock_failures.note("partition", &skipped);
             self.reject_payload(RejectReason::Malformed);
             return None;
         };
@@ -1198,6 +1197,12 @@ impl Pipeline {
         }
     }
 
+    /// Poisoned locks met by the pipeline and its series catalog (each
+    /// logged where it was met; the work it guarded was skipped).
+    pub fn poisoned_locks(&self) -> u64 {
+        self.stats.lock_failures.count() + self.catalog.poisoned_locks()
+    }
+
     /// What is wrong right now, for people (the dashboard's status):
     /// not ready yet, the series limit reached, windows that could not be stored.
     pub fn problems(&self) -> Vec<String> {
@@ -1239,7 +1244,7 @@ impl Pipeline {
                  (--revoke-timeout): some records may be counted twice (see the log)"
             ));
         }
-        let poisoned = self.stats.lock_failures.load(Relaxed);
+        let poisoned = self.poisoned_locks();
         if poisoned > 0 {
             out.push(format!(
                 "{poisoned} operations skipped on a poisoned lock (see the log)"

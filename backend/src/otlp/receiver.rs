@@ -409,10 +409,14 @@ impl EmbeddedGate {
             .assigned()
             .into_iter()
             .filter(|(p, _)| p.topic == self.topic)
-            .filter_map(|(p, w)| Some((p.partition, w.lock().ok()?.last_offset()?)))
+            .filter_map(|(p, w)| {
+                let w = crate::ingest::locked(&w, &self.pipeline.stats, "partition")?;
+                Some((p.partition, w.last_offset()?))
+            })
             .collect();
         let Ok(mut sent) = self.sent.lock() else {
-            tracing::error!("embedded gate lock poisoned: refusing");
+            let poisoned = &self.pipeline.stats.lock_failures;
+            poisoned.note("embedded gate", "request refused");
             return false;
         };
         let mut most = 0;
@@ -430,10 +434,9 @@ impl EmbeddedGate {
         match self.sent.lock() {
             Ok(mut sent) => sent.entry(partition).or_default().push_back((offset, bytes)),
             // `admits` refuses from now on: nothing is written unaccounted.
-            Err(_) => tracing::error!(
-                partition,
-                offset,
-                "embedded gate lock poisoned: delivery not noted"
+            Err(_) => self.pipeline.stats.lock_failures.note(
+                "embedded gate",
+                &format!("delivery of partition {partition} offset {offset} not noted"),
             ),
         }
     }

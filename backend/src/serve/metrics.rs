@@ -6,7 +6,7 @@
 //! read from the pipeline at scrape time: `mss_messages_processed_total`,
 //! `mss_ignored_after_revoke_total`, `mss_out_of_order_total`,
 //! `mss_offsets_skipped_total`,
-//! `mss_produced_total`, `mss_windows_closed_total`,
+//! `mss_produced_total`, `mss_windows_closed_total`, `mss_poisoned_locks_total`,
 //! `mss_partition_lag{partition}`, `mss_partition_offset{partition}`.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -40,6 +40,7 @@ pub async fn render(State(pipeline): State<Arc<Pipeline>>) -> impl IntoResponse 
     metrics::counter!("mss_offsets_skipped_total").absolute(s.offsets_skipped.load(Relaxed));
     metrics::counter!("mss_produced_total").absolute(s.produced.load(Relaxed));
     metrics::counter!("mss_windows_closed_total").absolute(s.windows_closed.load(Relaxed));
+    metrics::counter!("mss_poisoned_locks_total").absolute(pipeline.poisoned_locks());
     for (p, pos) in &pipeline.positions() {
         let (topic, partition) = (pipeline.topic_name(p.topic), p.partition.to_string());
         metrics::gauge!("mss_partition_lag", "topic" => topic.clone(), "partition" => partition.clone())

@@ -43,7 +43,14 @@ impl ProducerContext for Deliveries {
                             let e = acked.entry(partition).or_insert(through);
                             *e = (*e).max(through);
                         }
-                        Err(_) => tracing::error!("acknowledgement map poisoned"),
+                        // The acknowledgement is lost: counted as a failed cut,
+                        // so no release claims exactly-once for it.
+                        Err(_) => {
+                            self.failed.fetch_add(1, Relaxed);
+                            tracing::error!(
+                                "acknowledgement map lock poisoned: cut counted as not published"
+                            );
+                        }
                     }
                 }
             }
