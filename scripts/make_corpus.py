@@ -61,7 +61,7 @@ records = {
     'ten_thousand_tags.json': (json.dumps({'metric': 'm', 'tags': {f'k{i}': 'v' for i in range(10_000)}, 'value': 1}).encode(),
                                {'reject': 'too_many_tags'}),
     'bad_unit.json': (b'{"metric":"m","value":1,"unit":"parsecs"}', {'reject': 'bad_unit'}),
-    'gzip_bytes.bin': (gzip.compress(b'{"block_id":"b","latency":1}'), {'reject': 'malformed'}),
+    'gzip_bytes.bin': (gzip.compress(b'{"block_id":"b","latency":1}', mtime=0), {'reject': 'malformed'}),
     'null_bytes.bin': (b'\x00' * 64, {'reject': 'malformed'}),
 }
 for name, (data, expect) in records.items():
@@ -143,6 +143,80 @@ queries = {
 }
 for name, (path, param) in queries.items():
     put('query', name, path, {'status': 400, 'param': param})
+
+# OTLP bodies (POST /v1/metrics) and OTLP records in Kafka (`--format otlp`).
+# `status` is the HTTP answer (with `rejected_data_points` in its partial
+# success); `record` is what one Kafka record of the same request does:
+# points counted, points rejected by reason (a body that is not a request:
+# the record is `malformed`). JSON bodies go to Kafka as their protobuf.
+def ld(field, data):
+    return varint(field << 3 | 2) + varint(len(data)) + data
+
+def fixed64(field, n):
+    return varint(field << 3 | 1) + struct.pack('<Q', n)
+
+def otlp_json(metric):
+    body = {'resourceMetrics': [{'scopeMetrics': [{'metrics': [dict(metric)]}]}]}
+    return json.dumps(body)
+
+def hist(bounds, counts, count, name='http.server.duration', unit='ms'):
+    return {'name': name, 'unit': unit, 'histogram': {'aggregationTemporality': 1, 'dataPoints': [
+        {'count': str(count), 'bucketCounts': [str(c) for c in counts], 'explicitBounds': bounds}]}}
+
+def otlp(name, data, status, rejected_points=0, record=None):
+    expect = {'status': status}
+    if status == 200:
+        expect['rejected_data_points'] = rejected_points
+    if record is not None:
+        expect['record'] = record
+    put('otlp', name, data, expect)
+
+def rejected(reason, n=1):
+    return {'points': 0, 'rejected': {reason: n}}
+
+MALFORMED = {'points': 0, 'rejected': {'malformed': 1}}
+otlp('good_histogram.json', otlp_json(hist([10, 100], [1, 2, 3], 6)), 200, 0, {'points': 1, 'rejected': {}})
+otlp('bucket_count_mismatch.json', otlp_json(hist([10], [1, 2, 3], 6)), 200, 1, rejected('bad_buckets'))
+otlp('counts_overflow_u64.json', otlp_json(hist([10], [2**64 - 1, 1], 0)), 200, 1, rejected('bad_buckets'))
+otlp('count_not_sum_of_buckets.json', otlp_json(hist([10], [1, 2], 999)), 200, 1, rejected('bad_buckets'))
+otlp('unsorted_bounds.json', otlp_json(hist([100, 10], [1, 2, 3], 6)), 200, 1, rejected('bad_buckets'))
+otlp('bad_metric_name.json', otlp_json(hist([10], [1, 2], 3, name='has space')), 200, 1, rejected('bad_metric'))
+otlp('bad_unit.json', otlp_json(hist([10], [1, 2], 3, unit='furlongs per fortnight')), 200, 1, rejected('bad_unit'))
+otlp('gauge_only.json', otlp_json({'name': 'g', 'gauge': {'dataPoints': [{'asDouble': 1}, {'asDouble': 2}]}}),
+     200, 2, rejected('unsupported_point', 2))
+otlp('exponential_scale_huge.json', otlp_json({'name': 'e', 'unit': 'ms', 'exponentialHistogram': {
+    'aggregationTemporality': 1, 'dataPoints': [{'count': '2', 'scale': 1000,
+    'positive': {'offset': 0, 'bucketCounts': ['2']}}]}}), 200, 1, rejected('bad_buckets'))
+otlp('exponential_offset_huge.json', otlp_json({'name': 'e', 'unit': 'ms', 'exponentialHistogram': {
+    'aggregationTemporality': 1, 'dataPoints': [{'count': '2', 'scale': 0,
+    'positive': {'offset': 2**31 - 1, 'bucketCounts': ['1', '1']}}]}}), 200, 1, rejected('bad_buckets'))
+otlp('json_wrong_shape.json', '{"resourceMetrics": 5}', 400)
+otlp('json_count_not_a_number.json', otlp_json(hist([10], [1, 2], 'abc')), 400)
+# A malformed attribute value or two kinds of data in one metric fail the body (not dropped silently).
+otlp('json_bad_attribute_value.json', json.dumps({'resourceMetrics': [{'resource': {'attributes': [
+    {'key': 'k', 'value': {'intValue': 'abc'}}]}, 'scopeMetrics': []}]}), 400)
+otlp('json_two_data_kinds.json', otlp_json(dict(hist([10], [1, 2], 3), gauge={'dataPoints': []})), 400)
+otlp('json_garbage.json', b'\x00\xff{"resourceMetrics"', 400)
+# Protobuf: the structure itself is hostile.
+POINT = fixed64(4, 3) + ld(6, struct.pack('<QQ', 1, 2)) + ld(7, struct.pack('<d', 10.0))
+METRIC = ld(1, b'h') + ld(3, b'ms') + ld(9, ld(1, POINT) + varint(2 << 3) + varint(1))
+REQUEST = ld(1, ld(2, ld(2, METRIC)))
+otlp('good_histogram.pb', REQUEST, 200, 0, {'points': 1, 'rejected': {}})
+otlp('empty.pb', b'', 200, 0, {'points': 0, 'rejected': {}})
+otlp('truncated.pb', REQUEST[:len(REQUEST) // 2], 400, record=MALFORMED)
+# resource_metrics claims 2 GiB: refused without reserving it.
+otlp('length_2gb.pb', b'\x0a' + varint(2 << 30) + b'\x00' * 16, 400, record=MALFORMED)
+# A packed bucket_counts field claiming 2^40 bytes inside a real point.
+otlp('packed_length_huge.pb', ld(1, ld(2, ld(2, ld(1, b'h') + ld(9, ld(1, b'\x32' + varint(1 << 40)))))),
+     400, record=MALFORMED)
+otlp('wrong_wire_type.pb', b'\x0d\x01\x02\x03\x04' * 4, 400, record=MALFORMED)
+# A resource attribute whose value nests arrays 500 deep (past the decoder's recursion limit).
+value = b''
+for _ in range(500):
+    value = ld(5, ld(1, value))
+otlp('deep_nesting.pb', ld(1, ld(1, ld(1, ld(1, b'k') + ld(2, value)))), 400, record=MALFORMED)
+# 64 MiB of zeros in 64 KiB of gzip: inflated only up to --otlp-max-body (413).
+otlp('gzip_bomb.pb.gz', gzip.compress(b'\x00' * (64 << 20), 9, mtime=0), 413)
 
 with open(os.path.join(ROOT, 'expected.json'), 'w') as f:
     json.dump(expected, f, indent=1, sort_keys=True)

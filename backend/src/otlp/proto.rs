@@ -101,7 +101,7 @@ pub struct InstrumentationScope {
 
 /// `Metric`: a name, a unit and one kind of data.
 #[derive(Clone, PartialEq, prost::Message, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(try_from = "MetricFields")]
 pub struct Metric {
     /// Metric name (`metric` of the series).
     #[prost(string, tag = "1")]
@@ -111,13 +111,59 @@ pub struct Metric {
     pub unit: String,
     /// The data: only histograms are distributions.
     #[prost(oneof = "MetricData", tags = "5, 7, 9, 10, 11")]
-    #[serde(flatten)]
     pub data: Option<MetricData>,
 }
 
+/// `Metric` as OTLP/JSON spells it: each kind of data its own field. A
+/// malformed data field fails the whole body (a flattened `Option` would
+/// have dropped it silently, as a metric with no points).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct MetricFields {
+    name: String,
+    unit: String,
+    gauge: Option<CountedPoints>,
+    sum: Option<CountedPoints>,
+    histogram: Option<Histogram>,
+    exponential_histogram: Option<ExponentialHistogram>,
+    summary: Option<CountedPoints>,
+}
+
+impl TryFrom<MetricFields> for Metric {
+    type Error = String;
+
+    fn try_from(f: MetricFields) -> Result<Self, String> {
+        let data = at_most_one(
+            [
+                f.gauge.map(MetricData::Gauge),
+                f.sum.map(MetricData::Sum),
+                f.histogram.map(MetricData::Histogram),
+                f.exponential_histogram.map(MetricData::ExponentialHistogram),
+                f.summary.map(MetricData::Summary),
+            ],
+            "metric data (gauge, sum, histogram, exponentialHistogram, summary)",
+        )?;
+        Ok(Metric {
+            name: f.name,
+            unit: f.unit,
+            data,
+        })
+    }
+}
+
+/// The one `Some` of a JSON oneof's fields; an error naming `what` when
+/// several are set.
+fn at_most_one<T>(options: impl IntoIterator<Item = Option<T>>, what: &str) -> Result<Option<T>, String> {
+    let mut set = options.into_iter().flatten();
+    let first = set.next();
+    match set.next() {
+        Some(_) => Err(format!("more than one {what} set")),
+        None => Ok(first),
+    }
+}
+
 /// `Metric.data`.
-#[derive(Clone, PartialEq, prost::Oneof, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, PartialEq, prost::Oneof)]
 pub enum MetricData {
     /// A gauge (not a distribution).
     #[prost(message, tag = "5")]
@@ -298,17 +344,52 @@ pub struct KeyValue {
 
 /// `AnyValue`.
 #[derive(Clone, PartialEq, prost::Message, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(try_from = "AnyValueFields")]
 pub struct AnyValue {
     /// One of the value kinds (none: an empty value).
     #[prost(oneof = "Value", tags = "1, 2, 3, 4, 5, 6, 7")]
-    #[serde(flatten)]
     pub value: Option<Value>,
 }
 
+/// `AnyValue` as OTLP/JSON spells it (a malformed value fails the body,
+/// as for [`MetricFields`]).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct AnyValueFields {
+    string_value: Option<String>,
+    bool_value: Option<bool>,
+    #[serde(deserialize_with = "de_opt_i64")]
+    int_value: Option<i64>,
+    #[serde(deserialize_with = "de_opt_f64")]
+    double_value: Option<f64>,
+    array_value: Option<ArrayValue>,
+    kvlist_value: Option<KeyValueList>,
+    #[serde(deserialize_with = "de_opt_base64")]
+    bytes_value: Option<Vec<u8>>,
+}
+
+impl TryFrom<AnyValueFields> for AnyValue {
+    type Error = String;
+
+    fn try_from(f: AnyValueFields) -> Result<Self, String> {
+        let value = at_most_one(
+            [
+                f.string_value.map(Value::StringValue),
+                f.bool_value.map(Value::BoolValue),
+                f.int_value.map(Value::IntValue),
+                f.double_value.map(Value::DoubleValue),
+                f.array_value.map(Value::ArrayValue),
+                f.kvlist_value.map(Value::KvlistValue),
+                f.bytes_value.map(Value::BytesValue),
+            ],
+            "attribute value kind",
+        )?;
+        Ok(AnyValue { value })
+    }
+}
+
 /// `AnyValue.value`.
-#[derive(Clone, PartialEq, prost::Oneof, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Value {
     /// A string.
     #[prost(string, tag = "1")]
@@ -318,10 +399,10 @@ pub enum Value {
     BoolValue(bool),
     /// An integer.
     #[prost(int64, tag = "3")]
-    IntValue(#[serde(deserialize_with = "de_i64")] i64),
+    IntValue(i64),
     /// A double.
     #[prost(double, tag = "4")]
-    DoubleValue(#[serde(deserialize_with = "de_f64")] f64),
+    DoubleValue(f64),
     /// A list of values.
     #[prost(message, tag = "5")]
     ArrayValue(ArrayValue),
@@ -330,7 +411,7 @@ pub enum Value {
     KvlistValue(KeyValueList),
     /// Bytes (base64 in JSON).
     #[prost(bytes, tag = "7")]
-    BytesValue(#[serde(deserialize_with = "de_base64")] Vec<u8>),
+    BytesValue(Vec<u8>),
 }
 
 /// `ArrayValue`.
@@ -392,6 +473,14 @@ fn de_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 
 fn de_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     de_f64(d).map(Some)
+}
+
+fn de_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    de_i64(d).map(Some)
+}
+
+fn de_opt_base64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    de_base64(d).map(Some)
 }
 
 fn de_u64_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
