@@ -10,7 +10,6 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export MSS_FUZZ_CASES="${1:-${MSS_FUZZ_CASES:-1000000}}"
 # Fresh cases every run (the suite fixes the seed; see scripts/test.sh).
 unset PROPTEST_RNG_SEED
-# (The CSV target writes a file per case and runs a hundredth of them.)
 echo "fuzzing with $MSS_FUZZ_CASES cases per target"
 cargo build --release --locked -p shared -p backend --tests >/dev/null
 for target in shared:fuzz backend:fuzz backend:corpus; do
