@@ -70,11 +70,14 @@ pub enum RejectReason {
     /// OTLP buckets that do not add up to the point's count, bounds out of
     /// order, or a scale out of range.
     BadBuckets,
+    /// An offset of a batch the consumer cannot decode (a corrupt or
+    /// undecompressable batch): skipped so the partition goes on.
+    Unreadable,
 }
 
 impl RejectReason {
     /// Every reason, for stable output order.
-    pub const ALL: [RejectReason; 16] = [
+    pub const ALL: [RejectReason; 17] = [
         RejectReason::MissingField,
         RejectReason::NonNumeric,
         RejectReason::NotFinite,
@@ -91,6 +94,7 @@ impl RejectReason {
         RejectReason::BadUnit,
         RejectReason::UnsupportedPoint,
         RejectReason::BadBuckets,
+        RejectReason::Unreadable,
     ];
 
     /// Snake-case name used in JSON and metrics.
@@ -112,6 +116,7 @@ impl RejectReason {
             RejectReason::BadUnit => "bad_unit",
             RejectReason::UnsupportedPoint => "unsupported_point",
             RejectReason::BadBuckets => "bad_buckets",
+            RejectReason::Unreadable => "unreadable",
         }
     }
 

@@ -4,7 +4,8 @@
 //! headers on every record, null keys, null values and an idempotent
 //! producer (`tests/clients/kafka_python_produce.py`). `mss consume` must
 //! count every record exactly once and each null value as `malformed`,
-//! and no partition may stall on a batch it cannot read.
+//! and no partition may stall on a batch it cannot read
+//! (`tests/clients/kafka_python_broken_batch.py` writes one).
 //!
 //! Transactional producers' logs: Tansu 0.6 has no transactions (no
 //! EndTxn), so no producer here can make the broker write its markers; but
@@ -78,6 +79,70 @@ fn every_codec_headers_null_keys_and_values_from_kafka_python_are_counted_once()
         again["messages_processed"],
         values.len(),
         "no record counted twice"
+    );
+}
+
+/// A batch that cannot be decompressed (kafka-python writing gzip whose
+/// bytes are not gzip) between good records: librdkafka reports it and
+/// fetches it again forever, so without the skip the partition stalled on
+/// it. Its offsets are skipped and counted (`unreadable`, and
+/// `offsets_skipped` for the rest of the batch when Tansu's next fetch
+/// starts at the following batch), and every good record after it counts.
+#[test]
+fn a_batch_that_cannot_be_decompressed_is_skipped_counted_and_the_partition_goes_on() {
+    const GOOD: usize = 40;
+    const BROKEN: u64 = 25;
+    let tansu = Tansu::start();
+    let topic = "py-broken";
+    tansu.create_topic(topic, 1);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/kafka_python_broken_batch.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([&tansu.brokers, topic, &GOOD.to_string(), &BROKEN.to_string()])
+        .stderr(log_file("kafka-python-broken"))
+        .output()
+        .expect("python3 runs (kafka-python: bash scripts/setup.sh test)");
+    assert!(out.status.success(), "kafka-python produced (see its log)");
+    let produced: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    let values: Vec<f64> = produced["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    assert_eq!(values.len(), 2 * GOOD);
+
+    let port = free_port();
+    let _consumer = spawn_consumer(
+        &tansu.brokers,
+        "py-broken",
+        port,
+        &["--topic", topic, "--partitions", "1"],
+    );
+    let s = wait_summary(
+        port,
+        Duration::from_secs(90),
+        "every good record before and after the broken batch",
+        |s| s["messages_processed"] == values.len() && s["data_points"] == values.len(),
+    );
+    let unreadable = s["rejected_by_reason"]["payload"]["unreadable"]
+        .as_u64()
+        .unwrap_or(0);
+    let skipped = s["offsets_skipped"].as_u64().unwrap_or(0);
+    assert!(unreadable >= 1, "the broken batch was counted: {s}");
+    assert_eq!(
+        unreadable + skipped,
+        BROKEN,
+        "every offset of the broken batch accounted for: {s}"
+    );
+    assert_quantiles_within_alpha(&s, &values);
+    let (_, metrics) = http_get(port, "/metrics").expect("metrics");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("mss_rejected_total")
+            && l.contains("reason=\"unreadable\"")
+            && l.ends_with(&format!(" {unreadable}"))),
+        "{metrics}"
     );
 }
 

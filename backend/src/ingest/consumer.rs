@@ -48,6 +48,7 @@ use super::partition_queues::{PartitionQueues, WorkerStop};
 use super::revoke::{Release, ReleaseError, RevokeCoordinator, RevokeOutcome};
 use super::stall::{StallTracker, Stalled, TopicPartition};
 use super::stall_probe::{Look, INCONCLUSIVE_LOOKS};
+use super::unreadable::{is_unreadable, UnreadableSkipper};
 use super::{Pipeline, SourcePartition};
 use crate::sketch_log::reader::{sketch_partitions_of, ReadBack};
 use crate::sketch_log::{last_published_offsets, SketchLogConfig, SketchPublisher};
@@ -524,7 +525,9 @@ async fn run_member(
                         tracing::warn!("cannot split the queue of partition {p}");
                         continue;
                     };
-                    let handle = tokio::spawn(partition_worker(queue, windows, pipeline.clone(), p, stop.clone()));
+                    let skipper = UnreadableSkipper::new(Arc::downgrade(&consumer), pipeline.topic_name(p.topic), p);
+                    let reader = PartitionReader::new(pipeline.clone(), windows, p, skipper);
+                    let handle = tokio::spawn(partition_worker(queue, reader, stop.clone()));
                     workers.push((p, stop, handle));
                 }
                 let mut resume = TopicPartitionList::new();
@@ -754,14 +757,7 @@ fn note_offset(pipeline: &Pipeline, partition: SourcePartition, offset: i64) {
 
 /// Reads `queue` into the partition's windows until `stop`; gives the
 /// queue back.
-async fn partition_worker(
-    queue: Queue,
-    windows: Arc<Mutex<PartitionWindows>>,
-    pipeline: Arc<Pipeline>,
-    partition: SourcePartition,
-    stop: WorkerStop,
-) -> Queue {
-    let mut reader = PartitionReader::new(pipeline, windows, partition);
+async fn partition_worker(queue: Queue, mut reader: PartitionReader, stop: WorkerStop) -> Queue {
     read_until_stopped(&queue, &mut reader, &stop).await;
     reader.note();
     queue
@@ -786,7 +782,7 @@ async fn read_until_stopped(queue: &Queue, reader: &mut PartitionReader, stop: &
                 return;
             }
             match messages.next().now_or_never() {
-                Some(Some(message)) => reader.take(message),
+                Some(Some(message)) => reader.take(message).await,
                 Some(None) => return,
                 None => break,
             }
@@ -805,7 +801,7 @@ async fn read_until_stopped(queue: &Queue, reader: &mut PartitionReader, stop: &
             biased;
             () = &mut stopped => return,
             message = messages.next() => match message {
-                Some(message) => reader.take(message),
+                Some(message) => reader.take(message).await,
                 None => return,
             },
             _ = idle.tick(), if reader.has_unnoted() => reader.note(),
@@ -829,6 +825,7 @@ struct PartitionReader {
     since_note: u32,
     noted_at: std::time::Instant,
     last_offset: Option<i64>,
+    skipper: UnreadableSkipper<Member>,
 }
 
 impl PartitionReader {
@@ -836,6 +833,7 @@ impl PartitionReader {
         pipeline: Arc<Pipeline>,
         windows: Arc<Mutex<PartitionWindows>>,
         partition: SourcePartition,
+        skipper: UnreadableSkipper<Member>,
     ) -> Self {
         Self {
             format: pipeline.format_of(partition.topic),
@@ -845,13 +843,22 @@ impl PartitionReader {
             since_note: u32::MAX - 1,
             noted_at: std::time::Instant::now(),
             last_offset: None,
+            skipper,
         }
     }
 
-    fn take(&mut self, message: rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>) {
+    /// Takes a record into the windows; an error is noted, and an
+    /// unreadable batch's first unread offset skipped (see [`unreadable`]).
+    async fn take(&mut self, message: rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>) {
         let m = match message {
             Ok(m) => m,
-            Err(e) => return self.pipeline.note_read_error(self.partition, &e.to_string()),
+            Err(e) => {
+                self.pipeline.note_read_error(self.partition, &e.to_string());
+                if is_unreadable(&e) {
+                    self.skip_unreadable(&e).await;
+                }
+                return;
+            }
         };
         let (offset, time) = (m.offset(), m.timestamp().to_millis());
         self.pipeline
@@ -867,6 +874,19 @@ impl PartitionReader {
 
     fn has_unnoted(&self) -> bool {
         self.since_note > 0 && self.last_offset.is_some()
+    }
+
+    async fn skip_unreadable(&mut self, error: &rdkafka::error::KafkaError) {
+        match self.skipper.skip(&self.windows, &self.pipeline, error).await {
+            Ok(offset) => {
+                self.last_offset = Some(self.last_offset.map_or(offset, |o| o.max(offset)));
+                self.since_note = self.since_note.saturating_add(1);
+            }
+            Err(e) => tracing::warn!(
+                partition = %self.partition,
+                "an unreadable batch could not be skipped (tried again at its next error): {e}"
+            ),
+        }
     }
 
     fn note(&mut self) {

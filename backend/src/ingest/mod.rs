@@ -12,6 +12,8 @@
 //!   owner is gone but still in it (`--stall-restart`).
 //! - [`stall_probe`]: whether a record, or only control records, wait past
 //!   a partition's committed offset.
+//! - [`unreadable`]: a batch the consumer cannot decode, skipped offset by
+//!   offset (counted as `unreadable`) so its partition never stalls on it.
 
 pub mod consumer;
 
@@ -26,6 +28,8 @@ pub mod revoke;
 pub mod stall;
 
 pub mod stall_probe;
+
+pub mod unreadable;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
