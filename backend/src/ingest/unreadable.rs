@@ -4,11 +4,11 @@
 //! would stall on it. Instead its first unread offset is skipped: counted as
 //! rejected (`unreadable`), logged at WARN, noted as processed (so the next
 //! cut covers it and commits move past it), and the partition is sought to
-//! the offset after it. On Apache Kafka the next fetch returns the same batch
-//! while the offset is inside it, so a broken batch of N records is skipped
-//! one offset at a time (N rejections); a broker that answers a fetch from
-//! the middle of a batch with the next batch (Tansu) skips the rest at once,
-//! counted as `offsets_skipped`.
+//! the offset after it. A broker that answers a fetch from the middle of a
+//! batch with the next batch (Tansu) skips the rest at once, counted as
+//! `offsets_skipped`; Apache Kafka answers with the same batch while the
+//! offset is inside it, so there a broken batch of N records should be
+//! skipped one offset at a time (N rejections; untested here).
 //!
 //! The seek waits for librdkafka to apply it, which also discards the
 //! errors and records fetched before it, so an error that arrives after the
