@@ -1,6 +1,7 @@
 //! Who may connect, against a real `mss serve` (embedded broker) over real
 //! sockets: Host checks (DNS rebinding), Origin on `/ws`, and `--auth-token`
-//! in each of its forms; refusals counted on `/metrics`.
+//! in each of its forms (and from `--auth-token-file`); refusals counted on
+//! `/metrics`, logged without any token.
 
 mod common;
 
@@ -173,4 +174,90 @@ fn hosts_origins_and_tokens_are_enforced_and_refusals_counted() {
         Some(4),
         "summary ×2, /metrics, the token-less WebSocket"
     );
+}
+
+/// `--auth-token-file`: the token is its first line; the other start-up
+/// refusals name the flag; and no token — right, wrong or embed — reaches
+/// the log, even at `debug` where every refusal is logged with its path.
+#[test]
+fn a_token_file_is_read_bad_token_flags_stop_the_start_and_no_token_is_logged() {
+    let dir = common::temp_dir("token-file");
+    let file = dir.join("token");
+    std::fs::write(&file, format!("{TOKEN}\nignored second line\n")).expect("token file");
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").expect("empty file");
+    let refused = |extra: &[&str], flag: &str| {
+        let err = dir.join("refused.log");
+        let mut proc = Proc(
+            mss()
+                .args([
+                    "serve",
+                    "--synthetic",
+                    "--no-sketch-log",
+                    "--listen",
+                    "127.0.0.1:0",
+                ])
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&err).expect("stderr file"))
+                .spawn()
+                .expect("mss runs"),
+        );
+        let status = common::wait_exit_within(&mut proc, Duration::from_secs(30));
+        let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+        assert!(!status.success(), "{extra:?} started");
+        assert!(stderr.contains(flag), "{extra:?}: {stderr}");
+    };
+    refused(
+        &["--auth-token-file", empty.to_str().expect("path")],
+        "--auth-token-file",
+    );
+    refused(&["--auth-token-file", "/nonexistent/token"], "--auth-token-file");
+    refused(&["--embed-token", EMBED_TOKEN], "--embed-token");
+
+    let port = free_port();
+    let log_path = dir.join("serve.log");
+    let mut serve = Proc(
+        mss()
+            .args(["serve", "--synthetic", "--rate", "50", "--no-sketch-log"])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--static-dir",
+                "/nonexistent",
+            ])
+            .args(["--auth-token-file", file.to_str().expect("path")])
+            .args(["--embed-token", EMBED_TOKEN])
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log_path).expect("log"))
+            .spawn()
+            .expect("mss serve starts"),
+    );
+    wait_for_port(port, Duration::from_secs(60));
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        status(port, "/api/summary", &[("Authorization", bearer.as_str())]),
+        200
+    );
+    assert_eq!(status(port, "/api/summary", &[]), 401);
+    assert_eq!(status(port, &format!("/api/summary?token={TOKEN}"), &[]), 200);
+    const GUESS: &str = "guessed-token-0xfeed";
+    assert_eq!(status(port, &format!("/api/summary?token={GUESS}"), &[]), 401);
+    assert_eq!(
+        status(port, &format!("/api/summary?token={EMBED_TOKEN}"), &[]),
+        403
+    );
+    let cookie = format!("mss_token={GUESS}");
+    assert_eq!(status(port, "/api/metrics", &[("Cookie", cookie.as_str())]), 401);
+    common::send_signal(&serve, "TERM");
+    common::wait_exit_within(&mut serve, Duration::from_secs(30));
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        log.contains("/api/summary"),
+        "refusals are logged with their path: {log}"
+    );
+    for secret in [TOKEN, GUESS, EMBED_TOKEN] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
 }
