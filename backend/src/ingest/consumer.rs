@@ -782,7 +782,11 @@ async fn read_until_stopped(queue: &Queue, reader: &mut PartitionReader, stop: &
                 return;
             }
             match messages.next().now_or_never() {
-                Some(Some(message)) => reader.take(message).await,
+                Some(Some(message)) => {
+                    if let Some(unreadable) = reader.take(message) {
+                        reader.skip_unreadable(&unreadable).await;
+                    }
+                }
                 Some(None) => return,
                 None => break,
             }
@@ -801,7 +805,11 @@ async fn read_until_stopped(queue: &Queue, reader: &mut PartitionReader, stop: &
             biased;
             () = &mut stopped => return,
             message = messages.next() => match message {
-                Some(message) => reader.take(message).await,
+                Some(message) => {
+                    if let Some(unreadable) = reader.take(message) {
+                        reader.skip_unreadable(&unreadable).await;
+                    }
+                }
                 None => return,
             },
             _ = idle.tick(), if reader.has_unnoted() => reader.note(),
@@ -847,17 +855,19 @@ impl PartitionReader {
         }
     }
 
-    /// Takes a record into the windows; an error is noted, and an
-    /// unreadable batch's first unread offset skipped (see [`unreadable`]).
-    async fn take(&mut self, message: rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>) {
+    /// Takes a record into the windows, or notes an error; gives back an
+    /// error that says the batch cannot be decoded, for
+    /// [`Self::skip_unreadable`] (kept out of this per-record call, which
+    /// never waits).
+    fn take(
+        &mut self,
+        message: rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>,
+    ) -> Option<rdkafka::error::KafkaError> {
         let m = match message {
             Ok(m) => m,
             Err(e) => {
                 self.pipeline.note_read_error(self.partition, &e.to_string());
-                if is_unreadable(&e) {
-                    self.skip_unreadable(&e).await;
-                }
-                return;
+                return is_unreadable(&e).then_some(e);
             }
         };
         let (offset, time) = (m.offset(), m.timestamp().to_millis());
@@ -870,12 +880,15 @@ impl PartitionReader {
         if due {
             self.note();
         }
+        None
     }
 
     fn has_unnoted(&self) -> bool {
         self.since_note > 0 && self.last_offset.is_some()
     }
 
+    /// Skips the first unread offset of a batch that cannot be decoded
+    /// (see [`super::unreadable`]).
     async fn skip_unreadable(&mut self, error: &rdkafka::error::KafkaError) {
         match self.skipper.skip(&self.windows, &self.pipeline, error).await {
             Ok(offset) => {
