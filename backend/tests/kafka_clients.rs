@@ -23,30 +23,35 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-#[test]
-fn every_codec_headers_null_keys_and_values_from_kafka_python_are_counted_once() {
-    let tansu = Tansu::start();
-    let topic = "py-codecs";
-    tansu.create_topic(topic, 2);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/kafka_python_produce.py");
+/// Runs the kafka-python client `script` (in `tests/clients/`) with `args`;
+/// gives back the one JSON line it prints and its `values`.
+fn run_client(script: &str, args: &[&str]) -> (serde_json::Value, Vec<f64>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
     let out = Command::new("python3")
-        .arg(script)
-        .args([&tansu.brokers, topic])
-        .stderr(log_file("kafka-python"))
+        .arg(path)
+        .args(args)
+        .stderr(log_file(script))
         .output()
         .expect("python3 runs (kafka-python: bash scripts/setup.sh test)");
-    assert!(
-        out.status.success(),
-        "kafka-python produced (see the kafka-python log)"
-    );
-    let produced: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
-    let values: Vec<f64> = produced["values"]
+    assert!(out.status.success(), "{script} failed (see its log)");
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    let values = printed["values"]
         .as_array()
         .expect("values")
         .iter()
         .filter_map(serde_json::Value::as_f64)
         .collect();
+    (printed, values)
+}
+
+#[test]
+fn every_codec_headers_null_keys_and_values_from_kafka_python_are_counted_once() {
+    let tansu = Tansu::start();
+    let topic = "py-codecs";
+    tansu.create_topic(topic, 2);
+    let (produced, values) = run_client("kafka_python_produce.py", &[&tansu.brokers, topic]);
     // 5 codecs and the idempotent producer, 50 records each, 2 null values each.
     assert_eq!(values.len(), 300);
     assert_eq!(produced["null_values"], 12);
@@ -95,22 +100,11 @@ fn a_batch_that_cannot_be_decompressed_is_skipped_counted_and_the_partition_goes
     let tansu = Tansu::start();
     let topic = "py-broken";
     tansu.create_topic(topic, 1);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/kafka_python_broken_batch.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args([&tansu.brokers, topic, &GOOD.to_string(), &BROKEN.to_string()])
-        .stderr(log_file("kafka-python-broken"))
-        .output()
-        .expect("python3 runs (kafka-python: bash scripts/setup.sh test)");
-    assert!(out.status.success(), "kafka-python produced (see its log)");
-    let produced: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
-    let values: Vec<f64> = produced["values"]
-        .as_array()
-        .expect("values")
-        .iter()
-        .filter_map(serde_json::Value::as_f64)
-        .collect();
+    let (good, broken) = (GOOD.to_string(), BROKEN.to_string());
+    let (_, values) = run_client(
+        "kafka_python_broken_batch.py",
+        &[&tansu.brokers, topic, &good, &broken],
+    );
     assert_eq!(values.len(), 2 * GOOD);
 
     let port = free_port();
@@ -149,23 +143,13 @@ fn a_batch_that_cannot_be_decompressed_is_skipped_counted_and_the_partition_goes
 /// Writes `transactions` committed transactions of 3 records into each
 /// partition of `topic`; returns the values.
 fn write_transactions(brokers: &str, topic: &str, partitions: u32, transactions: u32) -> Vec<f64> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/clients/kafka_python_control_records.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args([brokers, topic, &partitions.to_string(), &transactions.to_string()])
-        .stderr(log_file("kafka-control-records"))
-        .output()
-        .expect("python3 runs (kafka-python: bash scripts/setup.sh test)");
-    assert!(out.status.success(), "control records written (see its log)");
-    let written: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    let (partitions_arg, transactions_arg) = (partitions.to_string(), transactions.to_string());
+    let (written, values) = run_client(
+        "kafka_python_control_records.py",
+        &[brokers, topic, &partitions_arg, &transactions_arg],
+    );
     assert_eq!(written["markers"], partitions * transactions);
-    written["values"]
-        .as_array()
-        .expect("values")
-        .iter()
-        .filter_map(serde_json::Value::as_f64)
-        .collect()
+    values
 }
 
 /// Control records are never counted and never stall anyone: a member
