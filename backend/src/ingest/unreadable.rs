@@ -105,7 +105,7 @@ impl<C: ConsumerSeek + Send + Sync + 'static> UnreadableSkipper<C> {
                 Some(last) => last + 1,
                 None => consumer.first_unread(&topic, partition)?,
             };
-            consumer.seek_to(&topic, partition, offset + 1)?;
+            consumer.seek_past(&topic, partition, offset)?;
             Ok::<_, SkipError>(offset)
         })
         .await
@@ -138,9 +138,9 @@ pub trait ConsumerSeek {
     /// the group's committed offset, else the first offset the broker holds
     /// (`auto.offset.reset` is `earliest`).
     fn first_unread(&self, topic: &str, partition: i32) -> Result<i64, SkipError>;
-    /// Moves the partition's fetch position to `offset`, waiting until
-    /// librdkafka applied it.
-    fn seek_to(&self, topic: &str, partition: i32, offset: i64) -> Result<(), SkipError>;
+    /// Moves the partition's fetch position past `skipped` (to the next
+    /// offset), waiting until librdkafka applied it.
+    fn seek_past(&self, topic: &str, partition: i32, skipped: i64) -> Result<(), SkipError>;
 }
 
 impl<X: rdkafka::consumer::ConsumerContext + 'static> ConsumerSeek for rdkafka::consumer::StreamConsumer<X> {
@@ -162,10 +162,10 @@ impl<X: rdkafka::consumer::ConsumerContext + 'static> ConsumerSeek for rdkafka::
             .map_err(|e| SkipError::PositionUnknown(e.to_string()))
     }
 
-    fn seek_to(&self, topic: &str, partition: i32, offset: i64) -> Result<(), SkipError> {
-        self.seek(topic, partition, Offset::Offset(offset), BROKER_CALL_TIMEOUT)
+    fn seek_past(&self, topic: &str, partition: i32, skipped: i64) -> Result<(), SkipError> {
+        self.seek(topic, partition, Offset::Offset(skipped + 1), BROKER_CALL_TIMEOUT)
             .map_err(|error| SkipError::Seek {
-                offset: offset - 1,
+                offset: skipped,
                 error,
             })
     }
@@ -185,8 +185,8 @@ mod tests {
         fn first_unread(&self, _: &str, _: i32) -> Result<i64, SkipError> {
             Ok(100)
         }
-        fn seek_to(&self, _: &str, _: i32, offset: i64) -> Result<(), SkipError> {
-            self.to.lock().expect("seeks").push(offset);
+        fn seek_past(&self, _: &str, _: i32, skipped: i64) -> Result<(), SkipError> {
+            self.to.lock().expect("seeks").push(skipped + 1);
             Ok(())
         }
     }
